@@ -1,0 +1,206 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { buildConfigSchema, type AppConfig } from './schema.js';
+
+/** One problem found while loading config: the key path and what is wrong, and where the value came from. */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+  source?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(`invalid configuration:\n${problems.map(formatProblem).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const formatProblem = (p: ConfigProblem) => `  ${p.path || '(root)'}: ${p.message}${p.source ? ` (${p.source})` : ''}`;
+
+/** Environment variables that are not config keys but belong to gatehouse. */
+const RESERVED_ENV = new Set(['GATEHOUSE_CONFIG']);
+const RESERVED_ENV_PREFIXES = ['GATEHOUSE_TEST_'];
+
+type Json = Record<string, unknown>;
+type PluginConfigSource = ReadonlyArray<{ name: string; config?: z.ZodObject }>;
+
+export interface LoadConfigOptions {
+  plugins: PluginConfigSource;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Skip config/default.json, config/$NODE_ENV.json and $GATEHOUSE_CONFIG (tests build config from overrides). */
+  files?: boolean;
+  /** Applied last, above the environment. */
+  overrides?: Json;
+}
+
+/** A leaf of the schema: its path, environment variable name and JSON-schema type (for env coercion). */
+export interface ConfigKey {
+  path: string[];
+  env: string;
+  type: string;
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+}
+
+const screamingSnake = (segment: string) =>
+  segment
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/-/g, '_')
+    .toUpperCase();
+
+/** `['plugins','code-suggestions','enabled']` → `GATEHOUSE_PLUGINS__CODE_SUGGESTIONS__ENABLED`. */
+export const envNameFor = (path: string[]) => `GATEHOUSE_${path.map(screamingSnake).join('__')}`;
+
+/** Every leaf key of the schema, derived from its JSON Schema so env names and docs never drift. */
+export function listConfigKeys(plugins: PluginConfigSource): ConfigKey[] {
+  const jsonSchema = z.toJSONSchema(buildConfigSchema(plugins), { io: 'input', unrepresentable: 'any' }) as Json;
+  const keys: ConfigKey[] = [];
+  const walk = (node: Json, path: string[]) => {
+    const properties = node.properties as Record<string, Json> | undefined;
+    if (node.type === 'object' && properties) {
+      for (const [name, child] of Object.entries(properties)) walk(child, [...path, name]);
+      return;
+    }
+    const variants = (node.anyOf as Json[] | undefined)?.filter((v) => v.type !== 'null');
+    const leaf = variants?.length === 1 ? { ...node, ...variants[0] } : node;
+    keys.push({
+      path,
+      env: envNameFor(path),
+      type: String(leaf.type ?? (leaf.enum ? 'string' : 'string')),
+      description: leaf.description as string | undefined,
+      default: leaf.default,
+      enum: leaf.enum as unknown[] | undefined,
+    });
+  };
+  walk(jsonSchema, []);
+  return keys;
+}
+
+function coerceEnv(raw: string, type: string): unknown {
+  switch (type) {
+    case 'integer':
+    case 'number':
+      return raw.trim() === '' || Number.isNaN(Number(raw)) ? raw : Number(raw);
+    case 'boolean':
+      return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+    case 'array':
+      return raw.trim().startsWith('[') ? safeJson(raw) : raw.split(',').map((s) => s.trim()).filter(Boolean);
+    default:
+      return raw;
+  }
+}
+
+function safeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function setPath(target: Json, path: string[], value: unknown) {
+  let node = target;
+  for (const segment of path.slice(0, -1)) {
+    if (typeof node[segment] !== 'object' || node[segment] === null) node[segment] = {};
+    node = node[segment] as Json;
+  }
+  node[path[path.length - 1]] = value;
+}
+
+function deepMerge(base: Json, layer: Json): Json {
+  const out: Json = { ...base };
+  for (const [key, value] of Object.entries(layer)) {
+    const prior = out[key];
+    out[key] =
+      value && typeof value === 'object' && !Array.isArray(value) && prior && typeof prior === 'object' && !Array.isArray(prior)
+        ? deepMerge(prior as Json, value as Json)
+        : value;
+  }
+  return out;
+}
+
+function readJsonFile(file: string, problems: ConfigProblem[]): Json {
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8'));
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Json;
+    problems.push({ path: '', message: 'must be a JSON object', source: file });
+  } catch (error) {
+    problems.push({ path: '', message: `cannot be read: ${(error as Error).message}`, source: file });
+  }
+  return {};
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Loads configuration: schema defaults < config/default.json < config/$NODE_ENV.json < $GATEHOUSE_CONFIG
+ * < GATEHOUSE_* env < overrides. Strict: unknown keys and unknown GATEHOUSE_* variables are errors.
+ * Throws a ConfigError listing every problem at once; returns a frozen config otherwise.
+ */
+export function loadConfig(options: LoadConfigOptions): AppConfig {
+  const env = options.env ?? {};
+  const cwd = options.cwd ?? process.cwd();
+  const problems: ConfigProblem[] = [];
+  let merged: Json = {};
+
+  if (options.files !== false) {
+    const files = [resolve(cwd, 'config/default.json')];
+    if (env.NODE_ENV) files.push(resolve(cwd, `config/${env.NODE_ENV}.json`));
+    for (const file of files) if (existsSync(file)) merged = deepMerge(merged, readJsonFile(file, problems));
+    if (env.GATEHOUSE_CONFIG) merged = deepMerge(merged, readJsonFile(resolve(cwd, env.GATEHOUSE_CONFIG), problems));
+  }
+
+  const keysByEnv = new Map(listConfigKeys(options.plugins).map((key) => [key.env, key]));
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('GATEHOUSE_') || raw === undefined) continue;
+    if (RESERVED_ENV.has(name) || RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p))) continue;
+    const key = keysByEnv.get(name);
+    if (!key) {
+      problems.push({ path: name, message: 'unknown environment variable (no such config key)' });
+      continue;
+    }
+    const layer: Json = {};
+    setPath(layer, key.path, coerceEnv(raw, key.type));
+    merged = deepMerge(merged, layer);
+  }
+  if (options.overrides) merged = deepMerge(merged, options.overrides);
+
+  const result = buildConfigSchema(options.plugins).safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path.map(String);
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          const unknownPath = [...path, key];
+          const message = path.join('.') === 'plugins' ? 'unknown plugin' : 'unknown key';
+          problems.push({ path: unknownPath.join('.'), message, source: envSourceHint(unknownPath) });
+        }
+      } else {
+        problems.push({ path: path.join('.'), message: issue.message, source: envSourceHint(path, env) });
+      }
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const config = result.data as unknown as AppConfig;
+  if (config.db.client === 'pg' && !config.db.url) {
+    throw new ConfigError([{ path: 'db.url', message: 'required when db.client is pg' }]);
+  }
+  config.externalUrl = (config.externalUrl ?? `http://${config.server.host}:${config.server.port}`).replace(/\/+$/, '');
+  return deepFreeze(config);
+}
+
+function envSourceHint(path: string[], env?: Record<string, string | undefined>) {
+  const name = envNameFor(path);
+  return env && env[name] !== undefined ? `from ${name}` : undefined;
+}

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+
+/**
+ * The core's configuration schema. Every key is described: the README's configuration table and the
+ * `GATEHOUSE_*` environment names are derived from this schema, so a key cannot exist undocumented.
+ * Plugins add their own slice under `plugins.<name>` (see `buildConfigSchema`).
+ */
+export const serverSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1').describe('Interface to listen on.'),
+    port: z.number().int().min(0).max(65535).default(3000).describe('TCP port to listen on (0 picks a free port).'),
+    bodyLimit: z
+      .number()
+      .int()
+      .positive()
+      .default(2 * 1024 * 1024)
+      .describe('Largest accepted request body in bytes; larger bodies get 413.'),
+    trustProxy: z
+      .boolean()
+      .default(false)
+      .describe('Take the client IP from X-Forwarded-For (set only behind a proxy you run).'),
+    maxIpsCount: z
+      .number()
+      .int()
+      .min(0)
+      .default(1)
+      .describe('With trustProxy, how many X-Forwarded-For entries (from the right) are trusted proxies.'),
+    shutdownTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('On SIGTERM, how long in-flight requests may take before the process exits anyway.'),
+  })
+  .strict()
+  .prefault({})
+  .describe('HTTP server.');
+
+export const dbSchema = z
+  .object({
+    client: z.enum(['sqlite3', 'pg']).default('sqlite3').describe('Database driver: embedded SQLite file or PostgreSQL.'),
+    url: z.string().optional().describe('PostgreSQL connection URL (required when client is pg).'),
+    filename: z
+      .string()
+      .optional()
+      .describe('SQLite file; default <dataDir>/gatehouse.sqlite3. ":memory:" for a throwaway database.'),
+    searchPath: z.string().optional().describe('PostgreSQL schema to use (default: the server default, public).'),
+    migrateOnBoot: z.boolean().default(true).describe('Run pending migrations when the gateway starts.'),
+    poolMax: z.number().int().positive().default(10).describe('PostgreSQL connection pool size (SQLite uses one).'),
+  })
+  .strict()
+  .prefault({})
+  .describe('Database.');
+
+export const redisSchema = z
+  .object({
+    url: z.string().optional().describe('Redis URL; enables shared rate limits, cache invalidation and readiness.'),
+    keyPrefix: z.string().default('gatehouse:').describe('Prefix of every Redis key and channel.'),
+    failOpen: z
+      .boolean()
+      .default(true)
+      .describe('When Redis is unreachable, let requests through rate limits (true) or answer 503 (false).'),
+  })
+  .strict()
+  .prefault({})
+  .describe('Redis (optional).');
+
+export const unleashSchema = z
+  .object({
+    url: z.string().optional().describe('Unleash client API URL; without it flags come from bootstrapFile.'),
+    token: z.string().optional().describe('Unleash client API token.'),
+    appName: z.string().default('gatehouse').describe('Application name reported to Unleash.'),
+    environment: z.string().default('default').describe('Unleash environment.'),
+    refreshIntervalMs: z.number().int().positive().default(15_000).describe('How often to poll the Unleash server.'),
+    bootstrapFile: z
+      .string()
+      .default('config/flags.json')
+      .describe('Offline flag file in Unleash /client/features format.'),
+  })
+  .strict()
+  .prefault({})
+  .describe('Feature flags.');
+
+export const logSchema = z
+  .object({
+    level: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Log level (pino).'),
+    requests: z.boolean().default(true).describe('Log one line per request.'),
+  })
+  .strict()
+  .prefault({})
+  .describe('Logging.');
+
+export const coreShape = {
+  server: serverSchema,
+  dataDir: z.string().min(1).default('./data').describe('Directory of the SQLite file and every generated secret file.'),
+  externalUrl: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('Public URL of this gateway (links, JWT issuers, repository URLs); default http://<host>:<port>.'),
+  rootToken: z
+    .string()
+    .min(20)
+    .optional()
+    .describe('Seeds the root admin\'s personal access token on an empty database (pass it in the environment).'),
+  db: dbSchema,
+  redis: redisSchema,
+  unleash: unleashSchema,
+  log: logSchema,
+};
+
+/** The shape every plugin's config slice gets in addition to its own keys. */
+export const pluginBaseShape = {
+  enabled: z.boolean().default(true).describe('Load this plugin.'),
+};
+
+/** Builds the whole schema: core keys plus one strict `plugins.<name>` object per registered plugin. */
+export function buildConfigSchema(plugins: ReadonlyArray<{ name: string; config?: z.ZodObject }>) {
+  const pluginShapes: Record<string, z.ZodType> = {};
+  for (const plugin of plugins) {
+    pluginShapes[plugin.name] = z
+      .object({ ...pluginBaseShape, ...(plugin.config?.shape ?? {}) })
+      .strict()
+      .prefault({})
+      .describe(`Plugin ${plugin.name}.`);
+  }
+  return z
+    .object({ ...coreShape, plugins: z.object(pluginShapes).strict().prefault({}).describe('Plugins.') })
+    .strict();
+}
+
+type CoreConfigShape = z.output<z.ZodObject<typeof coreShape>>;
+
+/** Validated, frozen configuration. `plugins` holds each plugin's slice (`enabled` + its own keys). */
+export type AppConfig = CoreConfigShape & {
+  externalUrl: string;
+  plugins: Record<string, { enabled: boolean } & Record<string, unknown>>;
+};

@@ -1,0 +1,91 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import type { AppConfig } from '../config/schema.js';
+import type { AnyPluginManifest } from '../plugins/types.js';
+
+/** The knex settings for a config: an SQLite file (WAL, foreign keys) by default, PostgreSQL when asked. */
+export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>): Knex.Config {
+  if (config.db.client === 'pg') {
+    return {
+      client: 'pg',
+      connection: config.db.url,
+      searchPath: config.db.searchPath ? [config.db.searchPath] : undefined,
+      pool: { min: 0, max: config.db.poolMax },
+    };
+  }
+  const filename = config.db.filename ?? resolve(config.dataDir, 'gatehouse.sqlite3');
+  const inMemory = filename === ':memory:';
+  if (!inMemory) mkdirSync(dirname(resolve(filename)), { recursive: true });
+  return {
+    client: 'sqlite3',
+    connection: { filename },
+    useNullAsDefault: true,
+    // One connection: SQLite serialises writers anyway, and an in-memory database exists per connection.
+    pool: {
+      min: 1,
+      max: 1,
+      idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
+      afterCreate(conn: { exec(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+        const pragmas = ['PRAGMA foreign_keys = ON', 'PRAGMA busy_timeout = 5000'];
+        if (!inMemory) pragmas.push('PRAGMA journal_mode = WAL', 'PRAGMA synchronous = NORMAL');
+        conn.exec(pragmas.join('; '), (err) => done(err, conn));
+      },
+    },
+  };
+}
+
+export function createDb(config: Pick<AppConfig, 'db' | 'dataDir'>): Knex {
+  return knexFactory(knexConfig(config));
+}
+
+interface NamedMigration {
+  name: string;
+  migration: Knex.Migration;
+}
+
+/**
+ * Migrations of the enabled plugins, named `<plugin>/<file>`, in plugin dependency order then by
+ * timestamp, so a plugin's tables exist before those of the plugins that reference them.
+ */
+export class PluginMigrationSource implements Knex.MigrationSource<NamedMigration> {
+  constructor(private readonly plugins: readonly AnyPluginManifest[]) {}
+
+  async getMigrations(): Promise<NamedMigration[]> {
+    return this.plugins.flatMap((plugin) =>
+      Object.entries(plugin.migrations ?? {})
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([file, migration]) => ({ name: `${plugin.name}/${file}`, migration })),
+    );
+  }
+
+  getMigrationName(migration: NamedMigration): string {
+    return migration.name;
+  }
+
+  async getMigration(migration: NamedMigration): Promise<Knex.Migration> {
+    return migration.migration;
+  }
+}
+
+export const MIGRATIONS_TABLE = 'gatehouse_migrations';
+
+export function migrationConfig(plugins: readonly AnyPluginManifest[]): Knex.MigratorConfig {
+  return {
+    migrationSource: new PluginMigrationSource(plugins),
+    tableName: MIGRATIONS_TABLE,
+    // Migrations of plugins that are switched off stay recorded; that is not an error.
+    disableMigrationsListValidation: true,
+  };
+}
+
+/** Runs pending migrations of the given plugins; returns the names it ran. */
+export async function migrateLatest(db: Knex, plugins: readonly AnyPluginManifest[]): Promise<string[]> {
+  const [, ran] = (await db.migrate.latest(migrationConfig(plugins))) as [number, string[]];
+  return ran;
+}
+
+/** A cheap round trip, for readiness. */
+export async function pingDb(db: Knex): Promise<void> {
+  await db.raw('select 1');
+}

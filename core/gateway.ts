@@ -1,0 +1,166 @@
+import type Koa from 'koa';
+import type { Knex } from 'knex';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { createApp, type BoundRoute } from './app.js';
+import type { AppConfig } from './config/schema.js';
+import { createSecretStore, type SecretStore } from './config/secrets.js';
+import { createDb, migrateLatest } from './db/index.js';
+import { createFlagResolver, type ManagedFlagResolver } from './flags/resolver.js';
+import { createInvalidationBus } from './ops/bus.js';
+import { createLogger, createMetrics, type Metrics } from './ops/observability.js';
+import { operationsRoutes } from './ops/routes.js';
+import { enabledPluginNames, resolvePlugins } from './plugins/loader.js';
+import type { AnyPluginManifest, AuthStrategy, Clock, GatehouseState, VersionInfo } from './plugins/types.js';
+import { registry as defaultRegistry } from './plugins/registry.js';
+import { createRateLimiterFactory } from './rate-limit/index.js';
+import { PRODUCT_VERSION } from './version.js';
+
+export interface GatewayOptions {
+  config: AppConfig;
+  registry?: readonly AnyPluginManifest[];
+  logger?: Logger;
+  clock?: Clock;
+  /** Inject a flag resolver (tests use static flags); otherwise unleash-client is built from config. */
+  flags?: ManagedFlagResolver;
+  secrets?: SecretStore;
+  /** Working directory for relative files (the offline flag file). */
+  cwd?: string;
+  version?: VersionInfo;
+}
+
+/** A booted gateway: the Koa app plus everything it holds, and how to close it. */
+export interface Gateway {
+  app: Koa<GatehouseState>;
+  config: AppConfig;
+  db: Knex;
+  redis?: Redis;
+  logger: Logger;
+  metrics: Metrics;
+  flags: ManagedFlagResolver;
+  plugins: readonly AnyPluginManifest[];
+  /** Each enabled plugin's services, by plugin name. */
+  services: Readonly<Record<string, unknown>>;
+  /** Lines the operator must see once (e.g. a generated root token); printed by the CLI, never logged. */
+  notices: readonly string[];
+  /** Marks the gateway as draining: readiness fails from now on. */
+  drain(): void;
+  close(): Promise<void>;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** Connects ioredis so that an outage fails fast instead of queueing requests for tens of seconds. */
+function connectRedis(url: string, logger: Logger): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+  redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
+  return redis;
+}
+
+/**
+ * Boots the gateway: resolve plugins (aborting with every problem listed), open the database, migrate,
+ * start flags, build each plugin's services in dependency order, then its strategies, bootstrap hooks
+ * and the app. Does not listen.
+ */
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config } = options;
+  const registry = options.registry ?? defaultRegistry;
+  const plugins = resolvePlugins(registry, enabledPluginNames(config));
+  const logger = options.logger ?? createLogger(config.log.level);
+  const clock = options.clock ?? systemClock;
+  const secrets = options.secrets ?? createSecretStore(config.dataDir);
+  const version = options.version ?? PRODUCT_VERSION;
+  const closers: Array<() => Promise<void> | void> = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        logger.warn({ err: error }, 'error while closing');
+      }
+    }
+  };
+
+  try {
+    const db = createDb(config);
+    closers.push(() => db.destroy());
+    if (config.db.migrateOnBoot) {
+      const ran = await migrateLatest(db, plugins);
+      if (ran.length) logger.info({ migrations: ran }, 'migrations applied');
+    }
+    const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
+    if (redis) closers.push(() => void redis.disconnect());
+
+    const flagDefinitions = plugins.flatMap((plugin) => plugin.flags ?? []);
+    const flags = options.flags ?? (await createFlagResolver({ config: config.unleash, flags: flagDefinitions, logger, cwd: options.cwd }));
+    closers.push(() => flags.close());
+    const bus = createInvalidationBus({ redis, keyPrefix: config.redis.keyPrefix, logger });
+    closers.push(() => bus.close());
+
+    const services: Record<string, unknown> = {};
+    for (const plugin of plugins) {
+      const pluginDeps = Object.fromEntries((plugin.dependsOn ?? []).map((dep: string) => [dep, services[dep]]));
+      services[plugin.name] = plugin.services
+        ? await plugin.services({
+            config: config.plugins[plugin.name],
+            app: { externalUrl: config.externalUrl, dataDir: config.dataDir, rootToken: config.rootToken, version },
+            db,
+            flags,
+            logger: logger.child({ plugin: plugin.name }),
+            clock,
+            secrets,
+            bus,
+            redis,
+            plugins: pluginDeps as never,
+          })
+        : {};
+      if (plugin.close) closers.push(() => plugin.close!(services[plugin.name]));
+    }
+
+    const strategies = new Map<string, AuthStrategy>();
+    strategies.set('none', { authenticate: () => ({ kind: 'anonymous' }) });
+    for (const plugin of plugins) {
+      for (const [name, factory] of Object.entries(plugin.authStrategies ?? {})) strategies.set(name, factory(services[plugin.name]));
+    }
+
+    const notices: string[] = [];
+    for (const plugin of plugins) {
+      const result = await plugin.bootstrap?.(services[plugin.name]);
+      if (result) notices.push(...result.notices);
+    }
+
+    let draining = false;
+    const metrics = createMetrics();
+    const routes: BoundRoute[] = plugins.flatMap((plugin) =>
+      (plugin.routes ?? []).map((route) => ({ plugin: plugin.name, route, services: services[plugin.name] })),
+    );
+    const app = createApp({
+      config,
+      logger,
+      metrics,
+      flags,
+      strategies,
+      rateLimiterFor: createRateLimiterFactory({ redis, keyPrefix: config.redis.keyPrefix, failOpen: config.redis.failOpen, logger }),
+      routes,
+      operations: operationsRoutes({ db, redis, metrics, flagsSynced: () => flags.synced(), draining: () => draining }),
+    });
+
+    return {
+      app,
+      config,
+      db,
+      redis,
+      logger,
+      metrics,
+      flags,
+      plugins,
+      services,
+      notices,
+      drain: () => void (draining = true),
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import { bodyParser } from '@koa/bodyparser';
+import qs from 'qs';
+import type { Logger } from 'pino';
+import { ApiError, BadRequestError, INTERNAL_ERROR_BODY, PayloadTooLargeError } from '../errors.js';
+import type { GatehouseContext, GatehouseState } from '../plugins/types.js';
+
+/** A client-sent request id is echoed only when it is short and printable (it lands in logs). */
+const SAFE_REQUEST_ID = /^[\w.:@+\/=-]{1,128}$/;
+
+/** Request id, and the headers every response carries (GitLab sets these on every API response). */
+export function requestContext(): Middleware<GatehouseState> {
+  return async function requestContext(ctx, next) {
+    const sent = ctx.get('X-Request-Id');
+    ctx.state.requestId = sent && SAFE_REQUEST_ID.test(sent) ? sent : randomUUID();
+    ctx.state.params = {};
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('X-Frame-Options', 'SAMEORIGIN');
+    await next();
+  };
+}
+
+/** Turns body-parser failures into GitLab's 400/413 bodies. */
+function fromBodyParserError(error: { status?: number; type?: string; message?: string }): ApiError | undefined {
+  if (error.status === 413 || error.type === 'entity.too.large') return new PayloadTooLargeError();
+  if (error.status === 400 || error.type === 'entity.parse.failed' || error instanceof SyntaxError) {
+    return new BadRequestError(`Malformed request body: ${error.message ?? 'unparsable'}`);
+  }
+  if (error.status === 415) return new ApiError(415, { message: '415 Unsupported Media Type' });
+  return undefined;
+}
+
+/**
+ * The single place error bodies are written. ApiErrors carry their GitLab body; anything else is a
+ * bug or an outage: the client gets the generic 500 body and the cause goes to the log with the id.
+ */
+export function errorWriter(logger: Logger): Middleware<GatehouseState> {
+  return async function errorWriter(ctx, next) {
+    try {
+      await next();
+    } catch (caught) {
+      const error = caught instanceof ApiError ? caught : fromBodyParserError(caught as never);
+      if (error) {
+        ctx.status = error.status;
+        ctx.set(error.headers);
+        ctx.body = error.body;
+        return;
+      }
+      logger.error({ err: caught, requestId: ctx.state.requestId, route: ctx.state.routeName }, 'request failed');
+      ctx.status = 500;
+      ctx.body = INTERNAL_ERROR_BODY;
+    }
+  };
+}
+
+/** JSON and form bodies with a size limit. Raw text is never parsed: nothing here takes it. */
+export function parseBody(limitBytes: number): Middleware<GatehouseState> {
+  const parser = bodyParser({
+    enableTypes: ['json', 'form'],
+    jsonLimit: limitBytes,
+    formLimit: limitBytes,
+    parsedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'],
+    // co-body's form parser is qs: `scopes[]=a&scopes[]=b` arrive as arrays.
+  });
+  return parser as unknown as Middleware<GatehouseState>;
+}
+
+const QS_OPTIONS: qs.IParseOptions = { depth: 5, arrayLimit: 100, parameterLimit: 1000 };
+
+/**
+ * Merges parameters as Grape does: query, then body, then path parameters on top. Query arrays
+ * (`scopes[]=a&scopes[]=b`) and nested keys (`context[0][type]`) are parsed with qs.
+ */
+export function collectParams(ctx: GatehouseContext): Record<string, unknown> {
+  const query = ctx.querystring ? (qs.parse(ctx.querystring, QS_OPTIONS) as Record<string, unknown>) : {};
+  const body = (ctx.request as { body?: unknown }).body;
+  const bodyParams = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  return { ...query, ...bodyParams, ...(ctx.params as Record<string, string> | undefined) };
+}
+
+/** Always answer JSON, GitLab-style, also when a handler set no body (204 stays empty). */
+export function jsonContentType(): Middleware<GatehouseState> {
+  return async function jsonContentType(ctx, next) {
+    await next();
+    if (ctx.status !== 204 && ctx.status !== 304 && ctx.body !== undefined && ctx.body !== null && !ctx.response.get('Content-Type')) {
+      ctx.type = 'application/json';
+    }
+  };
+}

@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+import { createServer, type Server } from 'node:http';
+import { parseArgs } from 'node:util';
+import { ConfigError, formatProblem, loadProcessConfig, type AppConfig } from './config/index.js';
+import { createDb, migrateLatest } from './db/index.js';
+import { createGateway, type Gateway } from './gateway.js';
+import { enabledPluginNames, PluginLoadError, resolvePlugins } from './plugins/loader.js';
+import { registry } from './plugins/registry.js';
+import { createLogger } from './ops/observability.js';
+import { ApiError } from './errors.js';
+
+const USAGE = `usage: gatehouse <command>
+
+  start                      migrate (when db.migrateOnBoot), bootstrap and serve
+  migrate                    run pending migrations of the enabled plugins
+  config check               validate configuration; print every problem with its key path
+  plugins list               every plugin, enabled or not, with its routes, strategies and flags
+  admin create-user --username U --email E --name N [--password P] [--admin]
+  admin create-token --username U --name N --scopes api,read_user [--expires-at YYYY-MM-DD]
+`;
+
+/** Prints to stdout: operator-facing output, not logs. */
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const fail = (message: string, code = 1): never => {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+};
+
+function configOrExit(): AppConfig {
+  try {
+    return loadProcessConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`gatehouse: invalid configuration\n${error.problems.map(formatProblem).join('\n')}`, 2);
+    throw error;
+  }
+}
+
+async function bootOrExit(config: AppConfig, overrides: Partial<Parameters<typeof createGateway>[0]> = {}): Promise<Gateway> {
+  try {
+    return await createGateway({ config, ...overrides });
+  } catch (error) {
+    if (error instanceof PluginLoadError) fail(`gatehouse: ${error.message}`, 2);
+    throw error;
+  }
+}
+
+async function start() {
+  const config = configOrExit();
+  const gateway = await bootOrExit(config);
+  for (const notice of gateway.notices) say(`gatehouse: ${notice}`);
+  const server: Server = createServer(gateway.app.callback());
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => resolve());
+  });
+  say(`gatehouse listening on ${config.externalUrl}`);
+  gateway.logger.info({ host: config.server.host, port: config.server.port, plugins: gateway.plugins.map((p) => p.name) }, 'listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    gateway.logger.info({ signal }, 'draining');
+    gateway.drain();
+    // Stop accepting; idle keep-alive sockets close now, in-flight requests get until the deadline.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const deadline = setTimeout(() => server.closeAllConnections(), config.server.shutdownTimeoutMs);
+    deadline.unref();
+    await closed;
+    clearTimeout(deadline);
+    await gateway.close();
+    gateway.logger.flush?.();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+async function migrate() {
+  const config = configOrExit();
+  let plugins;
+  try {
+    plugins = resolvePlugins(registry, enabledPluginNames(config));
+  } catch (error) {
+    if (error instanceof PluginLoadError) fail(`gatehouse: ${error.message}`, 2);
+    throw error;
+  }
+  const db = createDb(config);
+  try {
+    const ran = await migrateLatest(db, plugins!);
+    say(ran.length ? `applied ${ran.length} migration(s):\n${ran.map((m) => `  ${m}`).join('\n')}` : 'database is up to date');
+  } finally {
+    await db.destroy();
+  }
+}
+
+function configCheck() {
+  const config = configOrExit();
+  try {
+    resolvePlugins(registry, enabledPluginNames(config));
+  } catch (error) {
+    if (error instanceof PluginLoadError) fail(`gatehouse: ${error.message}`, 2);
+    throw error;
+  }
+  say('configuration OK');
+}
+
+function pluginsList() {
+  const config = configOrExit();
+  const enabled = enabledPluginNames(config);
+  for (const plugin of registry) {
+    say(`${plugin.name} ${plugin.version} — ${enabled.has(plugin.name) ? 'enabled' : 'disabled'}`);
+    say(`  ${plugin.description}`);
+    if (plugin.dependsOn?.length) say(`  depends on: ${plugin.dependsOn.join(', ')}`);
+    const strategies = Object.keys(plugin.authStrategies ?? {});
+    if (strategies.length) say(`  provides auth strategies: ${strategies.join(', ')}`);
+    for (const flag of plugin.flags ?? []) say(`  flag ${flag.name} (${flag.kind}, default ${flag.default ? 'on' : 'off'}): ${flag.description}`);
+    for (const route of plugin.routes ?? []) {
+      const scopes = 'scopes' in route.auth && route.auth.scopes?.length ? ` [${route.auth.scopes.join(' ')}]` : '';
+      say(`  ${route.method.padEnd(6)} ${route.path}  ${route.name}  auth=${route.auth.strategy}${scopes}${route.flag ? ` flag=${route.flag}` : ''}`);
+    }
+  }
+}
+
+/** Admin commands run against the database directly, with the same services the API uses. */
+async function admin(action: string | undefined, args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      username: { type: 'string' },
+      email: { type: 'string' },
+      name: { type: 'string' },
+      password: { type: 'string' },
+      admin: { type: 'boolean', default: false },
+      scopes: { type: 'string' },
+      'expires-at': { type: 'string' },
+    },
+  });
+  const config = configOrExit();
+  const gateway = await bootOrExit(config, { logger: createLogger('warn') });
+  const directory = gateway.services.directory as { users: any } | undefined;
+  const tokens = gateway.services.tokens as { tokens: any } | undefined;
+  try {
+    if (!directory || !tokens) fail('gatehouse: admin commands need the directory and tokens plugins enabled');
+    for (const notice of gateway.notices) say(`gatehouse: ${notice}`);
+    if (action === 'create-user') {
+      if (!values.username || !values.email || !values.name) fail(USAGE);
+      const user = await directory!.users.create({
+        username: values.username!,
+        email: values.email!,
+        name: values.name!,
+        password: values.password,
+        isAdmin: values.admin,
+      });
+      say(`created user ${user.username} (id ${user.id}${user.isAdmin ? ', admin' : ''})`);
+    } else if (action === 'create-token') {
+      if (!values.username || !values.name || !values.scopes) fail(USAGE);
+      const user = await directory!.users.findByUsername(values.username!);
+      if (!user) fail(`gatehouse: no user ${values.username}`);
+      const { token, plaintext } = await tokens!.tokens.create(user, {
+        name: values.name!,
+        scopes: values.scopes!.split(',').map((s: string) => s.trim()).filter(Boolean),
+        expiresAt: values['expires-at'],
+      });
+      say(`created token ${token.id} for ${user.username} (expires ${token.expiresAt ?? 'never'}); shown once:\n${plaintext}`);
+    } else {
+      fail(USAGE);
+    }
+  } catch (error) {
+    if (error instanceof ApiError) fail(`gatehouse: ${JSON.stringify(error.body)}`);
+    if (error instanceof Error && error.constructor.name === 'TokenValidationError') fail(`gatehouse: ${error.message}`);
+    throw error;
+  } finally {
+    await gateway.close();
+  }
+}
+
+async function main(argv: string[]) {
+  const [command, sub, ...rest] = argv;
+  switch (command) {
+    case 'start':
+      return start();
+    case 'migrate':
+      return migrate();
+    case 'config':
+      if (sub === 'check') return configCheck();
+      break;
+    case 'plugins':
+      if (sub === 'list') return pluginsList();
+      break;
+    case 'admin':
+      return admin(sub, rest);
+    case undefined:
+    case 'help':
+    case '--help':
+      say(USAGE);
+      return;
+  }
+  fail(USAGE, 2);
+}
+
+main(process.argv.slice(2)).catch((error) => {
+  process.stderr.write(`gatehouse: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

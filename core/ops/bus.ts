@@ -1,0 +1,51 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { InvalidationBus } from '../plugins/types.js';
+
+type Handler = (message: string) => void;
+
+/**
+ * Cache invalidation messages. Always delivered in-process at once; with Redis also published to the
+ * other instances (each ignores its own echo).
+ */
+export function createInvalidationBus(options: { redis?: Redis; keyPrefix: string; logger: Logger }) {
+  const handlers = new Map<string, Handler[]>();
+  const instanceId = randomUUID();
+  const deliver = (channel: string, message: string) => {
+    for (const handler of handlers.get(channel) ?? []) {
+      try {
+        handler(message);
+      } catch (error) {
+        options.logger.error({ err: error, channel }, 'invalidation handler failed');
+      }
+    }
+  };
+  const subscriber = options.redis?.duplicate();
+  const prefix = `${options.keyPrefix}bus:`;
+  subscriber?.on('message', (fullChannel: string, raw: string) => {
+    const separator = raw.indexOf('|');
+    if (separator < 0 || raw.slice(0, separator) === instanceId) return;
+    deliver(fullChannel.slice(prefix.length), raw.slice(separator + 1));
+  });
+  subscriber?.on('error', (error) => options.logger.warn({ err: error }, 'invalidation subscriber error'));
+
+  const bus: InvalidationBus & { close(): Promise<void> } = {
+    distributed: Boolean(options.redis),
+    publish(channel, message) {
+      deliver(channel, message);
+      options.redis
+        ?.publish(`${prefix}${channel}`, `${instanceId}|${message}`)
+        .catch((error) => options.logger.error({ err: error, channel }, 'invalidation publish failed'));
+    },
+    subscribe(channel, handler) {
+      const list = handlers.get(channel) ?? [];
+      if (!list.length) subscriber?.subscribe(`${prefix}${channel}`).catch((error) => options.logger.error({ err: error }, 'subscribe failed'));
+      handlers.set(channel, [...list, handler]);
+    },
+    async close() {
+      subscriber?.disconnect();
+    },
+  };
+  return bus;
+}

@@ -1,0 +1,90 @@
+import pino, { type Logger } from 'pino';
+import { Registry, Counter, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { Middleware } from 'koa';
+import type { GatehouseState } from '../plugins/types.js';
+
+/** Query parameters and headers that carry credentials; never written to a log. */
+const SECRET_PARAMS = /([?&](?:private_token|access_token|bearer_token|secret_token|job_token|token)=)[^&]*/gi;
+
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["private-token"]',
+  'req.headers["job-token"]',
+  'req.headers["gitlab-shared-secret"]',
+  'req.headers["gitlab-shell-api-request"]',
+  'req.headers["gitlab-kas-api-request"]',
+  'req.headers["gitlab-agent-api-request"]',
+  'req.headers.cookie',
+  '*.token',
+  '*.password',
+  '*.secret',
+];
+
+/** pino JSON logs with every credential redacted. `destination` defaults to stdout (async). */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    { level, redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' }, base: { service: 'gatehouse' } },
+    destination ?? pino.destination({ sync: false }),
+  );
+}
+
+/** A URL safe to log: credential parameters replaced. */
+export const redactUrl = (url: string) => url.replace(SECRET_PARAMS, '$1[REDACTED]');
+
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<'route' | 'method' | 'status'>;
+  duration: Histogram<'route'>;
+}
+
+/** Prometheus metrics on a registry of this app's own (no global default registry). */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'gatehouse_http_requests_total',
+      help: 'HTTP requests by route name, method and status.',
+      labelNames: ['route', 'method', 'status'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'gatehouse_http_request_duration_seconds',
+      help: 'HTTP request latency by route name.',
+      labelNames: ['route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+  };
+}
+
+/** Counts, times and (optionally) logs every request under its route name. Runs outermost. */
+export function observeRequests(metrics: Metrics, logger: Logger, logRequests: boolean): Middleware<GatehouseState> {
+  return async function observeRequests(ctx, next) {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = ctx.state.routeName ?? 'unmatched';
+      metrics.requests.inc({ route, method: ctx.method, status: String(ctx.status) });
+      metrics.duration.observe({ route }, seconds);
+      if (logRequests) {
+        logger.info(
+          {
+            requestId: ctx.state.requestId,
+            method: ctx.method,
+            url: redactUrl(ctx.url),
+            route,
+            status: ctx.status,
+            ms: Math.round(seconds * 1e5) / 100,
+            userId: ctx.state.principal?.user?.id,
+            ip: ctx.ip,
+          },
+          'request',
+        );
+      }
+    }
+  };
+}

@@ -1,0 +1,151 @@
+import type { AnyPluginManifest, FlagDefinition, RouteDefinition } from './types.js';
+import type { AppConfig } from '../config/schema.js';
+
+/** The core's own version; plugins declare which core versions they work with. */
+export const CORE_VERSION = '1.0.0';
+
+const PLUGIN_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const FLAG_NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
+
+export class PluginLoadError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`cannot load plugins:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'PluginLoadError';
+  }
+}
+
+/** `^1.2.0` / `~1.2.0` / `1.2.0` against a version: same major, and not older. Enough for core ranges. */
+export function satisfiesCoreRange(range: string, version: string): boolean {
+  const match = /^[\^~]?(\d+)\.(\d+)\.(\d+)$/.exec(range.trim());
+  if (!match) return false;
+  const [major, minor, patch] = version.split('.').map(Number);
+  const [rMajor, rMinor, rPatch] = match.slice(1).map(Number);
+  if (major !== rMajor) return false;
+  if (range.startsWith('~') && minor !== rMinor) return false;
+  return minor > rMinor || (minor === rMinor && patch >= rPatch);
+}
+
+const describeRoute = (plugin: string, route: RouteDefinition<unknown>) =>
+  `route ${route.name} (${route.method} ${route.path}) of plugin ${plugin}`;
+
+/**
+ * Checks the enabled plugins against every rule of the loader and returns them in dependency order.
+ * Problems are collected, never logged and skipped: one bad manifest aborts boot with the full list.
+ */
+export function resolvePlugins(registry: readonly AnyPluginManifest[], enabledNames: ReadonlySet<string>): AnyPluginManifest[] {
+  const problems: string[] = [];
+  const byName = new Map(registry.map((p) => [p.name, p]));
+  const enabled = registry.filter((p) => enabledNames.has(p.name));
+
+  for (const name of enabledNames) if (!byName.has(name)) problems.push(`unknown plugin "${name}"`);
+
+  const strategies = new Map<string, string>([['none', 'core']]);
+  const allStrategies = new Map<string, string>();
+  const flags = new Map<string, FlagDefinition & { plugin: string }>();
+  for (const plugin of registry) {
+    for (const name of Object.keys(plugin.authStrategies ?? {})) allStrategies.set(name, plugin.name);
+  }
+  for (const plugin of enabled) {
+    problems.push(...lintManifest(plugin));
+    for (const dep of plugin.dependsOn ?? []) {
+      if (!byName.has(dep)) problems.push(`plugin ${plugin.name} depends on unknown plugin "${dep}"`);
+      else if (!enabledNames.has(dep)) problems.push(`plugin ${plugin.name} depends on ${dep}, which is disabled`);
+    }
+    for (const name of Object.keys(plugin.authStrategies ?? {})) {
+      const owner = strategies.get(name);
+      if (owner) problems.push(`auth strategy "${name}" is provided by both ${owner} and ${plugin.name}`);
+      else strategies.set(name, plugin.name);
+    }
+    for (const flag of plugin.flags ?? []) {
+      const owner = flags.get(flag.name);
+      if (owner) problems.push(`flag "${flag.name}" is declared by both ${owner.plugin} and ${plugin.name}`);
+      else flags.set(flag.name, { ...flag, plugin: plugin.name });
+    }
+  }
+
+  const routeKeys = new Map<string, string>();
+  const routeNames = new Set<string>();
+  for (const plugin of enabled) {
+    for (const route of plugin.routes ?? []) {
+      const where = describeRoute(plugin.name, route);
+      if (!strategies.has(route.auth.strategy)) {
+        const provider = allStrategies.get(route.auth.strategy);
+        problems.push(
+          provider
+            ? `${where} uses auth strategy "${route.auth.strategy}", provided by plugin ${provider}, which is disabled`
+            : `${where} uses unknown auth strategy "${route.auth.strategy}"`,
+        );
+      }
+      if (route.flag && !flags.has(route.flag)) problems.push(`${where} uses undeclared flag "${route.flag}"`);
+      const key = `${route.method} ${normalisePath(route.path)}`;
+      const existing = routeKeys.get(key);
+      if (existing) problems.push(`duplicate route ${route.method} ${route.path}: ${existing} and ${route.name}`);
+      else routeKeys.set(key, route.name);
+      if (routeNames.has(route.name)) problems.push(`duplicate route name ${route.name}`);
+      routeNames.add(route.name);
+    }
+  }
+
+  const ordered = topologicalOrder(enabled, problems);
+  if (problems.length) throw new PluginLoadError(problems);
+  return ordered;
+}
+
+/** Rules that hold for a manifest on its own (also run over every registered plugin by the lint test). */
+export function lintManifest(plugin: AnyPluginManifest): string[] {
+  const problems: string[] = [];
+  const at = `plugin ${plugin.name}`;
+  if (!PLUGIN_NAME.test(plugin.name)) problems.push(`${at}: name must be kebab-case`);
+  if (!satisfiesCoreRange(plugin.core, CORE_VERSION)) {
+    problems.push(`${at}: needs core ${plugin.core}, this core is ${CORE_VERSION}`);
+  }
+  if (!plugin.description?.trim()) problems.push(`${at}: description is empty`);
+  for (const flag of plugin.flags ?? []) {
+    if (!FLAG_NAME.test(flag.name)) problems.push(`${at}: flag "${flag.name}" must be snake_case`);
+    if (!flag.description?.trim()) problems.push(`${at}: flag "${flag.name}" has no description`);
+  }
+  for (const name of Object.keys(plugin.migrations ?? {})) {
+    if (!/^\d{14}_[a-z0-9_]+$/.test(name)) problems.push(`${at}: migration "${name}" must be named <14-digit timestamp>_<snake_case>`);
+  }
+  for (const [key, field] of Object.entries(plugin.config?.shape ?? {})) {
+    if (!(field as { description?: string }).description) problems.push(`${at}: config key "${key}" has no description`);
+  }
+  for (const route of plugin.routes ?? []) {
+    const where = describeRoute(plugin.name, route);
+    if (!route.name.startsWith(`${plugin.name}.`)) problems.push(`${where}: name must start with "${plugin.name}."`);
+    if (!route.auth?.strategy) problems.push(`${where}: no auth strategy`);
+    if (route.auth?.strategy === 'none' && !route.auth.reason?.trim()) problems.push(`${where}: public route without a reason`);
+    if (!route.path.startsWith('/')) problems.push(`${where}: path must start with /`);
+  }
+  return problems;
+}
+
+/** `/users/:user_id/x` and `/users/:id/x` are the same route to a router. */
+const normalisePath = (path: string) => path.replace(/:[A-Za-z0-9_]+/g, ':param');
+
+function topologicalOrder(plugins: AnyPluginManifest[], problems: string[]): AnyPluginManifest[] {
+  const byName = new Map(plugins.map((p) => [p.name, p]));
+  const ordered: AnyPluginManifest[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (plugin: AnyPluginManifest, trail: string[]) => {
+    const seen = state.get(plugin.name);
+    if (seen === 'done') return;
+    if (seen === 'visiting') {
+      problems.push(`dependency cycle: ${[...trail, plugin.name].join(' → ')}`);
+      return;
+    }
+    state.set(plugin.name, 'visiting');
+    for (const dep of plugin.dependsOn ?? []) {
+      const target = byName.get(dep);
+      if (target) visit(target, [...trail, plugin.name]);
+    }
+    state.set(plugin.name, 'done');
+    ordered.push(plugin);
+  };
+  for (const plugin of plugins) visit(plugin, []);
+  return ordered;
+}
+
+/** The names of the plugins switched on in config. */
+export const enabledPluginNames = (config: AppConfig) =>
+  new Set(Object.entries(config.plugins).filter(([, slice]) => slice.enabled).map(([name]) => name));

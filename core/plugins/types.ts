@@ -1,0 +1,200 @@
+import type { Knex } from 'knex';
+import type { ParameterizedContext } from 'koa';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Redis } from 'ioredis';
+import type { SecretStore } from '../config/secrets.js';
+import type { AppConfig } from '../config/schema.js';
+
+/**
+ * What each plugin exports to the plugins that depend on it. Empty here; every plugin adds its own
+ * entry by declaration merging in its manifest (`declare module '../../core/plugins/types.js'`), so a
+ * dependant gets typed services without importing the other plugin's files.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface PluginServices {}
+
+/** The time source. Injected everywhere so tests can move time. */
+export interface Clock {
+  now(): Date;
+}
+
+/** Context handed to Unleash: the user id, when a user is known. */
+export interface FlagContext {
+  userId?: string;
+  remoteAddress?: string;
+}
+
+/** Answers whether a feature flag is on. Synchronous: unleash-client evaluates from memory. */
+export interface FlagResolver {
+  isEnabled(name: string, context?: FlagContext): boolean;
+}
+
+/** A flag a plugin declares: snake_case name, Unleash kind, and the value used until Unleash says otherwise. */
+export interface FlagDefinition {
+  name: string;
+  kind: 'release' | 'ops' | 'experiment' | 'permission' | 'kill-switch';
+  default: boolean;
+  description: string;
+}
+
+/** The user a request acts as (after `Sudo`), as the auth strategies resolve it. */
+export interface PrincipalUser {
+  id: number;
+  username: string;
+  name: string;
+  isAdmin: boolean;
+  state: string;
+}
+
+/** The credential that authenticated a request. */
+export interface PrincipalCredential {
+  type: 'personal_access_token' | 'impersonation_token' | 'oauth_token';
+  id: number;
+  scopes: readonly string[];
+}
+
+/** Who is calling: a user (with the credential they used), a trusted service, or nobody. */
+export interface Principal {
+  kind: 'user' | 'service' | 'anonymous';
+  user?: PrincipalUser;
+  /** Set when an admin used `Sudo`: the admin who really authenticated. */
+  sudoer?: PrincipalUser;
+  credential?: PrincipalCredential;
+  /** For `kind: 'service'`: which service (e.g. `gitlab-shell`). */
+  service?: string;
+}
+
+/** The auth requirement of a route. `none` must say why the route is public. */
+export type RouteAuth =
+  | { strategy: 'none'; reason: string }
+  | { strategy: string; scopes?: readonly string[]; reason?: string };
+
+export interface GatehouseState {
+  requestId: string;
+  /** Name of the matched route (`<plugin>.<action>`), for logs and metrics. */
+  routeName?: string;
+  /** Query, body and path parameters merged as Grape does (path wins, then body, then query). */
+  params: Record<string, unknown>;
+  principal?: Principal;
+}
+
+export type GatehouseContext = ParameterizedContext<GatehouseState>;
+
+/** Turns a request into a Principal, or throws an ApiError (401/403). */
+export interface AuthStrategy {
+  authenticate(ctx: GatehouseContext, auth: RouteAuth): Promise<Principal> | Principal;
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** A rate limit on one route: `max` requests per `windowMs`, keyed by user (else client IP), IP, or a function. */
+export interface RateLimitSpec {
+  max: number;
+  windowMs: number;
+  by: 'user' | 'ip' | ((ctx: GatehouseContext) => string);
+  /** Extra headers on the 429 (e.g. `X-GitLab-Error-Origin`). */
+  headers?: Record<string, string>;
+}
+
+/** One route of a plugin. Everything but the handler is declaration; the loader builds the middleware. */
+export interface RouteDefinition<S = unknown, I extends z.ZodType | undefined = z.ZodType | undefined> {
+  name: string;
+  method: HttpMethod;
+  path: string;
+  auth: RouteAuth;
+  flag?: string;
+  rateLimit?: RateLimitSpec;
+  /** Validates the merged params; failures become Grape-style 400 `{"error":"x is missing"}`. */
+  input?: I;
+  handler: (
+    ctx: GatehouseContext,
+    input: I extends z.ZodType ? z.output<I> : Record<string, unknown>,
+    services: S,
+  ) => Promise<void> | void;
+}
+
+/** Publishes invalidation messages to every instance (Redis pub/sub when configured, in-process otherwise). */
+export interface InvalidationBus {
+  publish(channel: string, message: string): void;
+  subscribe(channel: string, handler: (message: string) => void): void;
+  /** True when messages reach other instances (Redis); caches may then live longer. */
+  readonly distributed: boolean;
+}
+
+/** The product's version, as `/api/v4/version` and `/internal/check` report it. */
+export interface VersionInfo {
+  version: string;
+  revision: string;
+}
+
+/** Everything a plugin's services receive. Nothing else: no env, no singletons. */
+export interface PluginDeps<C = Record<string, unknown>, D extends keyof PluginServices = never> {
+  /** This plugin's config slice (validated, frozen). */
+  config: C;
+  /** Core settings plugins may read. */
+  app: Pick<AppConfig, 'externalUrl' | 'dataDir' | 'rootToken'> & { version: VersionInfo };
+  db: Knex;
+  flags: FlagResolver;
+  logger: Logger;
+  clock: Clock;
+  secrets: SecretStore;
+  bus: InvalidationBus;
+  redis?: Redis;
+  /** Services exported by the plugins named in `dependsOn`. */
+  plugins: Pick<PluginServices, D>;
+}
+
+/**
+ * A plugin's manifest: everything the core needs to know, declared. `services` is the composition root
+ * (built once at boot); `authStrategies` maps strategy names to factories over the services.
+ */
+export interface PluginManifest<
+  N extends string = string,
+  C extends z.ZodObject = z.ZodObject,
+  S = unknown,
+  D extends keyof PluginServices = never,
+> {
+  name: N;
+  version: string;
+  /** Core versions this plugin works with (`^1.0.0`). */
+  core: string;
+  description: string;
+  dependsOn?: readonly D[];
+  config?: C;
+  flags?: readonly FlagDefinition[];
+  migrations?: Record<string, Knex.Migration>;
+  services?: (deps: PluginDeps<z.output<C> & { enabled: boolean }, D>) => S | Promise<S>;
+  authStrategies?: Record<string, (services: S) => AuthStrategy>;
+  routes?: readonly RouteDefinition<S, any>[];
+  /** Runs once after migrations and before the gateway listens (e.g. seeding the root admin). */
+  bootstrap?: (services: S) => Promise<BootstrapResult | void> | BootstrapResult | void;
+  /** Releases what the services hold (timers, connections). Called on shutdown in reverse load order. */
+  close?: (services: S) => Promise<void> | void;
+}
+
+/** What a bootstrap hook wants the operator to see once (printed by the CLI to stdout, never logged). */
+export interface BootstrapResult {
+  notices: string[];
+}
+
+/** A manifest with its type parameters erased, as the registry and loader hold them. */
+export type AnyPluginManifest = PluginManifest<string, z.ZodObject, any, any>;
+
+/** Declares a plugin. Identity at runtime; it exists for type inference. */
+export function definePlugin<
+  const N extends string,
+  C extends z.ZodObject,
+  S,
+  D extends keyof PluginServices = never,
+>(manifest: PluginManifest<N, C, S, D>): PluginManifest<N, C, S, D> {
+  return manifest;
+}
+
+/**
+ * Typed route declarations for a plugin's services: `const route = routeFor<MyServices>()` then
+ * `route({ …, input: Schema, handler: (ctx, input, services) => … })` infers `input` from the schema.
+ */
+export function routeFor<S>() {
+  return <I extends z.ZodType | undefined = undefined>(route: RouteDefinition<S, I>): RouteDefinition<S, I> => route;
+}

@@ -1,0 +1,57 @@
+import ratelimit from 'koa-ratelimit';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Middleware } from 'koa';
+import { ServiceUnavailableError, TooManyRequestsError } from '../errors.js';
+import type { GatehouseContext, GatehouseState, RateLimitSpec } from '../plugins/types.js';
+
+export interface RateLimiterFactoryOptions {
+  redis?: Redis;
+  keyPrefix: string;
+  /** With Redis unreachable: let requests through (true) or answer 503 (false). */
+  failOpen: boolean;
+  logger: Logger;
+}
+
+/** The caller a limit counts against: the user when authenticated, else the client IP. */
+function keyOf(spec: RateLimitSpec, ctx: GatehouseContext): string {
+  if (typeof spec.by === 'function') return spec.by(ctx);
+  const userId = ctx.state.principal?.user?.id;
+  return spec.by === 'user' && userId !== undefined ? `user:${userId}` : `ip:${ctx.ip}`;
+}
+
+/**
+ * Builds koa-ratelimit middleware per route, once at boot. The memory driver gets ONE shared Map (it
+ * never limits across requests otherwise) and a namespace per route; Redis is shared by instances.
+ * Limited requests get GitLab's 429 body and `Retry-After: <window seconds>`.
+ */
+export function createRateLimiterFactory(options: RateLimiterFactoryOptions) {
+  const sharedMemory = new Map();
+  return function rateLimiterFor(routeName: string, spec: RateLimitSpec): Middleware<GatehouseState> {
+    const retryAfter = Math.ceil(spec.windowMs / 1000);
+    const limiter = ratelimit({
+      driver: options.redis ? 'redis' : 'memory',
+      db: (options.redis ?? sharedMemory) as never,
+      namespace: `${options.keyPrefix}ratelimit:${routeName}`,
+      duration: spec.windowMs,
+      max: spec.max,
+      id: (ctx) => keyOf(spec, ctx as GatehouseContext),
+      disableHeader: true,
+    });
+    return async function rateLimit(ctx, next) {
+      let allowed = false;
+      try {
+        await limiter(ctx as never, async () => {
+          allowed = true;
+        });
+      } catch (error) {
+        if (!options.redis) throw error;
+        options.logger.warn({ err: error, route: routeName }, 'rate limiter unavailable');
+        if (!options.failOpen) throw new ServiceUnavailableError();
+        allowed = true;
+      }
+      if (!allowed) throw new TooManyRequestsError(retryAfter, spec.headers);
+      await next();
+    };
+  };
+}

@@ -1,0 +1,30 @@
+import { routeFor } from '../../core/plugins/types.js';
+import { presentUser } from './presenter.js';
+import type { DirectoryServices } from './manifest.js';
+
+const route = routeFor<DirectoryServices>();
+
+/** Scopes that may read the caller's own identity (GitLab allows `read_user` here). */
+const READ_USER = ['read_user'] as const;
+
+export const directoryRoutes = [
+  route({
+    name: 'directory.version',
+    method: 'GET',
+    path: '/api/v4/version',
+    auth: { strategy: 'token', scopes: [...READ_USER, 'ai_features'] },
+    handler(ctx, _input, services) {
+      ctx.body = { version: services.version.version, revision: services.version.revision };
+    },
+  }),
+  route({
+    name: 'directory.current-user',
+    method: 'GET',
+    path: '/api/v4/user',
+    auth: { strategy: 'token', scopes: [...READ_USER] },
+    async handler(ctx, _input, services) {
+      const user = await services.users.findById(ctx.state.principal!.user!.id);
+      ctx.body = presentUser(user!, services.externalUrl);
+    },
+  }),
+];

@@ -1,0 +1,138 @@
+import type { Knex } from 'knex';
+import { toDate } from '../../core/util/time.js';
+
+/** A user as the directory knows it. The password hash never leaves the repository. */
+export interface User {
+  id: number;
+  username: string;
+  name: string;
+  email: string;
+  state: UserState;
+  isAdmin: boolean;
+  twoFactorEnabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type UserState = 'active' | 'blocked' | 'deactivated';
+
+const TABLE = 'directory_users';
+const COLUMNS = ['id', 'username', 'name', 'email', 'state', 'is_admin', 'two_factor_enabled', 'created_at', 'updated_at'];
+
+function toUser(row: Record<string, unknown>): User {
+  return {
+    id: Number(row.id),
+    username: String(row.username),
+    name: String(row.name),
+    email: String(row.email),
+    state: row.state as UserState,
+    isAdmin: Boolean(row.is_admin),
+    twoFactorEnabled: Boolean(row.two_factor_enabled),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+export interface NewUserRow {
+  username: string;
+  name: string;
+  email: string;
+  isAdmin: boolean;
+  passwordHash: string;
+  now: Date;
+}
+
+export interface UserChanges {
+  name?: string;
+  email?: string;
+  username?: string;
+  isAdmin?: boolean;
+  state?: UserState;
+  twoFactorEnabled?: boolean;
+  passwordHash?: string;
+}
+
+export class UsersRepository {
+  constructor(private readonly db: Knex) {}
+
+  async findById(id: number, trx: Knex = this.db): Promise<User | undefined> {
+    const row = await trx(TABLE).select(COLUMNS).where({ id }).first();
+    return row ? toUser(row) : undefined;
+  }
+
+  async findByUsername(username: string, trx: Knex = this.db): Promise<User | undefined> {
+    const row = await trx(TABLE).select(COLUMNS).where({ username_lower: username.toLowerCase() }).first();
+    return row ? toUser(row) : undefined;
+  }
+
+  async findByEmail(email: string, trx: Knex = this.db): Promise<User | undefined> {
+    const row = await trx(TABLE).select(COLUMNS).where({ email_lower: email.toLowerCase() }).first();
+    return row ? toUser(row) : undefined;
+  }
+
+  async count(trx: Knex = this.db): Promise<number> {
+    const row = await trx(TABLE).count({ n: '*' }).first();
+    return Number(row?.n ?? 0);
+  }
+
+  async list(filter: { username?: string }, page: { offset: number; limit: number }): Promise<{ users: User[]; total: number }> {
+    const base = this.db(TABLE).modify((q) => {
+      if (filter.username !== undefined) q.where({ username_lower: filter.username.toLowerCase() });
+    });
+    const [rows, total] = await Promise.all([
+      base.clone().select(COLUMNS).orderBy('id', 'asc').offset(page.offset).limit(page.limit),
+      base.clone().count({ n: '*' }).first(),
+    ]);
+    return { users: rows.map(toUser), total: Number(total?.n ?? 0) };
+  }
+
+  async insert(row: NewUserRow, trx: Knex = this.db): Promise<User> {
+    const [inserted] = await trx(TABLE)
+      .insert({
+        username: row.username,
+        username_lower: row.username.toLowerCase(),
+        name: row.name,
+        email: row.email,
+        email_lower: row.email.toLowerCase(),
+        state: 'active',
+        is_admin: row.isAdmin,
+        password_hash: row.passwordHash,
+        two_factor_enabled: false,
+        created_at: row.now,
+        updated_at: row.now,
+      })
+      .returning('id');
+    return (await this.findById(Number(typeof inserted === 'object' ? inserted.id : inserted), trx))!;
+  }
+
+  async update(id: number, changes: UserChanges, now: Date, trx: Knex = this.db): Promise<void> {
+    const row: Record<string, unknown> = { updated_at: now };
+    if (changes.name !== undefined) row.name = changes.name;
+    if (changes.username !== undefined) Object.assign(row, { username: changes.username, username_lower: changes.username.toLowerCase() });
+    if (changes.email !== undefined) Object.assign(row, { email: changes.email, email_lower: changes.email.toLowerCase() });
+    if (changes.isAdmin !== undefined) row.is_admin = changes.isAdmin;
+    if (changes.state !== undefined) row.state = changes.state;
+    if (changes.twoFactorEnabled !== undefined) row.two_factor_enabled = changes.twoFactorEnabled;
+    if (changes.passwordHash !== undefined) row.password_hash = changes.passwordHash;
+    await trx(TABLE).where({ id }).update(row);
+  }
+
+  async passwordHashOf(id: number): Promise<string | null> {
+    const row = await this.db(TABLE).select('password_hash').where({ id }).first();
+    return (row?.password_hash as string | null) ?? null;
+  }
+
+  async delete(id: number, trx: Knex = this.db): Promise<void> {
+    await trx(TABLE).where({ id }).delete();
+  }
+
+  async replaceRecoveryCodes(userId: number, digests: string[], now: Date, trx: Knex): Promise<void> {
+    await trx('directory_recovery_codes').where({ user_id: userId }).delete();
+    await trx('directory_recovery_codes').insert(digests.map((code_digest) => ({ user_id: userId, code_digest, created_at: now })));
+  }
+
+  async recoveryCodeDigests(userId: number): Promise<string[]> {
+    const rows = await this.db('directory_recovery_codes').select('code_digest').where({ user_id: userId }).orderBy('id');
+    return rows.map((r) => String(r.code_digest));
+  }
+}

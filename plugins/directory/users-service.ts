@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Clock, InvalidationBus } from '../../core/plugins/types.js';
+import { ModelValidationError, ServiceError } from '../../core/errors.js';
+import { hashPassword, pepperedDigest, randomHex, verifyPassword } from '../../core/util/secrets.js';
+import { UsersRepository, type User, type UserChanges } from './users-repository.js';
+
+/** Bus channel on which the directory announces that a user's access may have changed (id as message). */
+export const USER_CHANGED_CHANNEL = 'directory.user-changed';
+
+const USERNAME = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$/;
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+export const MIN_PASSWORD_LENGTH = 8;
+const RECOVERY_CODE_COUNT = 10;
+
+export interface CreateUserInput {
+  username: string;
+  name: string;
+  email: string;
+  password?: string;
+  forceRandomPassword?: boolean;
+  isAdmin?: boolean;
+}
+
+export interface UpdateUserInput {
+  username?: string;
+  name?: string;
+  email?: string;
+  password?: string;
+  isAdmin?: boolean;
+  twoFactorEnabled?: boolean;
+}
+
+/** Users: creation with scrypt passwords, updates, block/unblock, deletion, 2FA recovery codes. */
+export class UsersService {
+  readonly repository: UsersRepository;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly clock: Clock,
+    private readonly bus: InvalidationBus,
+    private readonly pepper: string,
+  ) {
+    this.repository = new UsersRepository(db);
+  }
+
+  findById(id: number) {
+    return this.repository.findById(id);
+  }
+
+  findByUsername(username: string) {
+    return this.repository.findByUsername(username);
+  }
+
+  count() {
+    return this.repository.count();
+  }
+
+  list(filter: { username?: string }, page: { offset: number; limit: number }) {
+    return this.repository.list(filter, page);
+  }
+
+  private validate(input: { username?: string; email?: string; name?: string; password?: string }) {
+    const errors: Record<string, string[]> = {};
+    if (input.username !== undefined && (!USERNAME.test(input.username) || input.username.endsWith('.') || input.username.length > 255)) {
+      errors.username = ['can contain only letters, digits, \'_\', \'-\' and \'.\'. Cannot start with \'-\' or end in \'.\', \'.git\' or \'.atom\'.'];
+    }
+    if (input.email !== undefined && !EMAIL.test(input.email)) errors.email = ['is invalid'];
+    if (input.name !== undefined && input.name.trim() === '') errors.name = ["can't be blank"];
+    if (input.password !== undefined && input.password.length < MIN_PASSWORD_LENGTH) {
+      errors.password = [`is too short (minimum is ${MIN_PASSWORD_LENGTH} characters)`];
+    }
+    if (Object.keys(errors).length) throw new ModelValidationError(errors);
+  }
+
+  /** Username and email clashes are 409 with GitLab's messages. */
+  private async ensureUnique(input: { username?: string; email?: string }, exceptId: number | undefined, trx: Knex) {
+    if (input.username !== undefined) {
+      const clash = await this.repository.findByUsername(input.username, trx);
+      if (clash && clash.id !== exceptId) throw new ServiceError(409, 'Username has already been taken');
+    }
+    if (input.email !== undefined) {
+      const clash = await this.repository.findByEmail(input.email, trx);
+      if (clash && clash.id !== exceptId) throw new ServiceError(409, 'Email has already been taken');
+    }
+  }
+
+  async create(input: CreateUserInput): Promise<User> {
+    this.validate(input);
+    const password = input.password ?? randomHex(24);
+    const passwordHash = await hashPassword(password);
+    return this.db.transaction(async (trx) => {
+      await this.ensureUnique(input, undefined, trx);
+      return this.repository.insert(
+        { username: input.username, name: input.name, email: input.email, isAdmin: input.isAdmin ?? false, passwordHash, now: this.clock.now() },
+        trx,
+      );
+    });
+  }
+
+  async update(user: User, input: UpdateUserInput): Promise<User> {
+    this.validate(input);
+    const changes: UserChanges = {
+      username: input.username,
+      name: input.name,
+      email: input.email,
+      isAdmin: input.isAdmin,
+      twoFactorEnabled: input.twoFactorEnabled,
+      passwordHash: input.password === undefined ? undefined : await hashPassword(input.password),
+    };
+    const updated = await this.db.transaction(async (trx) => {
+      await this.ensureUnique(input, user.id, trx);
+      await this.repository.update(user.id, changes, this.clock.now(), trx);
+      return (await this.repository.findById(user.id, trx))!;
+    });
+    this.announce(user.id);
+    return updated;
+  }
+
+  async setState(user: User, state: User['state']): Promise<void> {
+    await this.repository.update(user.id, { state }, this.clock.now());
+    this.announce(user.id);
+  }
+
+  async delete(user: User): Promise<void> {
+    await this.repository.delete(user.id);
+    this.announce(user.id);
+  }
+
+  async checkPassword(user: User, password: string): Promise<boolean> {
+    return verifyPassword(password, await this.repository.passwordHashOf(user.id));
+  }
+
+  /** Ten new codes of 16 hex characters; the old ones stop working. Stored as peppered digests. */
+  async regenerateRecoveryCodes(user: User): Promise<string[]> {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => randomBytes(8).toString('hex'));
+    await this.db.transaction((trx) =>
+      this.repository.replaceRecoveryCodes(user.id, codes.map((code) => this.digest(code)), this.clock.now(), trx),
+    );
+    return codes;
+  }
+
+  /** Peppered digest as stored for recovery codes. */
+  digest(value: string) {
+    return pepperedDigest(value, this.pepper);
+  }
+
+  /** Tells every cache holding this user (e.g. resolved token principals) to drop it. */
+  private announce(userId: number) {
+    this.bus.publish(USER_CHANGED_CHANNEL, String(userId));
+  }
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { definePlugin } from '../../core/plugins/types.js';
+import { randomHex } from '../../core/util/secrets.js';
+import { createPersonalAccessTokens } from './migrations/20261122000100_create_personal_access_tokens.js';
+import { TokensService } from './service.js';
+import { adminStrategy, tokenStrategy, type TokenStrategyOptions } from './strategy.js';
+import { tokenRoutes } from './routes.js';
+import { bootstrapRoot } from './bootstrap.js';
+import type { DirectoryServices } from './types.js';
+
+const config = z.object({
+  pepperFile: z
+    .string()
+    .default('.gatehouse_token_pepper')
+    .describe('Secret file peppering token digests (relative to dataDir; generated with mode 0600 when absent).'),
+  impersonationEnabled: z.boolean().default(true).describe('Accept impersonation tokens.'),
+  adminMode: z
+    .boolean()
+    .default(false)
+    .describe('Require the admin_mode scope on a token before it gets admin powers (GitLab\'s admin mode).'),
+  principalCacheSize: z.number().int().min(0).default(10_000).describe('How many resolved tokens to keep in memory.'),
+  principalCacheTtlMs: z
+    .number()
+    .int()
+    .min(1)
+    .default(10_000)
+    .describe(
+      'Longest time a cached token may go unchecked against the database. Revocation, rotation and user changes invalidate at once on this instance, and on all instances when Redis is configured; this bounds staleness between instances without Redis.',
+    ),
+});
+
+/** What the tokens plugin exports: the service (other plugins create tokens through it). */
+export interface TokensServices {
+  tokens: TokensService;
+  strategy: TokenStrategyOptions;
+  directory: DirectoryServices;
+  externalUrl: string;
+  rootToken?: string;
+}
+
+declare module '../../core/plugins/types.js' {
+  interface PluginServices {
+    tokens: TokensServices;
+  }
+}
+
+export const tokensPlugin = definePlugin({
+  name: 'tokens',
+  version: '1.0.0',
+  core: '^1.0.0',
+  description: 'Personal access and impersonation tokens; provides the token and admin auth strategies.',
+  dependsOn: ['directory'],
+  config,
+  migrations: { '20261122000100_create_personal_access_tokens': createPersonalAccessTokens },
+  services: (deps): TokensServices => {
+    const tokens = new TokensService({
+      db: deps.db,
+      clock: deps.clock,
+      bus: deps.bus,
+      pepper: deps.secrets.ensure(deps.config.pepperFile, () => randomHex(32)),
+      directory: deps.plugins.directory,
+      cache: { max: Math.max(1, deps.config.principalCacheSize), ttlMs: deps.config.principalCacheTtlMs },
+    });
+    return {
+      tokens,
+      directory: deps.plugins.directory,
+      externalUrl: deps.app.externalUrl,
+      rootToken: deps.app.rootToken,
+      strategy: {
+        service: tokens,
+        externalUrl: deps.app.externalUrl,
+        impersonationEnabled: deps.config.impersonationEnabled,
+        adminMode: deps.config.adminMode,
+      },
+    };
+  },
+  authStrategies: {
+    token: (services) => tokenStrategy(services.strategy),
+    admin: (services) => adminStrategy(services.strategy),
+  },
+  bootstrap: bootstrapRoot,
+  routes: tokenRoutes,
+});

@@ -1,0 +1,134 @@
+import {
+  ForbiddenError,
+  InsufficientScopeError,
+  InvalidTokenError,
+  NotFoundError,
+  UnauthorizedError,
+} from '../../core/errors.js';
+import type { AuthStrategy, GatehouseContext, Principal, PrincipalUser, RouteAuth } from '../../core/plugins/types.js';
+import { ANY_SCOPE } from './scopes.js';
+import type { TokensService } from './service.js';
+import type { User } from './types.js';
+
+/** rack-oauth2's default realm, which GitLab's API guard uses in its challenges. */
+export const REALM = 'Protected by OAuth 2.0';
+export const EXPIRED = 'Token is expired. You can either do re-authorization or token refresh.';
+export const REVOKED = 'Token was revoked. You have to re-authorize from the user.';
+export const IMPERSONATION_DISABLED = 'Token is an impersonation token but impersonation was disabled.';
+export const BLOCKED = 'Your account has been blocked.';
+export const SUDO_NOT_ADMIN = 'Must be admin to use sudo';
+
+const READ_METHODS = new Set(['GET', 'HEAD']);
+
+/** The credential a request presents: `private_token` param wins, then PRIVATE-TOKEN, then Bearer. */
+export function presentedToken(ctx: GatehouseContext): string | undefined {
+  const param = ctx.state.params.private_token;
+  if (typeof param === 'string' && param) return param;
+  const header = ctx.get('PRIVATE-TOKEN');
+  if (header) return header;
+  const authorization = ctx.get('Authorization');
+  const bearer = /^Bearer\s+(.+)$/i.exec(authorization);
+  if (bearer) return bearer[1].trim();
+  const accessToken = ctx.state.params.access_token;
+  return typeof accessToken === 'string' && accessToken ? accessToken : undefined;
+}
+
+/** The scopes that satisfy a route: `api`, `read_api` for reads, plus what the route adds. */
+export function acceptableScopes(method: string, auth: RouteAuth): readonly string[] {
+  const extra = 'scopes' in auth && auth.scopes ? auth.scopes : [];
+  if (extra.includes(ANY_SCOPE)) return [ANY_SCOPE];
+  const base = READ_METHODS.has(method) ? ['api', 'read_api'] : ['api'];
+  return [...new Set([...base, ...extra])];
+}
+
+export function deactivatedMessage(externalUrl: string) {
+  return `Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at ${externalUrl}`;
+}
+
+export const toPrincipalUser = (user: User): PrincipalUser => ({
+  id: user.id,
+  username: user.username,
+  name: user.name,
+  isAdmin: user.isAdmin,
+  state: user.state,
+});
+
+/** Users who cannot use the API get 403 with GitLab's reason. */
+function assertCanUseApi(user: User, externalUrl: string) {
+  if (user.state === 'blocked') throw new ForbiddenError(BLOCKED);
+  if (user.state === 'deactivated') throw new ForbiddenError(deactivatedMessage(externalUrl));
+}
+
+export interface TokenStrategyOptions {
+  service: TokensService;
+  externalUrl: string;
+  impersonationEnabled: boolean;
+  /** With admin mode on, admin powers need a token with the `admin_mode` scope. */
+  adminMode: boolean;
+}
+
+/**
+ * The `token` strategy: personal access and impersonation tokens from `private_token`, `PRIVATE-TOKEN`
+ * or `Authorization: Bearer`, scope checks per route, blocked users refused, and `Sudo` for admins.
+ */
+export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy {
+  const { service } = options;
+  return {
+    async authenticate(ctx, auth) {
+      const presented = presentedToken(ctx);
+      if (!presented) throw new UnauthorizedError();
+      const resolved = await service.resolve(presented);
+      if (resolved === 'unknown') throw new UnauthorizedError();
+      if (resolved === 'expired') throw new InvalidTokenError(EXPIRED, REALM);
+      if (resolved === 'revoked') {
+        // A revoked token presented again may be a leaked, rotated one: revoke what was rotated from it.
+        const token = await service.repository.findByDigest(service.digest(presented));
+        if (token) await service.revokeDescendants(token);
+        throw new InvalidTokenError(REVOKED, REALM);
+      }
+      const { token, user } = resolved;
+      if (token.impersonation && !options.impersonationEnabled) throw new InvalidTokenError(IMPERSONATION_DISABLED, REALM);
+
+      const acceptable = acceptableScopes(ctx.method, auth);
+      if (acceptable[0] !== ANY_SCOPE && !token.scopes.some((scope) => acceptable.includes(scope))) {
+        throw new InsufficientScopeError(acceptable);
+      }
+      assertCanUseApi(user, options.externalUrl);
+
+      const principal: Principal = {
+        kind: 'user',
+        user: toPrincipalUser(user),
+        credential: { type: token.impersonation ? 'impersonation_token' : 'personal_access_token', id: token.id, scopes: token.scopes },
+      };
+      return applySudo(ctx, principal, token.scopes, options);
+    },
+  };
+}
+
+/** `Sudo` header or `sudo` param: an admin with a `sudo`-scoped token acts as another user. */
+async function applySudo(ctx: GatehouseContext, principal: Principal, scopes: readonly string[], options: TokenStrategyOptions) {
+  const param = ctx.state.params.sudo;
+  const target = (typeof param === 'string' || typeof param === 'number' ? String(param) : '') || ctx.get('Sudo');
+  if (!target) return principal;
+  if (!principal.user!.isAdmin) throw new ForbiddenError(SUDO_NOT_ADMIN);
+  if (!scopes.includes('sudo')) throw new InsufficientScopeError(['sudo']);
+  const users = options.service.directory.users;
+  const user = /^\d+$/.test(target) ? await users.findById(Number(target)) : await users.findByUsername(target);
+  if (!user) throw new NotFoundError(`User with ID or username '${target}'`);
+  assertCanUseApi(user, options.externalUrl);
+  return { ...principal, user: toPrincipalUser(user), sudoer: principal.user };
+}
+
+/** The `admin` strategy: the `token` strategy, then 403 `{"message":"403 Forbidden"}` for non-admins. */
+export function adminStrategy(options: TokenStrategyOptions): AuthStrategy {
+  const token = tokenStrategy(options);
+  return {
+    async authenticate(ctx, auth) {
+      const principal = await token.authenticate(ctx, auth);
+      const user = principal.user!;
+      if (!user.isAdmin) throw new ForbiddenError();
+      if (options.adminMode && !principal.credential?.scopes.includes('admin_mode')) throw new ForbiddenError();
+      return principal;
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import test from 'ava';
+import { startTestApp, ROOT_TOKEN, type TestApp } from '../helpers/app.js';
+
+let app: TestApp;
+test.before(async () => {
+  app = await startTestApp();
+});
+test.after.always(async () => {
+  await app?.close();
+});
+
+test('unmatched /api/v4 paths answer GitLab\'s catch-all 404 with the error key', async (t) => {
+  const response = await app.request('/api/v4/does/not/exist', { token: ROOT_TOKEN });
+  t.is(response.status, 404);
+  t.deepEqual(response.body, { error: '404 Not Found' });
+  t.regex(response.headers.get('content-type')!, /^application\/json/);
+  t.is(response.headers.get('x-content-type-options'), 'nosniff');
+});
+
+test('/api/v3 is gone with GitLab\'s 410', async (t) => {
+  const response = await app.request('/api/v3/user');
+  t.is(response.status, 410);
+  t.deepEqual(response.body, { error: 'API V3 is no longer supported. Use API V4 instead.' });
+});
+
+test('a client X-Request-Id is echoed; otherwise one is generated', async (t) => {
+  const echoed = await app.request('/-/health', { headers: { 'X-Request-Id': 'abc-123' } });
+  t.is(echoed.headers.get('x-request-id'), 'abc-123');
+  const generated = await app.request('/-/health');
+  t.regex(generated.headers.get('x-request-id')!, /^[0-9a-f-]{36}$/);
+  const unsafe = await app.request('/-/health', { headers: { 'X-Request-Id': 'a b\tc' } });
+  t.not(unsafe.headers.get('x-request-id'), 'a b\tc');
+});
+
+test('health, readiness and metrics', async (t) => {
+  const health = await app.request('/-/health');
+  t.is(health.status, 200);
+  t.deepEqual(health.body, { status: 'ok' });
+  const ready = await app.request('/-/readiness');
+  t.is(ready.status, 200);
+  t.is(ready.body.status, 'ok');
+  t.deepEqual(ready.body.checks.db, { status: 'ok' });
+  await app.request('/api/v4/version', { token: ROOT_TOKEN });
+  const metrics = await app.request('/-/metrics');
+  t.is(metrics.status, 200);
+  t.regex(metrics.text, /gatehouse_http_requests_total\{route="directory.version",method="GET",status="200"\} 1/);
+  t.regex(metrics.text, /gatehouse_http_request_duration_seconds_bucket\{le="0.005",route="directory.version"\}/);
+});
+
+test('malformed JSON is a 400 in GitLab\'s bad-request shape', async (t) => {
+  const response = await app.request('/api/v4/personal_access_tokens/self', {
+    method: 'DELETE',
+    token: ROOT_TOKEN,
+    raw: '{"name":',
+    headers: { 'Content-Type': 'application/json' },
+  });
+  t.is(response.status, 400);
+  t.regex(response.body.message, /^400 Bad request - /);
+});
+
+test('bodies over the limit get 413 and nothing is stored', async (t) => {
+  const big = 'x'.repeat(3 * 1024 * 1024);
+  const response = await app.request('/api/v4/user/personal_access_tokens', {
+    method: 'POST',
+    token: ROOT_TOKEN,
+    body: { name: big, scopes: ['k8s_proxy'] },
+  });
+  t.is(response.status, 413);
+  t.deepEqual(response.body, { message: '413 Request Entity Too Large' });
+});

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import knexFactory, { type Knex } from 'knex';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { loadConfig } from '../../core/config/loader.js';
+import { createMemorySecretStore } from '../../core/config/secrets.js';
+import { createStaticFlags } from '../../core/flags/resolver.js';
+import { createGateway, type Gateway } from '../../core/gateway.js';
+import { registry as defaultRegistry } from '../../core/plugins/registry.js';
+import type { AnyPluginManifest, Clock } from '../../core/plugins/types.js';
+
+/** Where the optional real services are (CI sets both). */
+export const TEST_DATABASE_URL = process.env.GATEHOUSE_TEST_DATABASE_URL;
+export const TEST_REDIS_URL = process.env.GATEHOUSE_TEST_REDIS_URL;
+export const backendName = TEST_DATABASE_URL ? 'postgresql' : 'sqlite';
+
+/** A clock tests can move. */
+export class TestClock implements Clock {
+  private current: number;
+  constructor(start: Date | string = '2026-11-22T10:00:00.000Z') {
+    this.current = new Date(start).getTime();
+  }
+  now() {
+    return new Date(this.current);
+  }
+  advance(ms: number) {
+    this.current += ms;
+  }
+  set(to: Date | string) {
+    this.current = new Date(to).getTime();
+  }
+}
+
+export const ROOT_TOKEN = 'glpat-root-test-token-0123456789';
+export const EXTERNAL_URL = 'http://gatehouse.test';
+
+export interface TestResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface RequestOptions {
+  method?: string;
+  /** Sent as PRIVATE-TOKEN unless `auth` says otherwise. */
+  token?: string;
+  auth?: 'private-token' | 'bearer' | 'param';
+  body?: unknown;
+  /** Form-encoded body instead of JSON. */
+  form?: Record<string, string | string[]>;
+  headers?: Record<string, string>;
+  /** A raw body string, sent as is (with headers as given). */
+  raw?: string;
+}
+
+export interface TestApp {
+  url: string;
+  gateway: Gateway;
+  db: Knex;
+  clock: TestClock;
+  flags: ReturnType<typeof createStaticFlags>;
+  services: Record<string, any>;
+  request<T = any>(path: string, options?: RequestOptions): Promise<TestResponse<T>>;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  /** Config overrides on top of the test defaults (deep-merged). */
+  config?: Record<string, unknown>;
+  flags?: Record<string, boolean>;
+  registry?: readonly AnyPluginManifest[];
+  clock?: TestClock;
+  /** Use Redis when GATEHOUSE_TEST_REDIS_URL is set (default true). */
+  redis?: boolean;
+}
+
+/** Creates a uniquely named PostgreSQL schema for one app; dropped by the returned function. */
+async function createPgSchema(url: string): Promise<{ schema: string; drop: () => Promise<void> }> {
+  const schema = `gh_test_${randomBytes(6).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
+  await admin.raw('create schema ??', [schema]);
+  await admin.destroy();
+  return {
+    schema,
+    async drop() {
+      const db = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
+      await db.raw('drop schema if exists ?? cascade', [schema]);
+      await db.destroy();
+    },
+  };
+}
+
+async function dropRedisPrefix(url: string, prefix: string) {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function deepMerge(base: Record<string, any>, layer: Record<string, any>): Record<string, any> {
+  const out = { ...base };
+  for (const [k, v] of Object.entries(layer)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? deepMerge(out[k], v) : v;
+  }
+  return out;
+}
+
+/**
+ * Boots a real gateway for one test: in-memory SQLite (or a fresh PostgreSQL schema), static flags,
+ * an injected clock, the root admin seeded with ROOT_TOKEN, listening on 127.0.0.1 port 0.
+ */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const clock = options.clock ?? new TestClock();
+  const registry = options.registry ?? defaultRegistry;
+  const pg = TEST_DATABASE_URL ? await createPgSchema(TEST_DATABASE_URL) : undefined;
+  const useRedis = (options.redis ?? true) && TEST_REDIS_URL;
+  const redisPrefix = `gh-test-${randomBytes(6).toString('hex')}:`;
+  const base: Record<string, unknown> = {
+    externalUrl: EXTERNAL_URL,
+    rootToken: ROOT_TOKEN,
+    db: pg ? { client: 'pg', url: TEST_DATABASE_URL, searchPath: pg.schema, poolMax: 4 } : { client: 'sqlite3', filename: ':memory:' },
+    redis: useRedis ? { url: TEST_REDIS_URL, keyPrefix: redisPrefix } : {},
+    log: { level: process.env.GATEHOUSE_TEST_LOG ?? 'silent', requests: false },
+  };
+  const config = loadConfig({ plugins: registry, files: false, env: {}, overrides: deepMerge(base, options.config ?? {}) });
+  const flags = createStaticFlags(registry.flatMap((p) => p.flags ?? []), options.flags);
+  let gateway: Gateway;
+  try {
+    gateway = await createGateway({
+      config,
+      registry,
+      clock,
+      flags,
+      secrets: createMemorySecretStore(),
+      logger: pino({ level: config.log.level }),
+    });
+  } catch (error) {
+    await pg?.drop();
+    throw error;
+  }
+  const server: Server = createServer(gateway.app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    gateway,
+    db: gateway.db,
+    clock,
+    flags,
+    services: gateway.services as Record<string, any>,
+    request: (path, requestOptions) => send(url, path, requestOptions),
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await gateway.close();
+      await pg?.drop();
+      if (useRedis) await dropRedisPrefix(TEST_REDIS_URL!, redisPrefix);
+    },
+  };
+}
+
+/** One HTTP request; the body is parsed as JSON when it is JSON. */
+export async function send<T = any>(baseUrl: string, path: string, options: RequestOptions = {}): Promise<TestResponse<T>> {
+  const headers: Record<string, string> = { ...(options.headers ?? {}) };
+  let url = `${baseUrl}${path}`;
+  if (options.token !== undefined) {
+    const mode = options.auth ?? 'private-token';
+    if (mode === 'private-token') headers['PRIVATE-TOKEN'] = options.token;
+    else if (mode === 'bearer') headers.Authorization = `Bearer ${options.token}`;
+    else url += `${url.includes('?') ? '&' : '?'}private_token=${encodeURIComponent(options.token)}`;
+  }
+  let body: string | undefined = options.raw;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['Content-Type'] ??= 'application/json';
+  } else if (options.form) {
+    const form = new URLSearchParams();
+    for (const [key, value] of Object.entries(options.form)) {
+      for (const v of Array.isArray(value) ? value : [value]) form.append(key, v);
+    }
+    body = form.toString();
+    headers['Content-Type'] ??= 'application/x-www-form-urlencoded';
+  }
+  const response = await fetch(url, { method: options.method ?? 'GET', headers, body });
+  const text = await response.text();
+  let parsed: unknown = text;
+  if ((response.headers.get('content-type') ?? '').includes('application/json') && text) parsed = JSON.parse(text);
+  return { status: response.status, headers: response.headers, body: parsed as T, text };
+}
