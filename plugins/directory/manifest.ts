@@ -4,6 +4,7 @@ import { randomHex } from '../../core/util/secrets.js';
 import { createDirectory } from './migrations/20261122000000_create_directory.js';
 import { UsersService } from './users-service.js';
 import { KeysService } from './keys-service.js';
+import { ProjectsService } from './projects-service.js';
 import { directoryRoutes } from './routes.js';
 
 const config = z.object({
@@ -17,6 +18,7 @@ const config = z.object({
 export interface DirectoryServices {
   users: UsersService;
   keys: KeysService;
+  projects: ProjectsService;
   externalUrl: string;
   version: { version: string; revision: string };
 }
@@ -39,6 +41,7 @@ export const directoryPlugin = definePlugin({
     return {
       users: new UsersService(deps.db, deps.clock, deps.bus, pepper),
       keys: new KeysService(deps.db, deps.clock),
+      projects: new ProjectsService(deps.db, deps.clock),
       externalUrl: deps.app.externalUrl,
       version: deps.app.version,
     };

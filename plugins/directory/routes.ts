@@ -1,13 +1,16 @@
 import { routeFor } from '../../core/plugins/types.js';
 import { presentUser } from './presenter.js';
 import type { DirectoryServices } from './manifest.js';
+import { usersRoutes } from './users-routes.js';
+import { keysRoutes } from './keys-routes.js';
+import { projectsRoutes } from './projects-routes.js';
 
 const route = routeFor<DirectoryServices>();
 
 /** Scopes that may read the caller's own identity (GitLab allows `read_user` here). */
 const READ_USER = ['read_user'] as const;
 
-export const directoryRoutes = [
+const identityRoutes = [
   route({
     name: 'directory.version',
     method: 'GET',
@@ -28,3 +31,5 @@ export const directoryRoutes = [
     },
   }),
 ];
+
+export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes];

@@ -1,0 +1,8 @@
+import { routeFor } from '../../core/plugins/types.js';
+import type { DirectoryServices } from './manifest.js';
+
+const route = routeFor<DirectoryServices>();
+
+export const projectsRoutes = [
+
+].map((r) => r);
