@@ -50,10 +50,29 @@ export interface Gateway {
 
 export const systemClock: Clock = { now: () => new Date() };
 
-/** Connects ioredis so that an outage fails fast instead of queueing requests for tens of seconds. */
-function connectRedis(url: string, logger: Logger): Redis {
+/** How long boot waits for the first Redis connection when Redis neither answers nor refuses. */
+const REDIS_CONNECT_GRACE_MS = 2_000;
+
+/**
+ * Connects ioredis so that an outage fails fast instead of queueing requests for tens of seconds.
+ * Without the offline queue, commands sent before the first connection fail, so rate limits would let
+ * the first requests through uncounted: wait for that connection, but only until it first fails or
+ * the grace period ends — a Redis outage must not hold boot (`redis.failOpen` decides what happens).
+ */
+async function connectRedis(url: string, logger: Logger): Promise<Redis> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
   redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
+  await new Promise<void>((done) => {
+    const settle = () => {
+      clearTimeout(timer);
+      redis.off('ready', settle);
+      redis.off('error', settle);
+      done();
+    };
+    const timer = setTimeout(settle, REDIS_CONNECT_GRACE_MS);
+    redis.once('ready', settle);
+    redis.once('error', settle);
+  });
   return redis;
 }
 
@@ -82,13 +101,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   try {
-    const db = createDb(config);
+    const db = createDb(config, logger);
     closers.push(() => db.destroy());
     if (config.db.migrateOnBoot) {
       const ran = await migrateLatest(db, plugins);
       if (ran.length) logger.info({ migrations: ran }, 'migrations applied');
     }
-    const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
+    const redis = config.redis.url ? await connectRedis(config.redis.url, logger) : undefined;
     if (redis) closers.push(() => void redis.disconnect());
 
     const flagDefinitions = plugins.flatMap((plugin) => plugin.flags ?? []);

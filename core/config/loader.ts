@@ -190,12 +190,12 @@ export function loadConfig(options: LoadConfigOptions): AppConfig {
       }
     }
   }
+  // Checked on the merged input, not the parsed result, so it is listed with every other problem.
+  const db = merged.db as Json | undefined;
+  if (db?.client === 'pg' && !db.url) problems.push({ path: 'db.url', message: 'required when db.client is pg' });
   if (problems.length) throw new ConfigError(problems);
 
   const config = result.data as unknown as AppConfig;
-  if (config.db.client === 'pg' && !config.db.url) {
-    throw new ConfigError([{ path: 'db.url', message: 'required when db.client is pg' }]);
-  }
   config.externalUrl = (config.externalUrl ?? `http://${config.server.host}:${config.server.port}`).replace(/\/+$/, '');
   return deepFreeze(config);
 }

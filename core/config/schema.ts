@@ -47,6 +47,12 @@ export const dbSchema = z
     searchPath: z.string().optional().describe('PostgreSQL schema to use (default: the server default, public).'),
     migrateOnBoot: z.boolean().default(true).describe('Run pending migrations when the gateway starts.'),
     poolMax: z.number().int().positive().default(10).describe('PostgreSQL connection pool size (SQLite uses one).'),
+    acquireTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5_000)
+      .describe('How long a request waits for a database connection before failing (bounds requests during an outage).'),
   })
   .strict()
   .prefault({})

@@ -2,13 +2,23 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { AppConfig } from '../config/schema.js';
+import type { Logger } from 'pino';
 import type { AnyPluginManifest } from '../plugins/types.js';
 
 /** The knex settings for a config: an SQLite file (WAL, foreign keys) by default, PostgreSQL when asked. */
-export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>): Knex.Config {
+export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>, logger?: Logger): Knex.Config {
+  // knex logs through console by default; send it to the structured log instead.
+  const log = logger && {
+    warn: (message: unknown) => logger.warn({ knex: message }, 'database warning'),
+    error: (message: unknown) => logger.error({ knex: message }, 'database error'),
+    deprecate: (method: string, alternative: string) => logger.warn({ method, alternative }, 'knex deprecation'),
+    debug: (message: unknown) => logger.debug({ knex: message }, 'database debug'),
+  };
   if (config.db.client === 'pg') {
     return {
       client: 'pg',
+      log,
+      acquireConnectionTimeout: config.db.acquireTimeoutMs,
       connection: config.db.url,
       searchPath: config.db.searchPath ? [config.db.searchPath] : undefined,
       pool: { min: 0, max: config.db.poolMax },
@@ -19,6 +29,8 @@ export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>): Knex.Conf
   if (!inMemory) mkdirSync(dirname(resolve(filename)), { recursive: true });
   return {
     client: 'sqlite3',
+    log,
+    acquireConnectionTimeout: config.db.acquireTimeoutMs,
     connection: { filename },
     useNullAsDefault: true,
     // One connection: SQLite serialises writers anyway, and an in-memory database exists per connection.
@@ -35,12 +47,14 @@ export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>): Knex.Conf
   };
 }
 
-export function createDb(config: Pick<AppConfig, 'db' | 'dataDir'>): Knex {
-  return knexFactory(knexConfig(config));
+export function createDb(config: Pick<AppConfig, 'db' | 'dataDir'>, logger?: Logger): Knex {
+  return knexFactory(knexConfig(config, logger));
 }
 
 interface NamedMigration {
   name: string;
+  /** The same as `name`: the knex CLI prints pending migrations by their `file`. */
+  file: string;
   migration: Knex.Migration;
 }
 
@@ -55,7 +69,10 @@ export class PluginMigrationSource implements Knex.MigrationSource<NamedMigratio
     return this.plugins.flatMap((plugin) =>
       Object.entries(plugin.migrations ?? {})
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([file, migration]) => ({ name: `${plugin.name}/${file}`, migration })),
+        .map(([file, migration]) => {
+          const name = `${plugin.name}/${file}`;
+          return { name, file: name, migration };
+        }),
     );
   }
 

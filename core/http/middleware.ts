@@ -79,13 +79,3 @@ export function collectParams(ctx: GatehouseContext): Record<string, unknown> {
   const bodyParams = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   return { ...query, ...bodyParams, ...(ctx.params as Record<string, string> | undefined) };
 }
-
-/** Always answer JSON, GitLab-style, also when a handler set no body (204 stays empty). */
-export function jsonContentType(): Middleware<GatehouseState> {
-  return async function jsonContentType(ctx, next) {
-    await next();
-    if (ctx.status !== 204 && ctx.status !== 304 && ctx.body !== undefined && ctx.body !== null && !ctx.response.get('Content-Type')) {
-      ctx.type = 'application/json';
-    }
-  };
-}

@@ -12,6 +12,15 @@ export const EMPTY = 'is empty';
 export const NOT_ALLOWED = 'has a value not allowed';
 const SUFFIXES = new Set([INVALID, NOT_A_VALID_VALUE, EMPTY, NOT_ALLOWED]);
 
+/** Marks a message that names its parameters itself (Grape's group rules), so no name is prefixed. */
+const WHOLE = '\u0000';
+
+/**
+ * A message used as is, for Grape's rules over several params, e.g.
+ * `whole('scopes, granular_scopes are mutually exclusive')` in a `superRefine` issue.
+ */
+export const whole = (message: string) => `${WHOLE}${message}`;
+
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Integer from a number or a decimal string (`"12"`), as Grape's Integer coercion. */
@@ -42,10 +51,10 @@ const date = () =>
   z.preprocess((v) => {
     if (typeof v !== 'string') return v;
     const s = v.trim();
-    if (DATE_ONLY.test(s)) return isRealDate(s) ? s : v;
+    if (DATE_ONLY.test(s)) return s;
     const parsed = new Date(s);
     return /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(parsed.getTime()) ? parsed.toISOString().slice(0, 10) : v;
-  }, z.string({ error: INVALID }).regex(DATE_ONLY, { error: INVALID }));
+  }, z.string({ error: INVALID }).regex(DATE_ONLY, { error: INVALID }).refine(isRealDate, { error: INVALID }));
 
 /** A timestamp: RFC 3339 or a date (midnight UTC). */
 const datetime = () =>
@@ -90,19 +99,31 @@ const values = <const T extends readonly [string, ...string[]]>(allowed: T) =>
 const valuesArray = <const T extends readonly [string, ...string[]]>(allowed: T) =>
   stringArray().pipe(z.array(z.enum(allowed, { error: NOT_A_VALID_VALUE })));
 
-export const p = { integer, boolean, string, date, datetime, stringArray, values, valuesArray };
+export const p = { integer, boolean, string, date, datetime, stringArray, values, valuesArray, whole };
 
 /** Grape names nested params `context[0][type]`. */
 export const grapeName = (path: ReadonlyArray<PropertyKey>) =>
   path.map((segment, i) => (i === 0 ? String(segment) : `[${String(segment)}]`)).join('');
 
+/** `['scopes', 1]` → `['scopes']`: Grape names the array parameter, not the element, for a bad element. */
+const withoutTrailingIndex = (path: ReadonlyArray<PropertyKey>) => {
+  let end = path.length;
+  while (end > 1 && typeof path[end - 1] === 'number') end -= 1;
+  return path.slice(0, end);
+};
+
 /** Zod issues → Grape messages, declaration order, duplicates dropped. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   const messages: string[] = [];
   for (const issue of issues) {
+    if (issue.message.startsWith(WHOLE)) {
+      const message = issue.message.slice(WHOLE.length);
+      if (!messages.includes(message)) messages.push(message);
+      continue;
+    }
     const missing = issue.code === 'invalid_type' && issue.input === undefined;
     const suffix = missing ? 'is missing' : SUFFIXES.has(issue.message) ? issue.message : INVALID;
-    const message = `${grapeName(issue.path)} ${suffix}`;
+    const message = `${grapeName(withoutTrailingIndex(issue.path))} ${suffix}`;
     if (!messages.includes(message)) messages.push(message);
   }
   return messages;

@@ -21,7 +21,10 @@ export function createInvalidationBus(options: { redis?: Redis; keyPrefix: strin
       }
     }
   };
-  const subscriber = options.redis?.duplicate();
+  // The subscriber is off the request path, so unlike the main connection it queues commands while
+  // (re)connecting: a SUBSCRIBE sent at boot before the connection is up must not be lost, or other
+  // instances' invalidations would never arrive. ioredis re-subscribes by itself after a reconnect.
+  const subscriber = options.redis?.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
   const prefix = `${options.keyPrefix}bus:`;
   subscriber?.on('message', (fullChannel: string, raw: string) => {
     const separator = raw.indexOf('|');

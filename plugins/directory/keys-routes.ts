@@ -1,8 +1,94 @@
-import { routeFor } from '../../core/plugins/types.js';
+import { z } from 'zod';
+import { NotFoundError } from '../../core/errors.js';
+import { paginationShape, pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
+import { p } from '../../core/http/validation.js';
+import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
+import { KEY_USAGE_TYPES } from './keys-repository.js';
+import type { AddKeyInput } from './keys-service.js';
+import { presentKey } from './presenter.js';
 import type { DirectoryServices } from './manifest.js';
 
 const route = routeFor<DirectoryServices>();
 
-export const keysRoutes = [
+const USER = 'User';
+const KEY = 'Key';
+/** GitLab lets `read_user` tokens read the caller's keys (`allow_access_with_scope :read_user` for GET). */
+const READ_USER = ['read_user'] as const;
 
-].map((r) => r);
+/** A new key's parameters, in GitLab's declaration order (`key is missing, title is missing`). */
+const keyShape = {
+  key: p.string(),
+  title: p.string(),
+  expires_at: p.datetime().optional(),
+  usage_type: p.values(KEY_USAGE_TYPES).optional(),
+};
+
+const ListOwnKeys = z.object(paginationShape);
+const AddOwnKey = z.object(keyShape);
+const AddUserKey = z.object({ user_id: p.integer(), ...keyShape });
+const OwnKeyId = z.object({ key_id: p.integer() });
+
+const toAddKeyInput = (input: z.output<typeof AddOwnKey>): AddKeyInput => ({
+  title: input.title,
+  key: input.key,
+  expiresAt: input.expires_at ?? null,
+  usageType: input.usage_type,
+});
+
+const callerId = (ctx: GatehouseContext) => ctx.state.principal!.user!.id;
+
+export const keysRoutes = [
+  route({
+    name: 'directory.keys.list-own',
+    method: 'GET',
+    path: '/api/v4/user/keys',
+    auth: { strategy: 'token', scopes: READ_USER },
+    input: ListOwnKeys,
+    async handler(ctx, input, services) {
+      const page = pageOf(input);
+      const { keys, total } = await services.keys.listForUser(callerId(ctx), { offset: page.offset, limit: page.perPage });
+      setPaginationHeaders(ctx, services.externalUrl, page, total);
+      ctx.body = keys.map(presentKey);
+    },
+  }),
+  route({
+    name: 'directory.keys.create-own',
+    method: 'POST',
+    path: '/api/v4/user/keys',
+    auth: { strategy: 'token' },
+    input: AddOwnKey,
+    async handler(ctx, input, services) {
+      const key = await services.keys.add(callerId(ctx), toAddKeyInput(input));
+      ctx.status = 201;
+      ctx.body = presentKey(key);
+    },
+  }),
+  route({
+    name: 'directory.keys.delete-own',
+    method: 'DELETE',
+    path: '/api/v4/user/keys/:key_id',
+    auth: { strategy: 'token' },
+    input: OwnKeyId,
+    async handler(ctx, input, services) {
+      // Someone else's key answers exactly like a missing one: no existence leak.
+      const key = await services.keys.findOwned(callerId(ctx), input.key_id);
+      if (!key) throw new NotFoundError(KEY);
+      await services.keys.remove(key);
+      ctx.status = 204;
+    },
+  }),
+  route({
+    name: 'directory.keys.create-for-user',
+    method: 'POST',
+    path: '/api/v4/users/:user_id/keys',
+    auth: { strategy: 'admin' },
+    input: AddUserKey,
+    async handler(ctx, input, services) {
+      const user = await services.users.findById(input.user_id);
+      if (!user) throw new NotFoundError(USER);
+      const key = await services.keys.add(user.id, toAddKeyInput(input));
+      ctx.status = 201;
+      ctx.body = presentKey(key);
+    },
+  }),
+];

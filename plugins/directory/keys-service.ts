@@ -12,6 +12,30 @@ export interface AddKeyInput {
   usageType?: KeyUsageType;
 }
 
+export const KEY_INVALID = 'is invalid';
+export const KEY_EXPIRED = 'has expired';
+export const FINGERPRINT_NOT_GENERATED = 'cannot be generated';
+export const FINGERPRINT_TAKEN = 'has already been taken';
+const CANT_BE_BLANK = "can't be blank";
+const MAX_TITLE_LENGTH = 255;
+
+/** Collects model errors per attribute, as ActiveModel's `errors` does, then throws them together. */
+class FieldErrors {
+  private readonly fields: Record<string, string[]> = {};
+  add(field: string, message: string) {
+    (this.fields[field] ??= []).push(message);
+  }
+  throwIfAny() {
+    if (Object.keys(this.fields).length) throw new ModelValidationError(this.fields);
+  }
+}
+
+/** A unique-index violation from either driver (sqlite3 `SQLITE_CONSTRAINT`, PostgreSQL `23505`). */
+function isUniqueViolation(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: string; message?: string };
+  return code === '23505' || (code === 'SQLITE_CONSTRAINT' && /UNIQUE/i.test(message ?? ''));
+}
+
 /** Keys that can authenticate a git session (GitLab's `auth` scope of keys). */
 export const canAuthenticate = (key: SshKey) => key.usageType === 'auth' || key.usageType === 'auth_and_signing';
 
@@ -49,34 +73,51 @@ export class KeysService {
   }
 
   /**
-   * Adds a key for a user (or a deploy key with `userId` null). Malformed, expired and duplicate keys
-   * are GitLab model errors (400 `{"message":{"key":[…]}}`).
+   * Adds a key for a user (or a deploy key with `userId` null). Every failed rule is reported at once,
+   * in the order GitLab's `Key` model validates (title, key, fingerprint, expiry), as one model error
+   * (400 `{"message":{"key":["is invalid"],…}}`).
    */
   async add(userId: number | null, input: AddKeyInput, type: SshKey['type'] = 'key', trx: Knex = this.db): Promise<SshKey> {
     const parsed = parseSshPublicKey(input.key);
-    if (!parsed) throw new ModelValidationError({ key: ['is invalid'], fingerprint_sha256: ['cannot be generated'] });
     const now = this.clock.now();
-    if (input.expiresAt && input.expiresAt.getTime() <= now.getTime()) {
-      throw new ModelValidationError({ expires_at: ['must be in the future'] });
+    const errors = new FieldErrors();
+    if (!input.title.trim()) errors.add('title', CANT_BE_BLANK);
+    if (input.title.length > MAX_TITLE_LENGTH) errors.add('title', `is too long (maximum is ${MAX_TITLE_LENGTH} characters)`);
+    if (!parsed) {
+      errors.add('key', KEY_INVALID);
+      errors.add('fingerprint_sha256', FINGERPRINT_NOT_GENERATED);
+    } else if (await this.repository.findByFingerprint(parsed.fingerprintSha256, trx)) {
+      errors.add('fingerprint_sha256', FINGERPRINT_TAKEN);
     }
-    if (!input.title.trim()) throw new ModelValidationError({ title: ["can't be blank"] });
-    if (await this.repository.findByFingerprint(parsed.fingerprintSha256, trx)) {
-      throw new ModelValidationError({ fingerprint_sha256: ['has already been taken'] });
+    // GitLab's `Expirable#expired?` (`expires_at <= now`), checked to the second on create.
+    if (input.expiresAt && input.expiresAt.getTime() <= now.getTime()) errors.add('key', KEY_EXPIRED);
+    errors.throwIfAny();
+    try {
+      return await this.repository.insert(
+        {
+          type,
+          userId,
+          title: input.title,
+          // Stored as given minus surrounding whitespace: the comment is the user's.
+          key: input.key.trim().split(/\s+/).join(' '),
+          fingerprintSha256: parsed!.fingerprintSha256,
+          usageType: input.usageType ?? 'auth_and_signing',
+          expiresAt: input.expiresAt ?? null,
+          now,
+        },
+        trx,
+      );
+    } catch (error) {
+      // Two concurrent adds of one key both pass the lookup; the unique index decides, same answer.
+      if (isUniqueViolation(error)) throw new ModelValidationError({ fingerprint_sha256: [FINGERPRINT_TAKEN] });
+      throw error;
     }
-    return this.repository.insert(
-      {
-        type,
-        userId,
-        title: input.title,
-        // Stored as given minus surrounding whitespace: the comment is the user's.
-        key: input.key.trim().split(/\s+/).join(' '),
-        fingerprintSha256: parsed.fingerprintSha256,
-        usageType: input.usageType ?? 'auth_and_signing',
-        expiresAt: input.expiresAt ?? null,
-        now,
-      },
-      trx,
-    );
+  }
+
+  /** The user's own key (`type: key`) with this id; someone else's key or a deploy key is "not found". */
+  async findOwned(userId: number, id: number): Promise<SshKey | undefined> {
+    const key = await this.repository.findById(id);
+    return key && key.type === 'key' && key.userId === userId ? key : undefined;
   }
 
   remove(key: SshKey) {

@@ -1,8 +1,282 @@
-import { routeFor } from '../../core/plugins/types.js';
+import { z } from 'zod';
+import { ValidationError } from '../../core/errors.js';
+import { p, NOT_A_VALID_VALUE, validateInput } from '../../core/http/validation.js';
+import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
 import type { DirectoryServices } from './manifest.js';
+import { VISIBILITIES, type Namespace } from './namespaces-repository.js';
+import type { Project } from './projects-repository.js';
+import { MEMBER_ACCESS_LEVELS } from './projects-service.js';
+import { presentGroup, presentMember, presentProject, presentProjectDeployKey } from './projects-presenter.js';
 
 const route = routeFor<DirectoryServices>();
 
-export const projectsRoutes = [
+/** Grape's `at_least_one_of` message. */
+const atLeastOneOf = (names: readonly string[]) => `${names.join(', ')} are missing, at least one parameter must be provided`;
 
-].map((r) => r);
+/** `:id` is a numeric id or a URL-encoded full path (`group%2Fproject`); the router decodes it. */
+const id = p.string();
+const visibility = p.values(VISIBILITIES);
+const accessLevel = p.integer().pipe(z.number().refine((level) => MEMBER_ACCESS_LEVELS.includes(level), { error: NOT_A_VALID_VALUE }));
+
+const GroupRef = z.object({ id });
+const CreateGroup = z.object({
+  name: p.string(),
+  path: p.string(),
+  parent_id: p.integer().optional(),
+  visibility: visibility.optional(),
+  description: p.string().optional(),
+  code_suggestions: p.boolean().optional(),
+});
+const UpdateGroup = z.object({
+  id,
+  name: p.string().optional(),
+  description: p.string().optional(),
+  visibility: visibility.optional(),
+  code_suggestions: p.boolean().optional(),
+});
+const ProjectRef = z.object({ id });
+const CreateProject = z.object({
+  name: p.string().optional(),
+  path: p.string().optional(),
+  namespace_id: p.integer().optional(),
+  visibility: visibility.optional(),
+  description: p.string().optional(),
+  default_branch: p.string().optional(),
+});
+const UpdateProject = z.object({
+  id,
+  name: p.string().optional(),
+  description: p.string().optional(),
+  visibility: visibility.optional(),
+  default_branch: p.string().optional(),
+});
+const AddDeployKey = z.object({
+  id,
+  title: p.string(),
+  key: p.string(),
+  can_push: p.boolean().optional(),
+  expires_at: p.datetime().optional(),
+});
+const AddMember = z.object({
+  id,
+  access_level: accessLevel,
+  user_id: p.integer().optional(),
+  username: p.string().optional(),
+});
+
+const blank = (value: unknown) => value === undefined || value === null || value === '';
+
+/**
+ * Validates with the schema, then Grape's `at_least_one_of` (declared after the params, so its
+ * message comes last), reporting every problem in one 400 as Grape does.
+ */
+function validateWithOneOf<T extends z.ZodType>(schema: T, params: Record<string, unknown>, names: readonly string[]): z.output<T> {
+  const messages: string[] = [];
+  let data: z.output<T> | undefined;
+  try {
+    data = validateInput(schema, params);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    messages.push(...error.messages);
+  }
+  if (names.every((name) => blank(params[name]))) messages.push(atLeastOneOf(names));
+  if (messages.length) throw new ValidationError(messages);
+  return data!;
+}
+
+const viewerOf = (ctx: GatehouseContext) => ctx.state.principal!.user!;
+
+async function groupBody(services: DirectoryServices, group: Namespace) {
+  return presentGroup(group, await services.projects.lineageOf(group), services.externalUrl);
+}
+
+async function projectBody(ctx: GatehouseContext, services: DirectoryServices, project: Project) {
+  const lineage = await services.projects.projectLineage(project);
+  return presentProject(project, lineage, services.externalUrl, { admin: viewerOf(ctx).isAdmin });
+}
+
+const groupRoutes = [
+  route({
+    name: 'directory.groups.create',
+    method: 'POST',
+    path: '/api/v4/groups',
+    auth: { strategy: 'token' },
+    input: CreateGroup,
+    async handler(ctx, input, services) {
+      const group = await services.projects.createGroup(viewerOf(ctx), {
+        name: input.name,
+        path: input.path,
+        parentId: input.parent_id,
+        visibility: input.visibility,
+        description: input.description,
+        codeSuggestions: input.code_suggestions,
+      });
+      ctx.status = 201;
+      ctx.body = await groupBody(services, group);
+    },
+  }),
+  route({
+    name: 'directory.groups.show',
+    method: 'GET',
+    path: '/api/v4/groups/:id',
+    auth: { strategy: 'token' },
+    input: GroupRef,
+    async handler(ctx, input, services) {
+      const group = await services.projects.visibleGroup(viewerOf(ctx), input.id);
+      ctx.body = await groupBody(services, group);
+    },
+  }),
+  route({
+    name: 'directory.groups.update',
+    method: 'PUT',
+    path: '/api/v4/groups/:id',
+    auth: { strategy: 'token' },
+    input: UpdateGroup,
+    async handler(ctx, input, services) {
+      const viewer = viewerOf(ctx);
+      const group = await services.projects.visibleGroup(viewer, input.id);
+      const updated = await services.projects.updateGroup(viewer, group, {
+        name: input.name,
+        description: input.description,
+        visibility: input.visibility,
+        codeSuggestions: input.code_suggestions,
+      });
+      ctx.body = await groupBody(services, updated);
+    },
+  }),
+  route({
+    name: 'directory.groups.members.create',
+    method: 'POST',
+    path: '/api/v4/groups/:id/members',
+    auth: { strategy: 'token' },
+    async handler(ctx, params, services) {
+      const input = validateWithOneOf(AddMember, params, ['user_id', 'username']);
+      const viewer = viewerOf(ctx);
+      const group = await services.projects.visibleGroup(viewer, input.id);
+      const membership = await services.projects.addGroupMember(viewer, group, {
+        userId: input.user_id,
+        username: input.username,
+        accessLevel: input.access_level,
+      });
+      ctx.status = 201;
+      ctx.body = presentMember(membership, services.externalUrl);
+    },
+  }),
+];
+
+const projectRoutes = [
+  route({
+    name: 'directory.projects.create',
+    method: 'POST',
+    path: '/api/v4/projects',
+    auth: { strategy: 'token' },
+    async handler(ctx, params, services) {
+      const input = validateWithOneOf(CreateProject, params, ['name', 'path']);
+      const project = await services.projects.createProject(viewerOf(ctx), {
+        name: blank(input.name) ? undefined : input.name,
+        path: blank(input.path) ? undefined : input.path,
+        namespaceId: input.namespace_id,
+        visibility: input.visibility,
+        description: input.description,
+        defaultBranch: input.default_branch,
+      });
+      ctx.status = 201;
+      ctx.body = await projectBody(ctx, services, project);
+    },
+  }),
+  route({
+    name: 'directory.projects.show',
+    method: 'GET',
+    path: '/api/v4/projects/:id',
+    auth: { strategy: 'token' },
+    input: ProjectRef,
+    async handler(ctx, input, services) {
+      const project = await services.projects.visibleProject(viewerOf(ctx), input.id);
+      ctx.body = await projectBody(ctx, services, project);
+    },
+  }),
+  route({
+    name: 'directory.projects.update',
+    method: 'PUT',
+    path: '/api/v4/projects/:id',
+    auth: { strategy: 'token' },
+    input: UpdateProject,
+    async handler(ctx, input, services) {
+      const viewer = viewerOf(ctx);
+      const project = await services.projects.visibleProject(viewer, input.id);
+      const updated = await services.projects.updateProject(viewer, project, {
+        name: input.name,
+        description: input.description,
+        visibility: input.visibility,
+        defaultBranch: input.default_branch,
+      });
+      ctx.body = await projectBody(ctx, services, updated);
+    },
+  }),
+  route({
+    name: 'directory.projects.archive',
+    method: 'POST',
+    path: '/api/v4/projects/:id/archive',
+    auth: { strategy: 'token' },
+    input: ProjectRef,
+    async handler(ctx, input, services) {
+      const viewer = viewerOf(ctx);
+      const project = await services.projects.visibleProject(viewer, input.id);
+      ctx.status = 201;
+      ctx.body = await projectBody(ctx, services, await services.projects.archive(viewer, project, true));
+    },
+  }),
+  route({
+    name: 'directory.projects.unarchive',
+    method: 'POST',
+    path: '/api/v4/projects/:id/unarchive',
+    auth: { strategy: 'token' },
+    input: ProjectRef,
+    async handler(ctx, input, services) {
+      const viewer = viewerOf(ctx);
+      const project = await services.projects.visibleProject(viewer, input.id);
+      ctx.status = 201;
+      ctx.body = await projectBody(ctx, services, await services.projects.archive(viewer, project, false));
+    },
+  }),
+  route({
+    name: 'directory.projects.deploy-keys.create',
+    method: 'POST',
+    path: '/api/v4/projects/:id/deploy_keys',
+    auth: { strategy: 'token' },
+    input: AddDeployKey,
+    async handler(ctx, input, services) {
+      const viewer = viewerOf(ctx);
+      const project = await services.projects.visibleProject(viewer, input.id);
+      const deployKey = await services.projects.addDeployKey(viewer, project, {
+        title: input.title,
+        key: input.key,
+        canPush: input.can_push,
+        expiresAt: input.expires_at,
+      });
+      ctx.status = 201;
+      ctx.body = presentProjectDeployKey(deployKey);
+    },
+  }),
+  route({
+    name: 'directory.projects.members.create',
+    method: 'POST',
+    path: '/api/v4/projects/:id/members',
+    auth: { strategy: 'token' },
+    async handler(ctx, params, services) {
+      const input = validateWithOneOf(AddMember, params, ['user_id', 'username']);
+      const viewer = viewerOf(ctx);
+      const project = await services.projects.visibleProject(viewer, input.id);
+      const membership = await services.projects.addProjectMember(viewer, project, {
+        userId: input.user_id,
+        username: input.username,
+        accessLevel: input.access_level,
+      });
+      ctx.status = 201;
+      ctx.body = presentMember(membership, services.externalUrl);
+    },
+  }),
+];
+
+/** Groups, projects, memberships and deploy keys (GitLab's `/groups` and `/projects` APIs, the parts gatehouse keeps). */
+export const projectsRoutes = [...groupRoutes, ...projectRoutes];

@@ -52,6 +52,17 @@ export interface UserChanges {
   passwordHash?: string;
 }
 
+/** Columns a user listing may be ordered by (GitLab's `order_by` values). */
+export const USER_ORDER_COLUMNS = ['id', 'name', 'username', 'created_at', 'updated_at'] as const;
+
+export interface UserOrder {
+  by: (typeof USER_ORDER_COLUMNS)[number];
+  direction: 'asc' | 'desc';
+}
+
+/** GitLab lists users newest first unless told otherwise (`order_by=id`, `sort=desc`). */
+export const DEFAULT_USER_ORDER: UserOrder = { by: 'id', direction: 'desc' };
+
 export class UsersRepository {
   constructor(private readonly db: Knex) {}
 
@@ -75,12 +86,19 @@ export class UsersRepository {
     return Number(row?.n ?? 0);
   }
 
-  async list(filter: { username?: string }, page: { offset: number; limit: number }): Promise<{ users: User[]; total: number }> {
+  async list(
+    filter: { username?: string },
+    page: { offset: number; limit: number },
+    order: UserOrder = DEFAULT_USER_ORDER,
+  ): Promise<{ users: User[]; total: number }> {
     const base = this.db(TABLE).modify((q) => {
       if (filter.username !== undefined) q.where({ username_lower: filter.username.toLowerCase() });
     });
+    const sorted = base.clone().select(COLUMNS).orderBy(order.by, order.direction);
+    // Ties on a non-unique column would make pages overlap; the id breaks them (GitLab's tie breaker).
+    if (order.by !== 'id') sorted.orderBy('id', order.direction);
     const [rows, total] = await Promise.all([
-      base.clone().select(COLUMNS).orderBy('id', 'asc').offset(page.offset).limit(page.limit),
+      sorted.offset(page.offset).limit(page.limit),
       base.clone().count({ n: '*' }).first(),
     ]);
     return { users: rows.map(toUser), total: Number(total?.n ?? 0) };

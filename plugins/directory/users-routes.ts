@@ -1,8 +1,201 @@
-import { routeFor } from '../../core/plugins/types.js';
+import { z } from 'zod';
+import { ForbiddenError, ModelValidationError, NotFoundError, ValidationError } from '../../core/errors.js';
+import { paginationShape, pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
+import { formatIssues, p } from '../../core/http/validation.js';
+import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
+import { presentUser, presentUserBasic } from './presenter.js';
+import { USER_ORDER_COLUMNS, type User } from './users-repository.js';
 import type { DirectoryServices } from './manifest.js';
 
 const route = routeFor<DirectoryServices>();
 
-export const usersRoutes = [
+const USER = 'User';
+const SELF_BLOCK = 'The API initiating user cannot be blocked by the API';
+const DEACTIVATED_UNBLOCK = 'Deactivated users cannot be unblocked by the API';
+const PASSWORD_BLANK = "can't be blank";
+/** GitLab lets `read_user` tokens read users (`allow_access_with_scope :read_user` for GET). */
+const READ_USER = ['read_user'] as const;
 
-].map((r) => r);
+/** Grape's `at_least_one_of :password, :reset_password, :force_random_password` on `POST /users`. */
+const PASSWORD_CHOICES = ['password', 'reset_password', 'force_random_password'] as const;
+const PASSWORD_CHOICE_MISSING = `${PASSWORD_CHOICES.join(', ')} are missing, at least one parameter must be provided`;
+
+const UserId = z.object({ id: p.integer() });
+
+const ListUsers = z.object({
+  username: p.string().optional(),
+  order_by: p.values(USER_ORDER_COLUMNS).optional(),
+  sort: p.values(['asc', 'desc']).optional(),
+  ...paginationShape,
+});
+
+/** In GitLab's declaration order, which is the order of its 400 messages. */
+const CreateUser = z.object({
+  email: p.string(),
+  password: p.string().optional(),
+  reset_password: p.boolean().optional(),
+  skip_confirmation: p.boolean().optional(),
+  name: p.string(),
+  username: p.string(),
+  force_random_password: p.boolean().optional(),
+  admin: p.boolean().optional(),
+});
+/** Parameters declared before the `at_least_one_of` group: their messages come before the group's. */
+const BEFORE_PASSWORD_CHOICE = new Set(['email', 'password', 'reset_password', 'skip_confirmation']);
+
+const UpdateUser = z.object({
+  id: p.integer(),
+  email: p.string().optional(),
+  password: p.string().optional(),
+  name: p.string().optional(),
+  username: p.string().optional(),
+  admin: p.boolean().optional(),
+  /** A gatehouse extension: operators importing users carry their 2FA state over. */
+  two_factor_enabled: p.boolean().optional(),
+});
+
+/**
+ * Validates `POST /users` as Grape does, including the at-least-one-of group, whose message core's
+ * Grape formatter cannot phrase: the group's message sits between the parameters declared around it.
+ */
+function parseCreateUser(params: Record<string, unknown>): z.output<typeof CreateUser> {
+  const result = CreateUser.safeParse(params, { reportInput: true });
+  const issues = result.success ? [] : result.error.issues;
+  const declaredBefore = (issue: (typeof issues)[number]) => BEFORE_PASSWORD_CHOICE.has(String(issue.path[0]));
+  const choiceMissing = PASSWORD_CHOICES.every((name) => params[name] === undefined);
+  const messages = [
+    ...formatIssues(issues.filter(declaredBefore)),
+    ...(choiceMissing ? [PASSWORD_CHOICE_MISSING] : []),
+    ...formatIssues(issues.filter((issue) => !declaredBefore(issue))),
+  ];
+  if (messages.length) throw new ValidationError(messages);
+  return result.data!;
+}
+
+/** The user with this id, or GitLab's 404 `{"message":"404 User Not Found"}`. */
+async function findUser(services: DirectoryServices, id: number): Promise<User> {
+  const user = await services.users.findById(id);
+  if (!user) throw new NotFoundError(USER);
+  return user;
+}
+
+/** Admins and the user themself see the full entity; everyone else the basic one. */
+function presentFor(ctx: GatehouseContext, user: User, externalUrl: string) {
+  const viewer = ctx.state.principal!.user!;
+  return viewer.isAdmin || viewer.id === user.id ? presentUser(user, externalUrl) : presentUserBasic(user, externalUrl);
+}
+
+/** GitLab answers block and unblock with 201 and the body `true`. */
+function answerTrue(ctx: GatehouseContext) {
+  ctx.status = 201;
+  ctx.body = true;
+}
+
+export const usersRoutes = [
+  route({
+    name: 'directory.users.list',
+    method: 'GET',
+    path: '/api/v4/users',
+    auth: { strategy: 'admin' },
+    input: ListUsers,
+    async handler(ctx, input, services) {
+      const page = pageOf(input);
+      const order = { by: input.order_by ?? 'id', direction: input.sort ?? 'desc' } as const;
+      const { users, total } = await services.users.list({ username: input.username }, { offset: page.offset, limit: page.perPage }, order);
+      setPaginationHeaders(ctx, services.externalUrl, page, total);
+      ctx.body = users.map((user) => presentUser(user, services.externalUrl));
+    },
+  }),
+  route({
+    name: 'directory.users.create',
+    method: 'POST',
+    path: '/api/v4/users',
+    auth: { strategy: 'admin' },
+    async handler(ctx, params, services) {
+      const input = parseCreateUser(params);
+      // GitLab replaces any given password with a random one when either flag is set.
+      const randomPassword = Boolean(input.force_random_password || input.reset_password);
+      if (!randomPassword && input.password === undefined) throw new ModelValidationError({ password: [PASSWORD_BLANK] });
+      const user = await services.users.create({
+        username: input.username,
+        name: input.name,
+        email: input.email,
+        password: randomPassword ? undefined : input.password,
+        forceRandomPassword: randomPassword,
+        isAdmin: input.admin ?? false,
+      });
+      ctx.status = 201;
+      ctx.body = presentUser(user, services.externalUrl);
+    },
+  }),
+  route({
+    name: 'directory.users.show',
+    method: 'GET',
+    path: '/api/v4/users/:id',
+    auth: { strategy: 'token', scopes: READ_USER },
+    input: UserId,
+    async handler(ctx, input, services) {
+      ctx.body = presentFor(ctx, await findUser(services, input.id), services.externalUrl);
+    },
+  }),
+  route({
+    name: 'directory.users.update',
+    method: 'PUT',
+    path: '/api/v4/users/:id',
+    auth: { strategy: 'admin' },
+    input: UpdateUser,
+    async handler(ctx, input, services) {
+      const user = await findUser(services, input.id);
+      const updated = await services.users.update(user, {
+        email: input.email,
+        password: input.password,
+        name: input.name,
+        username: input.username,
+        isAdmin: input.admin,
+        twoFactorEnabled: input.two_factor_enabled,
+      });
+      ctx.body = presentUser(updated, services.externalUrl);
+    },
+  }),
+  route({
+    name: 'directory.users.delete',
+    method: 'DELETE',
+    path: '/api/v4/users/:id',
+    auth: { strategy: 'admin' },
+    input: UserId,
+    async handler(ctx, input, services) {
+      // Keys, tokens, memberships and recovery codes go with the user (ON DELETE CASCADE).
+      await services.users.delete(await findUser(services, input.id));
+      ctx.status = 204;
+    },
+  }),
+  route({
+    name: 'directory.users.block',
+    method: 'POST',
+    path: '/api/v4/users/:id/block',
+    auth: { strategy: 'admin' },
+    input: UserId,
+    async handler(ctx, input, services) {
+      const user = await findUser(services, input.id);
+      // An admin locking themself out by API is refused, as GitLab does.
+      if (user.id === ctx.state.principal!.user!.id) throw new ForbiddenError(SELF_BLOCK);
+      // setState announces the change, so the user's cached tokens stop working on the next request.
+      if (user.state !== 'blocked') await services.users.setState(user, 'blocked');
+      answerTrue(ctx);
+    },
+  }),
+  route({
+    name: 'directory.users.unblock',
+    method: 'POST',
+    path: '/api/v4/users/:id/unblock',
+    auth: { strategy: 'admin' },
+    input: UserId,
+    async handler(ctx, input, services) {
+      const user = await findUser(services, input.id);
+      // Deactivation is undone by the user signing in again (or /activate), never by unblock.
+      if (user.state === 'deactivated') throw new ForbiddenError(DEACTIVATED_UNBLOCK);
+      if (user.state === 'blocked') await services.users.setState(user, 'active');
+      answerTrue(ctx);
+    },
+  }),
+];

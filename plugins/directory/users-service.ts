@@ -3,7 +3,8 @@ import type { Knex } from 'knex';
 import type { Clock, InvalidationBus } from '../../core/plugins/types.js';
 import { ModelValidationError, ServiceError } from '../../core/errors.js';
 import { hashPassword, pepperedDigest, randomHex, verifyPassword } from '../../core/util/secrets.js';
-import { UsersRepository, type User, type UserChanges } from './users-repository.js';
+import { UsersRepository, type User, type UserChanges, type UserOrder } from './users-repository.js';
+import { NamespacesRepository } from './namespaces-repository.js';
 
 /** Bus channel on which the directory announces that a user's access may have changed (id as message). */
 export const USER_CHANGED_CHANNEL = 'directory.user-changed';
@@ -12,6 +13,8 @@ const USERNAME = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 export const MIN_PASSWORD_LENGTH = 8;
 const RECOVERY_CODE_COUNT = 10;
+export const USERNAME_TAKEN = 'Username has already been taken';
+export const EMAIL_TAKEN = 'Email has already been taken';
 
 export interface CreateUserInput {
   username: string;
@@ -56,8 +59,8 @@ export class UsersService {
     return this.repository.count();
   }
 
-  list(filter: { username?: string }, page: { offset: number; limit: number }) {
-    return this.repository.list(filter, page);
+  list(filter: { username?: string }, page: { offset: number; limit: number }, order?: UserOrder) {
+    return this.repository.list(filter, page, order);
   }
 
   private validate(input: { username?: string; email?: string; name?: string; password?: string }) {
@@ -73,15 +76,15 @@ export class UsersService {
     if (Object.keys(errors).length) throw new ModelValidationError(errors);
   }
 
-  /** Username and email clashes are 409 with GitLab's messages. */
+  /** Email and username clashes are 409 with GitLab's messages; GitLab checks the email first. */
   private async ensureUnique(input: { username?: string; email?: string }, exceptId: number | undefined, trx: Knex) {
-    if (input.username !== undefined) {
-      const clash = await this.repository.findByUsername(input.username, trx);
-      if (clash && clash.id !== exceptId) throw new ServiceError(409, 'Username has already been taken');
-    }
     if (input.email !== undefined) {
       const clash = await this.repository.findByEmail(input.email, trx);
-      if (clash && clash.id !== exceptId) throw new ServiceError(409, 'Email has already been taken');
+      if (clash && clash.id !== exceptId) throw new ServiceError(409, EMAIL_TAKEN);
+    }
+    if (input.username !== undefined) {
+      const clash = await this.repository.findByUsername(input.username, trx);
+      if (clash && clash.id !== exceptId) throw new ServiceError(409, USERNAME_TAKEN);
     }
   }
 
@@ -91,10 +94,13 @@ export class UsersService {
     const passwordHash = await hashPassword(password);
     return this.db.transaction(async (trx) => {
       await this.ensureUnique(input, undefined, trx);
-      return this.repository.insert(
+      const user = await this.repository.insert(
         { username: input.username, name: input.name, email: input.email, isAdmin: input.isAdmin ?? false, passwordHash, now: this.clock.now() },
         trx,
       );
+      // Every user owns a personal namespace (GitLab's user namespace), home of their own projects.
+      await new NamespacesRepository(trx).insertUserNamespace(user, this.clock.now(), trx);
+      return user;
     });
   }
 

@@ -1,7 +1,11 @@
 import { iso } from '../../core/util/time.js';
 import type { AccessToken } from './repository.js';
 
-/** GitLab's `PersonalAccessToken` entity (+ `last_used_ips`, which gatehouse does not track: always []). */
+/**
+ * GitLab's `PersonalAccessToken` entity. `last_used_ips` (the `…WithLastUsedIps` variant) is only
+ * exposed behind GitLab's `expose_last_used_ips_for_access_tokens` flag; gatehouse does not record
+ * client IPs, so it renders the flag-off shape everywhere.
+ */
 export function presentToken(token: AccessToken, active: boolean) {
   return {
     id: token.id,

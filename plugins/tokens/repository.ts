@@ -81,16 +81,43 @@ export interface TokenFilter {
   today: string;
 }
 
-const SORTS: Record<string, [string, 'asc' | 'desc']> = {
-  name_asc: ['name', 'asc'],
-  name_desc: ['name', 'desc'],
-  created_asc: ['created_at', 'asc'],
-  created_desc: ['created_at', 'desc'],
-  expires_asc: ['expires_at', 'asc'],
-  expires_desc: ['expires_at', 'desc'],
-  last_used_asc: ['last_used_at', 'asc'],
-  last_used_desc: ['last_used_at', 'desc'],
+/**
+ * GitLab's PAT sorts (`order_<column>_<dir>_id_<dir>`): the id breaks ties in the same direction.
+ * NULLs sort as PostgreSQL puts them by default (last ascending, first descending), stated explicitly
+ * so SQLite orders never-used and never-expiring tokens the same way.
+ */
+const SORTS: Record<string, { column: string; direction: 'asc' | 'desc' }> = {
+  name_asc: { column: 'name', direction: 'asc' },
+  name_desc: { column: 'name', direction: 'desc' },
+  created_asc: { column: 'created_at', direction: 'asc' },
+  created_desc: { column: 'created_at', direction: 'desc' },
+  expires_asc: { column: 'expires_at', direction: 'asc' },
+  expires_desc: { column: 'expires_at', direction: 'desc' },
+  last_used_asc: { column: 'last_used_at', direction: 'asc' },
+  last_used_desc: { column: 'last_used_at', direction: 'desc' },
 };
+const DEFAULT_SORT = { column: 'id', direction: 'asc' } as const;
+
+/** GitLab's fuzzy search needs at least this many characters for a partial (substring) match. */
+const MIN_CHARS_FOR_PARTIAL_MATCHING = 3;
+
+/** `foo "bar baz"` → `['foo', 'bar baz']` (Gitlab::SQL::Pattern.split_query_to_search_terms). */
+const searchTerms = (query: string) => [...query.matchAll(/"([^"]+)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
+
+const likePattern = (value: string) => value.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`);
+
+/**
+ * GitLab's `fuzzy_search(query, [:name])`: every term of three or more characters must occur in the
+ * name (case-insensitive); a query without such terms must equal the whole name, case-insensitively.
+ */
+function applyNameSearch(q: Knex.QueryBuilder, search: string) {
+  const query = search.trim().replace(/\s+/g, ' ');
+  if (!query) return;
+  const words = searchTerms(query).filter((term) => term.length >= MIN_CHARS_FOR_PARTIAL_MATCHING);
+  // `lower(...) like ... escape` is plain SQL that SQLite and PostgreSQL read the same way.
+  if (!words.length) q.whereRaw("lower(name) like ? escape '\\'", [likePattern(query)]);
+  for (const word of words) q.whereRaw("lower(name) like ? escape '\\'", [`%${likePattern(word)}%`]);
+}
 
 export class TokensRepository {
   constructor(private readonly db: Knex) {}
@@ -143,7 +170,7 @@ export class TokensRepository {
   }
 
   async revokeMany(ids: number[], now: Date, trx: Knex = this.db): Promise<void> {
-    if (ids.length) await trx(TOKENS_TABLE).whereIn('id', ids).update({ revoked: true, updated_at: now });
+    if (ids.length) await trx(TOKENS_TABLE).whereIn('id', ids).where({ revoked: false }).update({ revoked: true, updated_at: now });
   }
 
   async touch(id: number, now: Date): Promise<void> {
@@ -163,13 +190,27 @@ export class TokensRepository {
       if (filter.lastUsedAfter) q.where('last_used_at', '>=', filter.lastUsedAfter);
       if (filter.expiresBefore) q.where('expires_at', '<', filter.expiresBefore);
       if (filter.expiresAfter) q.where('expires_at', '>=', filter.expiresAfter);
-      if (filter.search) q.whereRaw("lower(name) like ? escape '\\'", [`%${filter.search.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`]);
+      if (filter.search) applyNameSearch(q, filter.search);
     });
-    const [column, direction] = (filter.sort && SORTS[filter.sort]) || ['id', 'asc'];
-    const [rows, total] = await Promise.all([
-      query.clone().select(COLUMNS).orderBy(column, direction).orderBy('id', 'asc').offset(page.offset).limit(page.limit),
+    // Unknown sort values are ignored, as GitLab does; unordered listings are `id ASC` (Kaminari).
+    const { column, direction } = (filter.sort && SORTS[filter.sort]) || DEFAULT_SORT;
+    const rows = query
+      .clone()
+      .select(COLUMNS)
+      .modify((q) => {
+        if (column === 'id') return;
+        // `col IS NULL` is false/0 for values on both databases, so ordering it in the sort's direction
+        // puts NULLs last ascending and first descending. knex's own `nulls` option is not used: its
+        // SQLite emulation ignores the direction and drops the column from the ORDER BY.
+        q.orderByRaw(`?? is null ${direction}`, [column]).orderBy(column, direction);
+      })
+      .orderBy('id', direction)
+      .offset(page.offset)
+      .limit(page.limit);
+    const [found, total] = await Promise.all([
+      rows,
       query.clone().count({ n: '*' }).first(),
     ]);
-    return { tokens: rows.map(toAccessToken), total: Number(total?.n ?? 0) };
+    return { tokens: found.map(toAccessToken), total: Number(total?.n ?? 0) };
   }
 }

@@ -7,6 +7,8 @@ export const ALL_SCOPES = [
   'manage_runner',
   'k8s_proxy',
   'self_rotate',
+  'mcp',
+  'mcp_orbit',
   'read_repository',
   'write_repository',
   'read_registry',
@@ -22,9 +24,6 @@ export const ALL_SCOPES = [
 ] as const;
 
 export type Scope = (typeof ALL_SCOPES)[number];
-
-/** Scopes only administrators may hold. */
-export const ADMIN_ONLY_SCOPES: readonly string[] = ['sudo', 'admin_mode', 'read_service_ping'];
 
 /** The only scopes a user may give a token they create for themselves (`POST /user/personal_access_tokens`). */
 export const SELF_SERVICE_SCOPES = ['k8s_proxy', 'self_rotate'] as const;

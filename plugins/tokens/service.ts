@@ -5,7 +5,7 @@ import { pepperedDigest } from '../../core/util/secrets.js';
 import { addDays, utcDay } from '../../core/util/time.js';
 import { PrincipalCache, type ResolvedToken } from './principal-cache.js';
 import { TokensRepository, type AccessToken, type TokenFilter } from './repository.js';
-import { ADMIN_ONLY_SCOPES, ALL_SCOPES } from './scopes.js';
+import { ALL_SCOPES } from './scopes.js';
 import type { DirectoryServices, User } from './types.js';
 
 export const TOKEN_PREFIX = 'glpat-';
@@ -16,26 +16,57 @@ export const USER_CHANGED_CHANNEL = 'directory.user-changed';
 
 export const MAX_LIFETIME_DAYS = 365;
 export const ROTATION_DEFAULT_DAYS = 7;
+export const MAX_DESCRIPTION_LENGTH = 255;
+/** The `name` column's width. GitLab's column is unbounded text; ours refuses longer names as a model error instead of failing the insert. */
+export const MAX_NAME_LENGTH = 255;
 const LAST_USED_WRITE_INTERVAL_MS = 60_000;
 
-/** A failed model validation, in GitLab's full-message form (`Expires at must be before 2027-01-01`). */
+// The model's error texts (`app/models/personal_access_token.rb`), attribute first as Rails keeps them.
+const CANT_BE_BLANK = "can't be blank";
+const ONLY_AVAILABLE_SCOPES = 'can only contain available scopes';
+const ONLY_FOR_ADMINS = 'can only be enabled for administrators';
+const tooLong = (max: number) => `is too long (maximum is ${max} characters)`;
+const mustBeBefore = (day: string) => `must be before ${day}`;
+
+/** One model error: the attribute and its message (`expires_at`, `must be before 2027-11-22`). */
+export type ModelError = readonly [attribute: string, message: string];
+
+const humanise = (attribute: string) => (attribute.charAt(0).toUpperCase() + attribute.slice(1)).replace(/_/g, ' ');
+
+/** Rails' `Array#to_sentence`: `a`, `a and b`, `a, b, and c`. */
+function toSentence(parts: readonly string[]): string {
+  if (parts.length <= 2) return parts.join(' and ');
+  return `${parts.slice(0, -1).join(', ')}, and ${parts[parts.length - 1]}`;
+}
+
+/**
+ * A failed model validation. `message` is GitLab's `errors.full_messages.to_sentence`
+ * (`Expires at must be before 2027-11-22`), what the PAT services answer; `byAttribute` is the
+ * `{"scopes":["can't be blank"]}` hash that `render_validation_error!` answers.
+ */
 export class TokenValidationError extends Error {
-  constructor(
-    readonly field: string,
-    readonly detail: string,
-  ) {
-    super(`${humanise(field)} ${detail}`);
+  constructor(readonly errors: readonly ModelError[]) {
+    super(toSentence(errors.map(([attribute, message]) => `${humanise(attribute)} ${message}`)));
+  }
+
+  get byAttribute(): Record<string, string[]> {
+    const grouped: Record<string, string[]> = {};
+    for (const [attribute, message] of this.errors) (grouped[attribute] ??= []).push(message);
+    return grouped;
   }
 }
-const humanise = (field: string) => (field.charAt(0).toUpperCase() + field.slice(1)).replace(/_/g, ' ');
 
-/** Why authentication with a token failed. */
-export type TokenProblem = 'unknown' | 'revoked' | 'expired';
+/** The outcome of looking up a presented token: its row and user, or why not (with the row when known). */
+export type Resolution =
+  | ({ problem?: undefined } & ResolvedToken)
+  | { problem: 'unknown' }
+  | { problem: 'expired'; token: AccessToken }
+  | { problem: 'revoked'; token: AccessToken };
 
 export interface CreateTokenInput {
   name: string;
   scopes: readonly string[];
-  /** `YYYY-MM-DD`; omitted → today + 365 days. */
+  /** `YYYY-MM-DD`; omitted → today + 365 days; null → never expires (only for internal callers). */
   expiresAt?: string | null;
   description?: string | null;
   impersonation?: boolean;
@@ -49,6 +80,15 @@ export interface TokensServiceOptions {
   directory: DirectoryServices;
   cache: { max: number; ttlMs: number };
 }
+
+/** The user acting on a token (after `Sudo`), as the permission rules need it. */
+export interface Actor {
+  id: number;
+  isAdmin: boolean;
+}
+
+/** The user a token belongs to: the model rules only need who it is and whether they are an admin. */
+export type Owner = Pick<User, 'id' | 'isAdmin'>;
 
 /** Personal access and impersonation tokens: create, authenticate (cached), list, revoke, rotate. */
 export class TokensService {
@@ -91,31 +131,37 @@ export class TokensService {
 
   /**
    * Resolves a presented token to its row and user. The principal cache answers repeat requests
-   * without the database; `last_used_at` is written at most once a minute.
+   * without the database; `last_used_at` is written at most once a minute. Expiry is checked before
+   * revocation, as GitLab's AccessTokenValidationService does (a revoked, expired token is "expired").
    */
-  async resolve(presented: string): Promise<ResolvedToken | TokenProblem> {
+  async resolve(presented: string): Promise<Resolution> {
     const digest = this.digest(presented);
     let resolved = this.cache.get(digest);
     if (!resolved) {
+      const generation = this.cache.generation;
       const token = await this.repository.findByDigest(digest);
-      if (!token) return 'unknown';
+      if (!token) return { problem: 'unknown' };
       const user = await this.directory.users.findById(token.userId);
-      if (!user) return 'unknown';
+      if (!user) return { problem: 'unknown' };
       resolved = { token, user };
-      this.cache.set(digest, resolved);
+      this.cache.setIfCurrent(digest, resolved, generation);
     }
-    if (resolved.token.revoked) return 'revoked';
-    if (this.isExpired(resolved.token)) return 'expired';
-    this.recordUse(resolved.token);
+    if (this.isExpired(resolved.token)) return { problem: 'expired', token: resolved.token };
+    if (resolved.token.revoked) return { problem: 'revoked', token: resolved.token };
+    await this.recordUse(resolved.token);
     return resolved;
   }
 
-  private recordUse(token: AccessToken) {
+  /**
+   * Writes `last_used_at` when the stored value is a minute old or more. Awaited, so a response (e.g.
+   * `/personal_access_tokens/self`) and the database agree; it costs one write per token per minute.
+   * A failed write must not fail the request it describes.
+   */
+  private async recordUse(token: AccessToken) {
     const now = this.clock.now();
     if (token.lastUsedAt && now.getTime() - token.lastUsedAt.getTime() < LAST_USED_WRITE_INTERVAL_MS) return;
     token.lastUsedAt = now;
-    // Off the request path: a failed write must not fail the request it describes.
-    this.repository.touch(token.id, now).catch(() => undefined);
+    await this.repository.touch(token.id, now).catch(() => undefined);
   }
 
   /** The latest day a new token may expire on. */
@@ -123,26 +169,24 @@ export class TokensService {
     return addDays(this.today(), MAX_LIFETIME_DAYS);
   }
 
-  /** GitLab's model rules for a new token. Throws TokenValidationError. */
-  validate(user: User, input: CreateTokenInput): void {
-    if (!input.name?.trim()) throw new TokenValidationError('name', "can't be blank");
-    if (!input.scopes.length) throw new TokenValidationError('scopes', "can't be blank");
-    if (input.scopes.some((scope) => !(ALL_SCOPES as readonly string[]).includes(scope))) {
-      throw new TokenValidationError('scopes', 'can only contain available scopes');
-    }
-    if (!user.isAdmin && input.scopes.some((scope) => ADMIN_ONLY_SCOPES.includes(scope))) {
-      throw new TokenValidationError('sudo', 'can only be enabled for administrators');
-    }
-    if (input.expiresAt && input.expiresAt > this.maxExpiry()) {
-      throw new TokenValidationError('expires_at', `must be before ${this.maxExpiry()}`);
-    }
-    if (input.description && input.description.length > 255) {
-      throw new TokenValidationError('description', 'is too long (maximum is 255 characters)');
-    }
+  /**
+   * GitLab's model rules for a new token, every failure collected in the model's validation order
+   * (name, scopes presence, description, scopes available, expiry limit, sudo). Throws TokenValidationError.
+   */
+  validate(owner: Owner, input: CreateTokenInput): void {
+    const errors: ModelError[] = [];
+    if (!input.name?.trim()) errors.push(['name', CANT_BE_BLANK]);
+    if (input.name && input.name.length > MAX_NAME_LENGTH) errors.push(['name', tooLong(MAX_NAME_LENGTH)]);
+    if (!input.scopes.length) errors.push(['scopes', CANT_BE_BLANK]);
+    if (input.description && input.description.length > MAX_DESCRIPTION_LENGTH) errors.push(['description', tooLong(MAX_DESCRIPTION_LENGTH)]);
+    if (input.scopes.some((scope) => !(ALL_SCOPES as readonly string[]).includes(scope))) errors.push(['scopes', ONLY_AVAILABLE_SCOPES]);
+    if (input.expiresAt && input.expiresAt > this.maxExpiry()) errors.push(['expires_at', mustBeBefore(this.maxExpiry())]);
+    if (input.scopes.includes('sudo') && !owner.isAdmin) errors.push(['sudo', ONLY_FOR_ADMINS]);
+    if (errors.length) throw new TokenValidationError(errors);
   }
 
   /** Creates a token; the plaintext is returned here and never again. */
-  async create(user: User, input: CreateTokenInput, trx: Knex = this.db, previousId: number | null = null, given?: string) {
+  async create(user: Owner, input: CreateTokenInput, trx: Knex = this.db, previousId: number | null = null, given?: string) {
     const normalised = { ...input, scopes: [...new Set(input.scopes)], expiresAt: input.expiresAt === undefined ? this.maxExpiry() : input.expiresAt };
     this.validate(user, normalised);
     const plaintext = given ?? `${TOKEN_PREFIX}${randomBytes(20).toString('base64url')}`;
@@ -171,6 +215,16 @@ export class TokensService {
     return this.repository.list({ ...filter, today: this.today() }, page);
   }
 
+  /** GitLab's `read_user_personal_access_tokens` / `manage_user_personal_access_token`: admins, or the owner. */
+  canManage(actor: Actor, token: AccessToken): boolean {
+    return actor.isAdmin || token.userId === actor.id;
+  }
+
+  /** GitLab's `revoke_token`: admins, or the owner of a token that is not an impersonation token. */
+  canRevoke(actor: Actor, token: AccessToken): boolean {
+    return actor.isAdmin || (token.userId === actor.id && !token.impersonation);
+  }
+
   /** Revokes a token (idempotent) and drops it from every instance's cache. */
   async revoke(token: AccessToken): Promise<void> {
     await this.repository.revoke(token.id, this.clock.now());
@@ -179,37 +233,28 @@ export class TokensService {
 
   /**
    * Rotation: atomically revokes the old token and creates its successor (same name, description,
-   * scopes, impersonation). Returns 'revoked' when the token was already revoked — then, as GitLab
-   * does, the whole chain rotated from it is revoked too (a reused rotated token means a leak).
+   * scopes, impersonation, owner). Returns 'revoked' when the token is already revoked — including when
+   * a concurrent rotation won the race, so exactly one successor ever exists. Losing a race does not
+   * revoke the winner's successor: only presenting a revoked token to authenticate does that.
    */
-  async rotate(token: AccessToken, user: User, expiresAt?: string): Promise<{ token: AccessToken; plaintext: string } | 'revoked'> {
+  async rotate(token: AccessToken, owner: Owner, expiresAt?: string): Promise<{ token: AccessToken; plaintext: string } | 'revoked'> {
+    if (token.revoked) return 'revoked';
+    const successor: CreateTokenInput = {
+      name: token.name,
+      description: token.description,
+      scopes: token.scopes,
+      impersonation: token.impersonation,
+      expiresAt: expiresAt ?? addDays(this.today(), ROTATION_DEFAULT_DAYS),
+    };
+    // Validate before touching the database: a refused expiry leaves the old token as it was.
+    this.validate(owner, successor);
     const now = this.clock.now();
-    const outcome = await this.db.transaction(async (trx): Promise<{ revokedChain: number[] } | { created: { token: AccessToken; plaintext: string } }> => {
-      if (!(await this.repository.revoke(token.id, now, trx))) {
-        const descendants = await this.repository.descendantIds(token.id, trx);
-        await this.repository.revokeMany(descendants, now, trx);
-        return { revokedChain: descendants };
-      }
-      const created = await this.create(
-        user,
-        {
-          name: token.name,
-          description: token.description,
-          scopes: token.scopes,
-          impersonation: token.impersonation,
-          expiresAt: expiresAt ?? addDays(this.today(), ROTATION_DEFAULT_DAYS),
-        },
-        trx,
-        token.id,
-      );
-      return { created };
+    const created = await this.db.transaction(async (trx) => {
+      if (!(await this.repository.revoke(token.id, now, trx))) return undefined;
+      return this.create(owner, successor, trx, token.id);
     });
-    if ('revokedChain' in outcome) {
-      this.announceRevoked([token.id, ...outcome.revokedChain]);
-      return 'revoked';
-    }
     this.announceRevoked([token.id]);
-    return outcome.created;
+    return created ?? 'revoked';
   }
 
   /** A reused (already revoked) token found during authentication also revokes its descendants. */

@@ -78,21 +78,21 @@ export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy {
       const presented = presentedToken(ctx);
       if (!presented) throw new UnauthorizedError();
       const resolved = await service.resolve(presented);
-      if (resolved === 'unknown') throw new UnauthorizedError();
-      if (resolved === 'expired') throw new InvalidTokenError(EXPIRED, REALM);
-      if (resolved === 'revoked') {
+      if (resolved.problem === 'unknown') throw new UnauthorizedError();
+      if (resolved.problem === 'expired') throw new InvalidTokenError(EXPIRED, REALM);
+      if (resolved.problem === 'revoked') {
         // A revoked token presented again may be a leaked, rotated one: revoke what was rotated from it.
-        const token = await service.repository.findByDigest(service.digest(presented));
-        if (token) await service.revokeDescendants(token);
+        await service.revokeDescendants(resolved.token);
         throw new InvalidTokenError(REVOKED, REALM);
       }
       const { token, user } = resolved;
-      if (token.impersonation && !options.impersonationEnabled) throw new InvalidTokenError(IMPERSONATION_DISABLED, REALM);
 
+      // GitLab's AccessTokenValidationService order: expired, revoked, scope, then impersonation.
       const acceptable = acceptableScopes(ctx.method, auth);
       if (acceptable[0] !== ANY_SCOPE && !token.scopes.some((scope) => acceptable.includes(scope))) {
         throw new InsufficientScopeError(acceptable);
       }
+      if (token.impersonation && !options.impersonationEnabled) throw new InvalidTokenError(IMPERSONATION_DISABLED, REALM);
       assertCanUseApi(user, options.externalUrl);
 
       const principal: Principal = {

@@ -68,3 +68,26 @@ test('bodies over the limit get 413 and nothing is stored', async (t) => {
   t.is(response.status, 413);
   t.deepEqual(response.body, { message: '413 Request Entity Too Large' });
 });
+
+test('request logs name the route and never contain a token', async (t) => {
+  const logged = await startTestApp({ captureLogs: true, config: { log: { requests: true } } });
+  try {
+    await logged.request(`/api/v4/version?private_token=${ROOT_TOKEN}`);
+    await logged.request('/api/v4/version', { token: ROOT_TOKEN, auth: 'bearer' });
+    await logged.request('/api/v4/version', { token: ROOT_TOKEN });
+    const lines = logged.logs.filter((line) => line.msg === 'request');
+    t.is(lines.length, 3);
+    t.deepEqual(
+      lines.map((line) => [line.route, line.status, line.userId]),
+      [
+        ['directory.version', 200, 1],
+        ['directory.version', 200, 1],
+        ['directory.version', 200, 1],
+      ],
+    );
+    t.is(lines[0].url, '/api/v4/version?private_token=[REDACTED]');
+    t.false(JSON.stringify(logged.logs).includes(ROOT_TOKEN));
+  } finally {
+    await logged.close();
+  }
+});

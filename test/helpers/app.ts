@@ -63,6 +63,8 @@ export interface TestApp {
   clock: TestClock;
   flags: ReturnType<typeof createStaticFlags>;
   services: Record<string, any>;
+  /** Parsed log lines, when started with `captureLogs`. */
+  logs: Array<Record<string, any>>;
   request<T = any>(path: string, options?: RequestOptions): Promise<TestResponse<T>>;
   close(): Promise<void>;
 }
@@ -75,6 +77,8 @@ export interface TestAppOptions {
   clock?: TestClock;
   /** Use Redis when GATEHOUSE_TEST_REDIS_URL is set (default true). */
   redis?: boolean;
+  /** Capture log lines (level info and up) into `app.logs` instead of discarding them. */
+  captureLogs?: boolean;
 }
 
 /** Creates a uniquely named PostgreSQL schema for one app; dropped by the returned function. */
@@ -134,6 +138,10 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   };
   const config = loadConfig({ plugins: registry, files: false, env: {}, overrides: deepMerge(base, options.config ?? {}) });
   const flags = createStaticFlags(registry.flatMap((p) => p.flags ?? []), options.flags);
+  const logs: Array<Record<string, any>> = [];
+  const logger = options.captureLogs
+    ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
+    : pino({ level: config.log.level });
   let gateway: Gateway;
   try {
     gateway = await createGateway({
@@ -142,7 +150,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       clock,
       flags,
       secrets: createMemorySecretStore(),
-      logger: pino({ level: config.log.level }),
+      logger,
     });
   } catch (error) {
     await pg?.drop();
@@ -159,6 +167,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     clock,
     flags,
     services: gateway.services as Record<string, any>,
+    logs,
     request: (path, requestOptions) => send(url, path, requestOptions),
     async close() {
       server.closeAllConnections();

@@ -1,0 +1,20 @@
+import type { Knex } from 'knex';
+import { loadProcessConfig } from './core/config/index.js';
+import { knexConfig, migrationConfig } from './core/db/index.js';
+import { enabledPluginNames, resolvePlugins } from './core/plugins/loader.js';
+import { registry } from './core/plugins/registry.js';
+
+/**
+ * The knex CLI's view of gatehouse: the same configuration the server loads (files + GATEHOUSE_* env)
+ * and the same per-plugin migration source, so `knex migrate:*` sees exactly what `gatehouse migrate`
+ * runs. Run it with `npm run knex -- migrate:list` (see README). Migrations live in the plugins'
+ * manifests, so `migrate:make` has no directory to write to.
+ */
+const config = loadProcessConfig();
+
+const knexfile: Knex.Config = {
+  ...knexConfig(config),
+  migrations: migrationConfig(resolvePlugins(registry, enabledPluginNames(config))),
+};
+
+export default knexfile;

@@ -1,0 +1,197 @@
+import type { Knex } from 'knex';
+import { ServiceError } from '../../core/errors.js';
+import { toDate } from '../../core/util/time.js';
+
+/** GitLab's three visibility levels, least visible first. */
+export const VISIBILITIES = ['private', 'internal', 'public'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+
+/** Orders visibilities as GitLab's levels do (private 0 < internal 10 < public 20). */
+export const visibilityRank = (visibility: Visibility) => VISIBILITIES.indexOf(visibility);
+
+/** The same message UsersService uses for a username clash: a personal namespace path is the username. */
+const USERNAME_TAKEN = 'Username has already been taken';
+
+/**
+ * A namespace: a user's personal namespace (`kind: 'user'`, path = username, owned by `ownerId`) or a
+ * group (`kind: 'group'`, possibly nested under `parentId`). `fullPath` is the parent's full path plus
+ * `/` plus `path`; paths never change once created, which is what lets ancestors be found by prefix.
+ */
+export interface Namespace {
+  id: number;
+  kind: 'user' | 'group';
+  name: string;
+  path: string;
+  fullPath: string;
+  parentId: number | null;
+  ownerId: number | null;
+  description: string;
+  visibility: Visibility;
+  /** This namespace's own Code Suggestions switch; see `ProjectsService.codeSuggestionsEnabled` for the inherited value. */
+  codeSuggestions: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** What `insert` stores; `fullPath` is computed by the caller from the parent. */
+export interface NewNamespaceRow {
+  kind: Namespace['kind'];
+  name: string;
+  path: string;
+  fullPath: string;
+  parentId: number | null;
+  ownerId: number | null;
+  description: string;
+  visibility: Visibility;
+  codeSuggestions: boolean;
+  now: Date;
+}
+
+/** The columns a namespace update may change; undefined fields are left alone. */
+export interface NamespaceChanges {
+  name?: string;
+  description?: string;
+  visibility?: Visibility;
+  codeSuggestions?: boolean;
+}
+
+const TABLE = 'directory_namespaces';
+const COLUMNS = [
+  'id',
+  'kind',
+  'name',
+  'path',
+  'full_path',
+  'parent_id',
+  'owner_id',
+  'description',
+  'visibility',
+  'code_suggestions',
+  'created_at',
+  'updated_at',
+];
+
+function toNamespace(row: Record<string, unknown>): Namespace {
+  return {
+    id: Number(row.id),
+    kind: row.kind as Namespace['kind'],
+    name: String(row.name),
+    path: String(row.path),
+    fullPath: String(row.full_path),
+    parentId: row.parent_id === null || row.parent_id === undefined ? null : Number(row.parent_id),
+    ownerId: row.owner_id === null || row.owner_id === undefined ? null : Number(row.owner_id),
+    description: String(row.description ?? ''),
+    visibility: row.visibility as Visibility,
+    codeSuggestions: Boolean(row.code_suggestions),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+/**
+ * The strict prefixes of a full path, lower-cased: `a/b/c` → `a`, `a/b`. For a project's full path
+ * these are exactly the full paths of its namespace and that namespace's ancestors.
+ */
+export function ancestorPaths(fullPath: string): string[] {
+  const segments = fullPath.toLowerCase().split('/');
+  return segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
+}
+
+const depth = (namespace: Namespace) => namespace.fullPath.split('/').length;
+
+export class NamespacesRepository {
+  constructor(private readonly db: Knex) {}
+
+  async findById(id: number, trx: Knex = this.db): Promise<Namespace | undefined> {
+    const row = await trx(TABLE).select(COLUMNS).where({ id }).first();
+    return row ? toNamespace(row) : undefined;
+  }
+
+  /** Case-insensitive: full paths are unique ignoring case, as GitLab's routes are. */
+  async findByFullPath(fullPath: string, trx: Knex = this.db): Promise<Namespace | undefined> {
+    const row = await trx(TABLE).select(COLUMNS).where({ full_path_lower: fullPath.toLowerCase() }).first();
+    return row ? toNamespace(row) : undefined;
+  }
+
+  /** The namespaces with these full paths, root first (one query for a whole ancestor chain). */
+  async findByFullPaths(fullPaths: readonly string[], trx: Knex = this.db): Promise<Namespace[]> {
+    if (fullPaths.length === 0) return [];
+    const rows = await trx(TABLE)
+      .select(COLUMNS)
+      .whereIn(
+        'full_path_lower',
+        fullPaths.map((path) => path.toLowerCase()),
+      );
+    return rows.map(toNamespace).sort((a, b) => depth(a) - depth(b));
+  }
+
+  /** A user's personal namespace. */
+  async findUserNamespace(ownerId: number, trx: Knex = this.db): Promise<Namespace | undefined> {
+    const row = await trx(TABLE).select(COLUMNS).where({ kind: 'user', owner_id: ownerId }).first();
+    return row ? toNamespace(row) : undefined;
+  }
+
+  async fullPathTaken(fullPath: string, trx: Knex = this.db): Promise<boolean> {
+    const row = await trx(TABLE).select('id').where({ full_path_lower: fullPath.toLowerCase() }).first();
+    return row !== undefined;
+  }
+
+  /** The distinct visibilities of a group's direct subgroups (a group may not be less visible than any). */
+  async childVisibilities(parentId: number, trx: Knex = this.db): Promise<Visibility[]> {
+    const rows = await trx(TABLE).distinct('visibility').where({ parent_id: parentId });
+    return rows.map((row) => row.visibility as Visibility);
+  }
+
+  async insert(row: NewNamespaceRow, trx: Knex = this.db): Promise<Namespace> {
+    const [inserted] = await trx(TABLE)
+      .insert({
+        kind: row.kind,
+        name: row.name,
+        path: row.path,
+        full_path: row.fullPath,
+        full_path_lower: row.fullPath.toLowerCase(),
+        parent_id: row.parentId,
+        owner_id: row.ownerId,
+        description: row.description,
+        visibility: row.visibility,
+        code_suggestions: row.codeSuggestions,
+        created_at: row.now,
+        updated_at: row.now,
+      })
+      .returning('id');
+    return (await this.findById(Number(typeof inserted === 'object' ? inserted.id : inserted), trx))!;
+  }
+
+  /**
+   * Creates a user's personal namespace (GitLab's user namespace: path and full path = username, name =
+   * the user's name). Called by `UsersService.create` inside its transaction, so `trx` is required. A
+   * group already holding that path is a username clash (409, as UsersService words it).
+   */
+  async insertUserNamespace(user: { id: number; username: string; name: string }, now: Date, trx: Knex): Promise<Namespace> {
+    if (await this.fullPathTaken(user.username, trx)) throw new ServiceError(409, USERNAME_TAKEN);
+    return this.insert(
+      {
+        kind: 'user',
+        name: user.name,
+        path: user.username,
+        fullPath: user.username,
+        parentId: null,
+        ownerId: user.id,
+        description: '',
+        visibility: 'private',
+        codeSuggestions: true,
+        now,
+      },
+      trx,
+    );
+  }
+
+  async update(id: number, changes: NamespaceChanges, now: Date, trx: Knex = this.db): Promise<void> {
+    const row: Record<string, unknown> = { updated_at: now };
+    if (changes.name !== undefined) row.name = changes.name;
+    if (changes.description !== undefined) row.description = changes.description;
+    if (changes.visibility !== undefined) row.visibility = changes.visibility;
+    if (changes.codeSuggestions !== undefined) row.code_suggestions = changes.codeSuggestions;
+    await trx(TABLE).where({ id }).update(row);
+  }
+}

@@ -1,0 +1,108 @@
+import { iso } from '../../core/util/time.js';
+import { presentUserBasic } from './presenter.js';
+import type { Namespace } from './namespaces-repository.js';
+import type { Project } from './projects-repository.js';
+import type { Membership, ProjectDeployKey } from './projects-service.js';
+
+/** GitLab's full name of a namespace chain: the names joined by ` / ` (`Parent / Child`). */
+const fullName = (lineage: readonly Namespace[]) => lineage.map((ns) => ns.name).join(' / ');
+
+/** Personal namespaces live at `/<username>`, groups at `/groups/<full path>` (GitLab's web routes). */
+const namespaceWebUrl = (namespace: Namespace, externalUrl: string) =>
+  namespace.kind === 'user' ? `${externalUrl}/${namespace.fullPath}` : `${externalUrl}/groups/${namespace.fullPath}`;
+
+/** GitLab's `Group` entity (the subset gatehouse keeps). `lineage` is root first, ending with the group. */
+export function presentGroup(group: Namespace, lineage: readonly Namespace[], externalUrl: string) {
+  return {
+    id: group.id,
+    web_url: namespaceWebUrl(group, externalUrl),
+    name: group.name,
+    path: group.path,
+    description: group.description,
+    visibility: group.visibility,
+    full_name: fullName(lineage),
+    full_path: group.fullPath,
+    parent_id: group.parentId,
+    created_at: iso(group.createdAt),
+    code_suggestions: group.codeSuggestions,
+  };
+}
+
+/** GitLab's `NamespaceBasic`, as embedded in a project. */
+export function presentNamespaceBasic(namespace: Namespace, externalUrl: string) {
+  return {
+    id: namespace.id,
+    name: namespace.name,
+    path: namespace.path,
+    kind: namespace.kind,
+    full_path: namespace.fullPath,
+    parent_id: namespace.parentId,
+    avatar_url: null,
+    web_url: namespaceWebUrl(namespace, externalUrl),
+  };
+}
+
+/** How a project is shown, depending on who looks. */
+export interface ProjectPresentation {
+  /** GitLab shows where a repository is stored to admins only. */
+  admin: boolean;
+}
+
+/**
+ * GitLab's `Project` entity (the subset gatehouse keeps). `lineage` is the project's namespace chain,
+ * root first, ending with its namespace. The SSH clone URL uses the external URL's host, the default
+ * for GitLab's `gitlab_shell.ssh_host`.
+ */
+export function presentProject(project: Project, lineage: readonly Namespace[], externalUrl: string, options: ProjectPresentation) {
+  const namespace = lineage[lineage.length - 1];
+  const host = new URL(externalUrl).hostname;
+  return {
+    id: project.id,
+    description: project.description === '' ? null : project.description,
+    name: project.name,
+    name_with_namespace: `${fullName(lineage)} / ${project.name}`,
+    path: project.path,
+    path_with_namespace: project.fullPath,
+    created_at: iso(project.createdAt),
+    default_branch: project.defaultBranch,
+    topics: [],
+    ssh_url_to_repo: `git@${host}:${project.fullPath}.git`,
+    http_url_to_repo: `${externalUrl}/${project.fullPath}.git`,
+    web_url: `${externalUrl}/${project.fullPath}`,
+    avatar_url: null,
+    star_count: 0,
+    forks_count: 0,
+    last_activity_at: iso(project.updatedAt),
+    namespace: presentNamespaceBasic(namespace, externalUrl),
+    visibility: project.visibility,
+    archived: project.archived,
+    creator_id: project.creatorId,
+    ...(options.admin ? { repository_storage: project.repositoryStorage } : {}),
+  };
+}
+
+/** GitLab's `Member` entity: the user (`id` is the user's id) and their access level in the source. */
+export function presentMember(membership: Membership, externalUrl: string) {
+  return {
+    ...presentUserBasic(membership.user, externalUrl),
+    access_level: membership.member.accessLevel,
+    created_at: iso(membership.member.createdAt),
+    expires_at: null,
+    membership_state: 'active',
+  };
+}
+
+/** GitLab's `DeployKeysProject` entity: the deploy key merged with this project's `can_push`. */
+export function presentProjectDeployKey(deployKey: ProjectDeployKey) {
+  const { key } = deployKey;
+  return {
+    id: key.id,
+    title: key.title,
+    created_at: iso(key.createdAt),
+    expires_at: iso(key.expiresAt),
+    key: key.key,
+    usage_type: key.usageType,
+    fingerprint_sha256: `SHA256:${key.fingerprintSha256}`,
+    can_push: deployKey.canPush,
+  };
+}

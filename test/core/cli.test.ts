@@ -1,0 +1,236 @@
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { registry } from '../../core/plugins/registry.js';
+
+// The CLI as operators run it: a separate node process with tsx, in its own working directory, with an
+// explicit environment (nothing inherited but PATH), against a data directory of its own. Serial: each
+// test boots node processes, and running them all at once starves small machines.
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../core/main.ts', import.meta.url));
+const KNEX_CLI = fileURLToPath(new URL('../../node_modules/knex/bin/cli.js', import.meta.url));
+const CONFIG_DIR = fileURLToPath(new URL('../../config', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+const TOKEN = /glpat-[A-Za-z0-9_-]{20,}/g;
+/** Generous: the suite runs several node processes at once on small CI machines. Not a performance bound. */
+const BOOT_DEADLINE_MS = 45_000;
+
+const dirs: string[] = [];
+const children = new Set<ChildProcess>();
+test.after.always(() => {
+  for (const child of children) child.kill('SIGKILL');
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A working directory holding a copy of the shipped config/, and a data directory of its own. */
+function workspace() {
+  const cwd = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
+  dirs.push(cwd);
+  cpSync(CONFIG_DIR, join(cwd, 'config'), { recursive: true });
+  return { cwd, env: { PATH: process.env.PATH ?? '', GATEHOUSE_DATA_DIR: join(cwd, 'state') } };
+}
+
+type Workspace = ReturnType<typeof workspace>;
+
+function spawnCli(ws: Workspace, args: string[], env: Record<string, string> = {}, entry: { script: string; cwd?: string } = { script: MAIN }) {
+  const child = spawn(process.execPath, ['--import', TSX, entry.script, ...args], { cwd: entry.cwd ?? ws.cwd, env: { ...ws.env, ...env } });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      done({ code, signal });
+    }),
+  );
+  return {
+    child,
+    exited,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    /** Operator lines on stdout (log lines are JSON and are left out). */
+    lines: () => stdout.split('\n').filter((line) => line && !line.startsWith('{')),
+  };
+}
+
+async function runCli(ws: Workspace, args: string[], env: Record<string, string> = {}, entry?: { script: string; cwd?: string }) {
+  const run = spawnCli(ws, args, env, entry);
+  const { code } = await run.exited;
+  return { code, stdout: run.stdout(), stderr: run.stderr(), lines: run.lines() };
+}
+
+/** A port free right now: bound to 0, then released (the server's externalUrl must carry the real port). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+/** Starts `gatehouse start` and waits for its listening line (bounded, so a stuck boot fails the test). */
+async function startServer(ws: Workspace, env: Record<string, string> = {}) {
+  const port = await freePort();
+  const run = spawnCli(ws, ['start'], { GATEHOUSE_SERVER__PORT: String(port), ...env });
+  const url = `http://127.0.0.1:${port}`;
+  const listening = `gatehouse listening on ${url}`;
+  const deadline = Date.now() + BOOT_DEADLINE_MS;
+  while (!run.lines().includes(listening) && Date.now() < deadline) {
+    const exited = await Promise.race([run.exited, new Promise((done) => setTimeout(() => done(undefined), 50))]);
+    if (exited) throw new Error(`gatehouse start exited early: ${JSON.stringify(exited)}\n${run.stderr()}`);
+  }
+  if (!run.lines().includes(listening)) throw new Error(`no listening line; stdout:\n${run.stdout()}\nstderr:\n${run.stderr()}`);
+  return {
+    ...run,
+    url,
+    get: (path: string, token: string) =>
+      fetch(`${url}${path}`, { headers: { 'PRIVATE-TOKEN': token }, signal: AbortSignal.timeout(10_000) }),
+    async stop() {
+      run.child.kill('SIGTERM');
+      return run.exited;
+    },
+  };
+}
+
+test.serial('config check: OK with the shipped config', async (t) => {
+  const result = await runCli(workspace(), ['config', 'check']);
+  t.is(result.code, 0, result.stderr);
+  t.deepEqual(result.lines, ['configuration OK']);
+});
+
+test.serial('config check: every bad variable is reported with its key path, exit non-zero', async (t) => {
+  const result = await runCli(workspace(), ['config', 'check'], { GATEHOUSE_SERVER__PORT: 'abc', GATEHOUSE_NOPE: '1' });
+  t.not(result.code, 0);
+  t.regex(result.stderr, /invalid configuration/);
+  t.regex(result.stderr, /^ {2}server\.port: .* \(from GATEHOUSE_SERVER__PORT\)$/m);
+  t.regex(result.stderr, /^ {2}GATEHOUSE_NOPE: unknown environment variable/m);
+  t.is(result.stdout, '');
+});
+
+test.serial('config check: a plugin whose strategy provider is off is a load error', async (t) => {
+  const result = await runCli(workspace(), ['config', 'check'], { GATEHOUSE_PLUGINS__TOKENS__ENABLED: 'false' });
+  t.not(result.code, 0);
+  t.regex(result.stderr, /of plugin directory uses auth strategy "admin", provided by plugin tokens, which is disabled/);
+});
+
+test.serial('plugins list: every plugin with its state, strategies and routes', async (t) => {
+  const result = await runCli(workspace(), ['plugins', 'list'], { GATEHOUSE_PLUGINS__TOKENS__ENABLED: 'false' });
+  t.is(result.code, 0, result.stderr);
+  for (const plugin of registry) {
+    const state = plugin.name === 'tokens' ? 'disabled' : 'enabled';
+    t.true(result.lines.includes(`${plugin.name} ${plugin.version} — ${state}`), `${plugin.name} is listed as ${state}`);
+    for (const route of plugin.routes ?? []) {
+      t.true(
+        result.lines.some((line) => line.includes(` ${route.path}  ${route.name}  auth=${route.auth.strategy}`) && line.includes(route.method)),
+        `route ${route.name} is listed`,
+      );
+    }
+  }
+  t.true(result.lines.includes('  provides auth strategies: token, admin'));
+});
+
+test.serial('migrate: applies every migration once, then says the database is up to date', async (t) => {
+  const ws = workspace();
+  const first = await runCli(ws, ['migrate']);
+  t.is(first.code, 0, first.stderr);
+  const migrations = registry.flatMap((plugin) => Object.keys(plugin.migrations ?? {}).map((file) => `${plugin.name}/${file}`));
+  t.is(first.lines[0], `applied ${migrations.length} migration(s):`);
+  for (const name of migrations) t.true(first.lines.includes(`  ${name}`), name);
+
+  const second = await runCli(ws, ['migrate']);
+  t.is(second.code, 0, second.stderr);
+  t.deepEqual(second.lines, ['database is up to date']);
+});
+
+test.serial('start: prints the root token once on an empty database, serves it, drains on SIGTERM', async (t) => {
+  const ws = workspace();
+  const server = await startServer(ws);
+  const tokenLine = server.lines().find((line) => line.includes('root token'));
+  t.truthy(tokenLine, 'the root token is printed');
+  const rootToken = tokenLine!.match(TOKEN)![0];
+  t.is(server.stdout().match(TOKEN)!.length, 1, 'printed once, and never logged');
+
+  const response = await server.get('/api/v4/user', rootToken);
+  t.is(response.status, 200);
+  const body = (await response.json()) as { username: string; is_admin?: boolean };
+  t.is(body.username, 'root');
+  t.is((await server.get('/api/v4/user', 'glpat-not-a-real-token-0000')).status, 401);
+  t.deepEqual(await server.stop(), { code: 0, signal: null });
+
+  const again = await startServer(ws);
+  t.false(again.lines().some((line) => line.includes('root token')), 'a second start on the same data does not print a token');
+  t.is((await again.get('/api/v4/user', rootToken)).status, 200, 'the first token still works');
+  t.deepEqual(await again.stop(), { code: 0, signal: null });
+});
+
+test.serial('start: GATEHOUSE_ROOT_TOKEN seeds the root admin\'s token', async (t) => {
+  const rootToken = 'glpat-operator-chosen-0123456789';
+  const server = await startServer(workspace(), { GATEHOUSE_ROOT_TOKEN: rootToken });
+  try {
+    t.is(server.stdout().match(TOKEN), null, 'the given token is neither echoed nor logged');
+    t.true(server.lines().some((line) => line.includes('GATEHOUSE_ROOT_TOKEN')));
+    const response = await server.get('/api/v4/user', rootToken);
+    t.is(response.status, 200);
+    t.is(((await response.json()) as { username: string }).username, 'root');
+  } finally {
+    t.deepEqual(await server.stop(), { code: 0, signal: null });
+  }
+});
+
+test.serial('start: with tokens disabled, boot fails naming the admin strategy', async (t) => {
+  const result = await runCli(workspace(), ['start'], { GATEHOUSE_PLUGINS__TOKENS__ENABLED: 'false' });
+  t.not(result.code, 0);
+  t.regex(result.stderr, /cannot load plugins/);
+  t.regex(result.stderr, /uses auth strategy "admin", provided by plugin tokens, which is disabled/);
+  t.false(result.lines.some((line) => line.startsWith('gatehouse listening')));
+});
+
+test.serial('admin create-user and create-token print a working token once', async (t) => {
+  const ws = workspace();
+  const user = await runCli(ws, ['admin', 'create-user', '--username', 'alice', '--email', 'alice@example.com', '--name', 'Alice']);
+  t.is(user.code, 0, user.stderr);
+  t.true(user.lines.some((line) => /^created user alice \(id \d+\)$/.test(line)), user.stdout);
+
+  const token = await runCli(ws, ['admin', 'create-token', '--username', 'alice', '--name', 'cli', '--scopes', 'api,read_user']);
+  t.is(token.code, 0, token.stderr);
+  const printed: string[] = token.stdout.match(TOKEN) ?? [];
+  t.is(printed.length, 1, token.stdout);
+
+  const server = await startServer(ws);
+  try {
+    const response = await server.get('/api/v4/user', printed[0]!);
+    t.is(response.status, 200);
+    t.is(((await response.json()) as { username: string }).username, 'alice');
+  } finally {
+    t.deepEqual(await server.stop(), { code: 0, signal: null });
+  }
+});
+
+test.serial('admin with bad arguments prints usage and fails', async (t) => {
+  const result = await runCli(workspace(), ['admin', 'create-user', '--username', 'bob']);
+  t.not(result.code, 0);
+  t.regex(result.stderr, /usage: gatehouse <command>/);
+});
+
+test.serial('the knex CLI sees the same migrations through knexfile.ts (npm run knex)', async (t) => {
+  const ws = workspace();
+  const knex = (command: string) => runCli(ws, ['--knexfile', 'knexfile.ts', command], {}, { script: KNEX_CLI, cwd: ROOT });
+  const migrations = registry.flatMap((plugin) => Object.keys(plugin.migrations ?? {}).map((file) => `${plugin.name}/${file}`));
+
+  const pending = await knex('migrate:list');
+  t.is(pending.code, 0, pending.stderr);
+  t.true(pending.lines.includes(`Found ${migrations.length} Pending Migration file/files.`), pending.stdout);
+  for (const name of migrations) t.true(pending.lines.includes(name), name);
+
+  t.is((await knex('migrate:latest')).code, 0);
+  const afterwards = await runCli(ws, ['migrate']);
+  t.deepEqual(afterwards.lines, ['database is up to date'], 'gatehouse migrate agrees with what knex ran');
+});
