@@ -19,6 +19,8 @@ export interface BoundRoute {
 export interface AppDeps {
   config: AppConfig;
   logger: Logger;
+  /** Writes the one line per request (may be the general logger). */
+  requestLogger: Logger;
   metrics: Metrics;
   flags: FlagResolver;
   strategies: ReadonlyMap<string, AuthStrategy>;
@@ -32,20 +34,21 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Names the route for logs and metrics. */
 const nameRoute = (name: string): Middleware<GatehouseState> =>
-  async function nameRoute(ctx, next) {
+  function nameRoute(ctx, next) {
     ctx.state.routeName = name;
-    await next();
+    return next();
   };
 
-const gatherParams: Middleware<GatehouseState> = async function gatherParams(ctx, next) {
+/** Query, body and path params, merged once; runs after the body parser. */
+const gatherParams: Middleware<GatehouseState> = function gatherParams(ctx, next) {
   ctx.state.params = collectParams(ctx);
-  await next();
+  return next();
 };
 
 function authenticate(strategy: AuthStrategy, route: RouteDefinition<unknown, any>): Middleware<GatehouseState> {
   return async function authenticate(ctx, next) {
     ctx.state.principal = await strategy.authenticate(ctx, route.auth);
-    await next();
+    return next();
   };
 }
 
@@ -96,7 +99,7 @@ export function createApp(deps: AppDeps): Koa<GatehouseState> {
   }
 
   app.use(requestContext());
-  app.use(observeRequests(deps.metrics, deps.logger, deps.config.log.requests));
+  app.use(observeRequests(deps.metrics, deps.requestLogger, deps.config.log.requests));
   app.use(errorWriter(deps.logger));
   app.use(router.routes() as unknown as Middleware<GatehouseState>);
   app.use(async function unmatched(ctx) {

@@ -8,7 +8,7 @@ import { createSecretStore, type SecretStore } from './config/secrets.js';
 import { createDb, migrateLatest } from './db/index.js';
 import { createFlagResolver, type ManagedFlagResolver } from './flags/resolver.js';
 import { createInvalidationBus } from './ops/bus.js';
-import { createLogger, createMetrics, type Metrics } from './ops/observability.js';
+import { createLoggers, createMetrics, type Metrics } from './ops/observability.js';
 import { operationsRoutes } from './ops/routes.js';
 import { enabledPluginNames, resolvePlugins } from './plugins/loader.js';
 import type { AnyPluginManifest, AuthStrategy, Clock, GatehouseState, VersionInfo } from './plugins/types.js';
@@ -85,7 +85,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const registry = options.registry ?? defaultRegistry;
   const plugins = resolvePlugins(registry, enabledPluginNames(config));
-  const logger = options.logger ?? createLogger(config.log.level);
+  const loggers = options.logger ? { logger: options.logger, requestLogger: options.logger } : createLoggers(config.log.level);
+  const { logger } = loggers;
   const clock = options.clock ?? systemClock;
   const secrets = options.secrets ?? createSecretStore(config.dataDir);
   const version = options.version ?? PRODUCT_VERSION;
@@ -156,6 +157,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const app = createApp({
       config,
       logger,
+      requestLogger: loggers.requestLogger,
       metrics,
       flags,
       strategies,

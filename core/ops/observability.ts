@@ -22,14 +22,24 @@ export const REDACTED_PATHS = [
 
 /** pino JSON logs with every credential redacted. `destination` defaults to stdout (async). */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino(
-    { level, redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' }, base: { service: 'gatehouse' } },
-    destination ?? pino.destination({ sync: false }),
-  );
+  return createLoggers(level, destination).logger;
+}
+
+/**
+ * The general logger (credential paths redacted) and the per-request logger sharing its destination.
+ * Request lines are built field by field from values that never hold a credential (the URL is
+ * redacted by `redactUrl`), so they skip the redaction pass that would otherwise run on every request.
+ */
+export function createLoggers(level: string, destination: pino.DestinationStream = pino.destination({ sync: false })) {
+  const base = { service: 'gatehouse' };
+  return {
+    logger: pino({ level, redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' }, base }, destination),
+    requestLogger: pino({ level, base }, destination),
+  };
 }
 
 /** A URL safe to log: credential parameters replaced. */
-export const redactUrl = (url: string) => url.replace(SECRET_PARAMS, '$1[REDACTED]');
+export const redactUrl = (url: string) => (url.includes('?') ? url.replace(SECRET_PARAMS, '$1[REDACTED]') : url);
 
 export interface Metrics {
   registry: Registry;
@@ -61,6 +71,20 @@ export function createMetrics(): Metrics {
 
 /** Counts, times and (optionally) logs every request under its route name. Runs outermost. */
 export function observeRequests(metrics: Metrics, logger: Logger, logRequests: boolean): Middleware<GatehouseState> {
+  // Label sets are few (routes × methods × statuses): bind each once instead of hashing labels per request.
+  const counters = new Map<string, { inc(): void }>();
+  const timers = new Map<string, { observe(value: number): void }>();
+  const counterFor = (route: string, method: string, status: string) => {
+    const key = `${route} ${method} ${status}`;
+    let child = counters.get(key);
+    if (!child) counters.set(key, (child = metrics.requests.labels(route, method, status)));
+    return child;
+  };
+  const timerFor = (route: string) => {
+    let child = timers.get(route);
+    if (!child) timers.set(route, (child = metrics.duration.labels(route)));
+    return child;
+  };
   return async function observeRequests(ctx, next) {
     const started = process.hrtime.bigint();
     try {
@@ -68,8 +92,8 @@ export function observeRequests(metrics: Metrics, logger: Logger, logRequests: b
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = ctx.state.routeName ?? 'unmatched';
-      metrics.requests.inc({ route, method: ctx.method, status: String(ctx.status) });
-      metrics.duration.observe({ route }, seconds);
+      counterFor(route, ctx.method, String(ctx.status)).inc();
+      timerFor(route).observe(seconds);
       if (logRequests) {
         logger.info(
           {

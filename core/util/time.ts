@@ -24,3 +24,22 @@ export function addDays(day: string, days: number): string {
   date.setUTCDate(date.getUTCDate() + days);
   return utcDay(date);
 }
+
+const DAY_MS = 86_400_000;
+
+/**
+ * `utcDay(clock.now())` without formatting a date on every call: the day string is recomputed only
+ * when the instant leaves the cached day (hot paths check token expiry on every request).
+ */
+export function utcDayCache(now: () => Date): () => string {
+  let dayStart = Number.POSITIVE_INFINITY;
+  let day = '';
+  return () => {
+    const ms = now().getTime();
+    if (ms < dayStart || ms >= dayStart + DAY_MS) {
+      dayStart = ms - (((ms % DAY_MS) + DAY_MS) % DAY_MS);
+      day = utcDay(new Date(dayStart));
+    }
+    return day;
+  };
+}

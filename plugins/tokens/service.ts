@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Clock, InvalidationBus } from '../../core/plugins/types.js';
 import { pepperedDigest } from '../../core/util/secrets.js';
-import { addDays, utcDay } from '../../core/util/time.js';
+import { addDays, utcDayCache } from '../../core/util/time.js';
 import { PrincipalCache, type ResolvedToken } from './principal-cache.js';
 import { TokensRepository, type AccessToken, type TokenFilter } from './repository.js';
 import { ALL_SCOPES } from './scopes.js';
@@ -99,6 +99,8 @@ export class TokensService {
   private readonly bus: InvalidationBus;
   private readonly pepper: string;
   readonly directory: DirectoryServices;
+  /** The token each in-flight request authenticated with, so handlers need not read it again. */
+  private readonly requestTokens = new WeakMap<object, AccessToken>();
 
   constructor(options: TokensServiceOptions) {
     this.db = options.db;
@@ -112,8 +114,11 @@ export class TokensService {
     this.bus.subscribe(USER_CHANGED_CHANNEL, (id) => this.cache.dropUser(Number(id)));
   }
 
+  private readonly currentDay = utcDayCache(() => this.clock.now());
+
+  /** Today (UTC), `YYYY-MM-DD`: token expiry is by calendar day. */
   today(): string {
-    return utcDay(this.clock.now());
+    return this.currentDay();
   }
 
   /** `expires_at` is a day; a token expiring today is already inactive. */
@@ -162,6 +167,16 @@ export class TokensService {
     if (token.lastUsedAt && now.getTime() - token.lastUsedAt.getTime() < LAST_USED_WRITE_INTERVAL_MS) return;
     token.lastUsedAt = now;
     await this.repository.touch(token.id, now).catch(() => undefined);
+  }
+
+  /** Remembers the token a request authenticated with (for as long as the request object lives). */
+  rememberRequestToken(request: object, token: AccessToken): void {
+    this.requestTokens.set(request, token);
+  }
+
+  /** The token a request authenticated with, as resolved (and cached) by the token strategy. */
+  requestToken(request: object): AccessToken | undefined {
+    return this.requestTokens.get(request);
   }
 
   /** The latest day a new token may expire on. */

@@ -94,6 +94,7 @@ export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy {
       }
       if (token.impersonation && !options.impersonationEnabled) throw new InvalidTokenError(IMPERSONATION_DISABLED, REALM);
       assertCanUseApi(user, options.externalUrl);
+      service.rememberRequestToken(ctx.request, token);
 
       const principal: Principal = {
         kind: 'user',
