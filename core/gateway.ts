@@ -85,12 +85,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const registry = options.registry ?? defaultRegistry;
   const plugins = resolvePlugins(registry, enabledPluginNames(config));
-  const loggers = options.logger ? { logger: options.logger, requestLogger: options.logger } : createLoggers(config.log.level);
+  const loggers = options.logger ? { logger: options.logger, requestLogger: options.logger, close() {} } : createLoggers(config.log.level);
   const { logger } = loggers;
   const clock = options.clock ?? systemClock;
   const secrets = options.secrets ?? createSecretStore(config.dataDir);
   const version = options.version ?? PRODUCT_VERSION;
-  const closers: Array<() => Promise<void> | void> = [];
+  // Closed last (closers run in reverse): whatever the others log on the way out is written.
+  const closers: Array<() => Promise<void> | void> = [() => loggers.close()];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
       try {

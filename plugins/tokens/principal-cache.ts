@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { Principal } from '../../core/plugins/types.js';
 import type { AccessToken } from './repository.js';
 import type { User } from './types.js';
 
@@ -6,6 +7,8 @@ import type { User } from './types.js';
 export interface ResolvedToken {
   token: AccessToken;
   user: User;
+  /** The request principal for this token without `Sudo`, built on first use. */
+  principal?: Principal;
 }
 
 /**

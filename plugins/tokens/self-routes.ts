@@ -19,7 +19,7 @@ export const selfRoutes = [
     auth: { strategy: 'token', scopes: [ANY_SCOPE] },
     async handler(ctx, _input, services) {
       // The hot path of every editor extension: answered from the token the strategy just resolved.
-      const token = services.tokens.requestToken(ctx.request) ?? (await callingToken(ctx, services));
+      const token = services.tokens.requestToken(ctx.state) ?? (await callingToken(ctx, services));
       ctx.body = presentToken(token, services.tokens.isActive(token));
     },
   }),

@@ -14,6 +14,10 @@ export const TOKEN_REVOKED_CHANNEL = 'tokens.revoked';
 /** The directory's channel for user changes (block, unblock, admin flag, deletion). */
 export const USER_CHANGED_CHANNEL = 'directory.user-changed';
 
+/** Where the token strategy leaves the resolved token on `ctx.state` (private to this plugin). */
+const REQUEST_TOKEN = Symbol('tokens.request-token');
+type RequestTokenState = { [REQUEST_TOKEN]?: AccessToken };
+
 export const MAX_LIFETIME_DAYS = 365;
 export const ROTATION_DEFAULT_DAYS = 7;
 export const MAX_DESCRIPTION_LENGTH = 255;
@@ -99,8 +103,6 @@ export class TokensService {
   private readonly bus: InvalidationBus;
   private readonly pepper: string;
   readonly directory: DirectoryServices;
-  /** The token each in-flight request authenticated with, so handlers need not read it again. */
-  private readonly requestTokens = new WeakMap<object, AccessToken>();
 
   constructor(options: TokensServiceOptions) {
     this.db = options.db;
@@ -153,7 +155,8 @@ export class TokensService {
     }
     if (this.isExpired(resolved.token)) return { problem: 'expired', token: resolved.token };
     if (resolved.token.revoked) return { problem: 'revoked', token: resolved.token };
-    await this.recordUse(resolved.token);
+    const write = this.recordUse(resolved.token);
+    if (write) await write;
     return resolved;
   }
 
@@ -162,21 +165,22 @@ export class TokensService {
    * `/personal_access_tokens/self`) and the database agree; it costs one write per token per minute.
    * A failed write must not fail the request it describes.
    */
-  private async recordUse(token: AccessToken) {
+  private recordUse(token: AccessToken): Promise<void> | undefined {
     const now = this.clock.now();
-    if (token.lastUsedAt && now.getTime() - token.lastUsedAt.getTime() < LAST_USED_WRITE_INTERVAL_MS) return;
+    // Synchronous when there is nothing to write: most requests, and no extra await on the hot path.
+    if (token.lastUsedAt && now.getTime() - token.lastUsedAt.getTime() < LAST_USED_WRITE_INTERVAL_MS) return undefined;
     token.lastUsedAt = now;
-    await this.repository.touch(token.id, now).catch(() => undefined);
+    return this.repository.touch(token.id, now).catch(() => undefined);
   }
 
-  /** Remembers the token a request authenticated with (for as long as the request object lives). */
-  rememberRequestToken(request: object, token: AccessToken): void {
-    this.requestTokens.set(request, token);
+  /** Remembers on the request's state the token it authenticated with, so handlers need not read it again. */
+  rememberRequestToken(state: object, token: AccessToken): void {
+    (state as RequestTokenState)[REQUEST_TOKEN] = token;
   }
 
   /** The token a request authenticated with, as resolved (and cached) by the token strategy. */
-  requestToken(request: object): AccessToken | undefined {
-    return this.requestTokens.get(request);
+  requestToken(state: object): AccessToken | undefined {
+    return (state as RequestTokenState)[REQUEST_TOKEN];
   }
 
   /** The latest day a new token may expire on. */

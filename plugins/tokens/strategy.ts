@@ -8,6 +8,7 @@ import {
 import type { AuthStrategy, GatehouseContext, Principal, PrincipalUser, RouteAuth } from '../../core/plugins/types.js';
 import { ANY_SCOPE } from './scopes.js';
 import type { TokensService } from './service.js';
+import type { ResolvedToken } from './principal-cache.js';
 import type { User } from './types.js';
 
 /** rack-oauth2's default realm, which GitLab's API guard uses in its challenges. */
@@ -53,6 +54,20 @@ export const toPrincipalUser = (user: User): PrincipalUser => ({
   state: user.state,
 });
 
+function principalOf(token: ResolvedToken['token'], user: User, adminMode: boolean): Principal {
+  return Object.freeze({
+    kind: 'user',
+    // With admin mode on, admin powers need a token carrying `admin_mode`; without it the admin is
+    // a regular user everywhere (routes that show admins more see isAdmin false).
+    user: Object.freeze({ ...toPrincipalUser(user), isAdmin: user.isAdmin && (!adminMode || token.scopes.includes('admin_mode')) }),
+    credential: Object.freeze({
+      type: token.impersonation ? 'impersonation_token' : 'personal_access_token',
+      id: token.id,
+      scopes: token.scopes,
+    }),
+  } as const);
+}
+
 /** Users who cannot use the API get 403 with GitLab's reason. */
 function assertCanUseApi(user: User, externalUrl: string) {
   if (user.state === 'blocked') throw new ForbiddenError(BLOCKED);
@@ -73,6 +88,15 @@ export interface TokenStrategyOptions {
  */
 export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy {
   const { service } = options;
+  // Routes' auth objects live as long as the app: compute each route's scope list once, not per request.
+  const acceptableByRoute = new WeakMap<RouteAuth, Map<string, readonly string[]>>();
+  const acceptableFor = (method: string, auth: RouteAuth) => {
+    let byMethod = acceptableByRoute.get(auth);
+    if (!byMethod) acceptableByRoute.set(auth, (byMethod = new Map()));
+    let scopes = byMethod.get(method);
+    if (!scopes) byMethod.set(method, (scopes = acceptableScopes(method, auth)));
+    return scopes;
+  };
   return {
     async authenticate(ctx, auth) {
       const presented = presentedToken(ctx);
@@ -88,29 +112,30 @@ export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy {
       const { token, user } = resolved;
 
       // GitLab's AccessTokenValidationService order: expired, revoked, scope, then impersonation.
-      const acceptable = acceptableScopes(ctx.method, auth);
+      const acceptable = acceptableFor(ctx.method, auth);
       if (acceptable[0] !== ANY_SCOPE && !token.scopes.some((scope) => acceptable.includes(scope))) {
         throw new InsufficientScopeError(acceptable);
       }
       if (token.impersonation && !options.impersonationEnabled) throw new InvalidTokenError(IMPERSONATION_DISABLED, REALM);
       assertCanUseApi(user, options.externalUrl);
-      service.rememberRequestToken(ctx.request, token);
+      service.rememberRequestToken(ctx.state, token);
 
-      const principal: Principal = {
-        kind: 'user',
-        user: toPrincipalUser(user),
-        credential: { type: token.impersonation ? 'impersonation_token' : 'personal_access_token', id: token.id, scopes: token.scopes },
-      };
-      return applySudo(ctx, principal, token.scopes, options);
+      // The principal of a cached token is built once per cache entry (dropped with it on any change).
+      const principal = (resolved.principal ??= principalOf(token, user, options.adminMode));
+      const sudo = sudoTarget(ctx);
+      return sudo ? applySudo(sudo, principal, token.scopes, options) : principal;
     },
   };
 }
 
-/** `Sudo` header or `sudo` param: an admin with a `sudo`-scoped token acts as another user. */
-async function applySudo(ctx: GatehouseContext, principal: Principal, scopes: readonly string[], options: TokenStrategyOptions) {
+/** The user named by the `sudo` param or `Sudo` header, if any. */
+function sudoTarget(ctx: GatehouseContext): string {
   const param = ctx.state.params.sudo;
-  const target = (typeof param === 'string' || typeof param === 'number' ? String(param) : '') || ctx.get('Sudo');
-  if (!target) return principal;
+  return (typeof param === 'string' || typeof param === 'number' ? String(param) : '') || ctx.get('Sudo');
+}
+
+/** `Sudo` header or `sudo` param: an admin with a `sudo`-scoped token acts as another user. */
+async function applySudo(target: string, principal: Principal, scopes: readonly string[], options: TokenStrategyOptions) {
   if (!principal.user!.isAdmin) throw new ForbiddenError(SUDO_NOT_ADMIN);
   if (!scopes.includes('sudo')) throw new InsufficientScopeError(['sudo']);
   const users = options.service.directory.users;
@@ -128,7 +153,6 @@ export function adminStrategy(options: TokenStrategyOptions): AuthStrategy {
       const principal = await token.authenticate(ctx, auth);
       const user = principal.user!;
       if (!user.isAdmin) throw new ForbiddenError();
-      if (options.adminMode && !principal.credential?.scopes.includes('admin_mode')) throw new ForbiddenError();
       return principal;
     },
   };

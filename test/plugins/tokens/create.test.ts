@@ -216,4 +216,10 @@ test('admin mode: admin routes need a token with the admin_mode scope', async (t
   t.deepEqual([refused.status, refused.body], [403, FORBIDDEN]);
   const allowed = await own.request(forUser(target.user.id), { method: 'POST', token: ROOT_TOKEN, body });
   t.is(allowed.status, 201);
+  // Without admin_mode the admin is a regular user on shared routes too: the basic user entity, no email.
+  const asRegular = await own.request(`/api/v4/users/${target.user.id}`, { token: admin.plaintext });
+  t.is(asRegular.status, 200);
+  t.false('email' in asRegular.body);
+  const asAdmin = await own.request(`/api/v4/users/${target.user.id}`, { token: ROOT_TOKEN });
+  t.is(asAdmin.body.email, target.user.email);
 });
