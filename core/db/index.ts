@@ -106,3 +106,15 @@ export async function migrateLatest(db: Knex, plugins: readonly AnyPluginManifes
 export async function pingDb(db: Knex): Promise<void> {
   await db.raw('select 1');
 }
+
+/**
+ * When `error` is a unique-constraint violation (SQLite or PostgreSQL), the text naming the violated
+ * constraint or columns (e.g. `directory_users.email_lower`); undefined otherwise. Lets services turn
+ * a race lost to a concurrent insert into the same "already taken" answer their pre-check gives.
+ */
+export function uniqueViolation(error: unknown): string | undefined {
+  const e = error as { code?: string; message?: string; constraint?: string; detail?: string };
+  if (e?.code === '23505') return `${e.constraint ?? ''} ${e.detail ?? ''}`;
+  if (e?.code === 'SQLITE_CONSTRAINT' && /UNIQUE constraint failed/.test(e.message ?? '')) return e.message;
+  return undefined;
+}

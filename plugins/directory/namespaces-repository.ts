@@ -186,6 +186,19 @@ export class NamespacesRepository {
     );
   }
 
+  /**
+   * Renames a user's personal namespace after a username change. A group already holding the new path
+   * is a username clash (409). Returns the namespace, for moving its projects' paths along.
+   */
+  async renameUserNamespace(ownerId: number, username: string, now: Date, trx: Knex): Promise<Namespace | undefined> {
+    const namespace = await this.findUserNamespace(ownerId, trx);
+    if (!namespace || namespace.path === username) return namespace;
+    const clash = await trx(TABLE).select('id').where({ full_path_lower: username.toLowerCase() }).whereNot({ id: namespace.id }).first();
+    if (clash) throw new ServiceError(409, USERNAME_TAKEN);
+    await trx(TABLE).where({ id: namespace.id }).update({ path: username, full_path: username, full_path_lower: username.toLowerCase(), updated_at: now });
+    return { ...namespace, path: username, fullPath: username };
+  }
+
   async update(id: number, changes: NamespaceChanges, now: Date, trx: Knex = this.db): Promise<void> {
     const row: Record<string, unknown> = { updated_at: now };
     if (changes.name !== undefined) row.name = changes.name;

@@ -105,6 +105,15 @@ function toLink(row: Record<string, unknown>): DeployKeyLinkRow {
 export class ProjectsRepository {
   constructor(private readonly db: Knex) {}
 
+  /** Re-roots the full paths of a namespace's projects after the namespace moved to `prefix`. */
+  async movePrefix(namespaceId: number, prefix: string, now: Date, trx: Knex): Promise<void> {
+    const rows = await trx(TABLE).select('id', 'path').where({ namespace_id: namespaceId });
+    for (const row of rows) {
+      const fullPath = `${prefix}/${row.path}`;
+      await trx(TABLE).where({ id: row.id }).update({ full_path: fullPath, full_path_lower: fullPath.toLowerCase(), updated_at: now });
+    }
+  }
+
   async findById(id: number, trx: Knex = this.db): Promise<Project | undefined> {
     const row = await trx(TABLE).select(COLUMNS).where({ id }).first();
     return row ? toProject(row) : undefined;

@@ -5,6 +5,8 @@ import { ModelValidationError, ServiceError } from '../../core/errors.js';
 import { hashPassword, pepperedDigest, randomHex, verifyPassword } from '../../core/util/secrets.js';
 import { UsersRepository, type User, type UserChanges, type UserOrder } from './users-repository.js';
 import { NamespacesRepository } from './namespaces-repository.js';
+import { ProjectsRepository } from './projects-repository.js';
+import { uniqueViolation } from '../../core/db/index.js';
 
 /** Bus channel on which the directory announces that a user's access may have changed (id as message). */
 export const USER_CHANGED_CHANNEL = 'directory.user-changed';
@@ -92,7 +94,7 @@ export class UsersService {
     this.validate(input);
     const password = input.password ?? randomHex(24);
     const passwordHash = await hashPassword(password);
-    return this.db.transaction(async (trx) => {
+    return this.asTakenOnRace(() => this.db.transaction(async (trx) => {
       await this.ensureUnique(input, undefined, trx);
       const user = await this.repository.insert(
         { username: input.username, name: input.name, email: input.email, isAdmin: input.isAdmin ?? false, passwordHash, now: this.clock.now() },
@@ -101,7 +103,18 @@ export class UsersService {
       // Every user owns a personal namespace (GitLab's user namespace), home of their own projects.
       await new NamespacesRepository(trx).insertUserNamespace(user, this.clock.now(), trx);
       return user;
-    });
+    }));
+  }
+
+  /** Two requests racing for the same username or email: the loser gets the pre-check's 409, not a 500. */
+  private async asTakenOnRace<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      const violated = uniqueViolation(error);
+      if (violated === undefined) throw error;
+      throw new ServiceError(409, /email/.test(violated) ? EMAIL_TAKEN : USERNAME_TAKEN);
+    }
   }
 
   async update(user: User, input: UpdateUserInput): Promise<User> {
@@ -114,11 +127,17 @@ export class UsersService {
       twoFactorEnabled: input.twoFactorEnabled,
       passwordHash: input.password === undefined ? undefined : await hashPassword(input.password),
     };
-    const updated = await this.db.transaction(async (trx) => {
+    const updated = await this.asTakenOnRace(() => this.db.transaction(async (trx) => {
       await this.ensureUnique(input, user.id, trx);
-      await this.repository.update(user.id, changes, this.clock.now(), trx);
+      const now = this.clock.now();
+      await this.repository.update(user.id, changes, now, trx);
+      if (input.username !== undefined && input.username !== user.username) {
+        // The personal namespace follows the username, and its projects' paths with it (GitLab moves them).
+        const namespace = await new NamespacesRepository(trx).renameUserNamespace(user.id, input.username, now, trx);
+        if (namespace) await new ProjectsRepository(trx).movePrefix(namespace.id, input.username, now, trx);
+      }
       return (await this.repository.findById(user.id, trx))!;
-    });
+    }));
     this.announce(user.id);
     return updated;
   }

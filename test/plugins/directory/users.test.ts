@@ -504,3 +504,38 @@ test('a deactivated user cannot be unblocked by the API', async (t) => {
   t.deepEqual(response.body, { message: '403 Forbidden - Deactivated users cannot be unblocked by the API' });
   t.is((await userRow(user.id)).state, 'deactivated');
 });
+
+test('POST /users: concurrent creates of one username store one user; the others get 409, never a 500', async (t) => {
+  const username = uniqueName('race');
+  const responses = await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      app.request('/api/v4/users', {
+        method: 'POST',
+        token: ROOT_TOKEN,
+        body: { username, name: 'Racer', email: `${username}-${i}@example.com`, password: 'long-enough-password' },
+      }),
+    ),
+  );
+  const statuses = responses.map((r) => r.status).sort();
+  t.deepEqual(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+  for (const response of responses.filter((r) => r.status === 409)) t.deepEqual(response.body, { message: 'Username has already been taken' });
+  const rows = await app.db('directory_users').where({ username_lower: username.toLowerCase() });
+  t.is(rows.length, 1);
+  t.is((await app.db('directory_namespaces').where({ full_path_lower: username.toLowerCase() })).length, 1);
+});
+
+test('PUT /users/:id: a new username moves the personal namespace and its projects\' paths', async (t) => {
+  const { user, plaintext } = await createUserWithToken(app, ['api']);
+  const created = await app.request('/api/v4/projects', { method: 'POST', token: plaintext, body: { name: 'moving', path: 'moving' } });
+  t.is(created.status, 201);
+  const renamed = uniqueName('renamed');
+  const response = await app.request(`/api/v4/users/${user.id}`, { method: 'PUT', token: ROOT_TOKEN, body: { username: renamed } });
+  t.is(response.status, 200);
+  t.is(response.body.username, renamed);
+  const project = await app.request(`/api/v4/projects/${encodeURIComponent(`${renamed}/moving`)}`, { token: plaintext });
+  t.is(project.status, 200);
+  t.is(project.body.path_with_namespace, `${renamed}/moving`);
+  t.is((await app.request(`/api/v4/projects/${encodeURIComponent(`${user.username}/moving`)}`, { token: plaintext })).status, 404);
+  const namespace = await app.db('directory_namespaces').where({ kind: 'user', owner_id: user.id }).first();
+  t.like(namespace, { path: renamed, full_path: renamed });
+});
