@@ -55,7 +55,7 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
 
   /** Validate and handle: the last stage, behind the rate limit when there is one. */
   const handle = async (ctx: GatehouseContext) => {
-    const input = schema ? validateInput(schema, ctx.state.params) : ctx.state.params;
+    const input = schema ? validateInput(schema, ctx.state.params, route.inputGroups) : ctx.state.params;
     await route.handler(ctx, input, services);
   };
 

@@ -129,9 +129,50 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return messages;
 }
 
-/** Parses params against a schema or throws a ValidationError with Grape's messages. */
-export function validateInput<T extends z.ZodType>(schema: T, params: unknown): z.output<T> {
+/**
+ * A Grape rule over several params (`at_least_one_of`, `exactly_one_of`, `mutually_exclusive`). A param
+ * counts as given when its key is present, as in Grape (`""` included), unless its value is `null`.
+ * `before` places the rule's message where Grape
+ * declared it: before the messages of that param (and those declared after it); default last.
+ */
+export interface ParamGroup {
+  rule: 'at_least_one_of' | 'exactly_one_of' | 'mutually_exclusive';
+  names: readonly string[];
+  before?: string;
+}
+
+/** Grape's group validators' messages, e.g. `scopes, granular_scopes are mutually exclusive`. */
+function groupMessage(group: ParamGroup, params: Record<string, unknown>): string | undefined {
+  const given = group.names.filter((name) => params[name] !== undefined && params[name] !== null).length;
+  const names = group.names.join(', ');
+  if (group.rule !== 'at_least_one_of' && given > 1) return `${names} are mutually exclusive`;
+  if (given > 0 || group.rule === 'mutually_exclusive') return undefined;
+  const requirement = group.rule === 'exactly_one_of' ? 'exactly one parameter must be provided' : 'at least one parameter must be provided';
+  return `${names} are missing, ${requirement}`;
+}
+
+/**
+ * Parses params against a schema (and its group rules) or throws one ValidationError listing every
+ * problem in Grape's order: `{"error":"email is missing, password, … are missing, at least one
+ * parameter must be provided, name is missing"}`.
+ */
+export function validateInput<T extends z.ZodType>(schema: T, params: unknown, groups: readonly ParamGroup[] = []): z.output<T> {
   const result = schema.safeParse(params, { reportInput: true });
-  if (result.success) return result.data;
-  throw new ValidationError(formatIssues(result.error.issues));
+  const raw = (params && typeof params === 'object' ? params : {}) as Record<string, unknown>;
+  const failedGroups = groups.flatMap((group) => {
+    const message = groupMessage(group, raw);
+    return message ? [{ group, message }] : [];
+  });
+  if (result.success && !failedGroups.length) return result.data;
+
+  const issues = result.success ? [] : result.error.issues;
+  const declared = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+  const position = (name: string | undefined) => (name === undefined ? Infinity : declared.indexOf(name) < 0 ? Infinity : declared.indexOf(name));
+  const entries = [
+    ...issues.map((issue, order) => ({ at: position(String(issue.path[0])), order, messages: formatIssues([issue]) })),
+    ...failedGroups.map(({ group, message }, order) => ({ at: position(group.before) - 0.5, order, messages: [message] })),
+  ].sort((a, b) => a.at - b.at || a.order - b.order);
+  const messages: string[] = [];
+  for (const message of entries.flatMap((entry) => entry.messages)) if (!messages.includes(message)) messages.push(message);
+  throw new ValidationError(messages);
 }

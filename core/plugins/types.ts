@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { Redis } from 'ioredis';
 import type { SecretStore } from '../config/secrets.js';
 import type { AppConfig } from '../config/schema.js';
+import type { ParamGroup } from '../http/validation.js';
 
 /**
  * What each plugin exports to the plugins that depend on it. Empty here; every plugin adds its own
@@ -107,6 +108,8 @@ export interface RouteDefinition<S = unknown, I extends z.ZodType | undefined = 
   rateLimit?: RateLimitSpec;
   /** Validates the merged params; failures become Grape-style 400 `{"error":"x is missing"}`. */
   input?: I;
+  /** Grape's rules over several params of `input` (`exactly_one_of`, `mutually_exclusive`, …). */
+  inputGroups?: readonly ParamGroup[];
   handler: (
     ctx: GatehouseContext,
     input: I extends z.ZodType ? z.output<I> : Record<string, unknown>,

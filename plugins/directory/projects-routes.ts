@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { ValidationError } from '../../core/errors.js';
-import { p, NOT_A_VALID_VALUE, validateInput } from '../../core/http/validation.js';
+import { p, NOT_A_VALID_VALUE } from '../../core/http/validation.js';
 import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
 import type { DirectoryServices } from './manifest.js';
 import { VISIBILITIES, type Namespace } from './namespaces-repository.js';
@@ -11,7 +10,6 @@ import { presentGroup, presentMember, presentProject, presentProjectDeployKey } 
 const route = routeFor<DirectoryServices>();
 
 /** Grape's `at_least_one_of` message. */
-const atLeastOneOf = (names: readonly string[]) => `${names.join(', ')} are missing, at least one parameter must be provided`;
 
 /** `:id` is a numeric id or a URL-encoded full path (`group%2Fproject`); the router decodes it. */
 const id = p.string();
@@ -66,23 +64,8 @@ const AddMember = z.object({
 
 const blank = (value: unknown) => value === undefined || value === null || value === '';
 
-/**
- * Validates with the schema, then Grape's `at_least_one_of` (declared after the params, so its
- * message comes last), reporting every problem in one 400 as Grape does.
- */
-function validateWithOneOf<T extends z.ZodType>(schema: T, params: Record<string, unknown>, names: readonly string[]): z.output<T> {
-  const messages: string[] = [];
-  let data: z.output<T> | undefined;
-  try {
-    data = validateInput(schema, params);
-  } catch (error) {
-    if (!(error instanceof ValidationError)) throw error;
-    messages.push(...error.messages);
-  }
-  if (names.every((name) => blank(params[name]))) messages.push(atLeastOneOf(names));
-  if (messages.length) throw new ValidationError(messages);
-  return data!;
-}
+/** The member to add: by id or by username (Grape's `at_least_one_of`, declared after the params). */
+const ONE_MEMBER = [{ rule: 'at_least_one_of', names: ['user_id', 'username'] }] as const;
 
 const viewerOf = (ctx: GatehouseContext) => ctx.state.principal!.user!;
 
@@ -149,8 +132,9 @@ const groupRoutes = [
     method: 'POST',
     path: '/api/v4/groups/:id/members',
     auth: { strategy: 'token' },
-    async handler(ctx, params, services) {
-      const input = validateWithOneOf(AddMember, params, ['user_id', 'username']);
+    input: AddMember,
+    inputGroups: ONE_MEMBER,
+    async handler(ctx, input, services) {
       const viewer = viewerOf(ctx);
       const group = await services.projects.visibleGroup(viewer, input.id);
       const membership = await services.projects.addGroupMember(viewer, group, {
@@ -164,14 +148,33 @@ const groupRoutes = [
   }),
 ];
 
+/** `POST /projects/:id/archive` and `/unarchive`: the same route but for the state it sets. */
+function archiveRoute(archived: boolean) {
+  const action = archived ? 'archive' : 'unarchive';
+  return route({
+    name: `directory.projects.${action}`,
+    method: 'POST',
+    path: `/api/v4/projects/:id/${action}`,
+    auth: { strategy: 'token' },
+    input: ProjectRef,
+    async handler(ctx, input, services) {
+      const viewer = viewerOf(ctx);
+      const project = await services.projects.visibleProject(viewer, input.id);
+      ctx.status = 201;
+      ctx.body = await projectBody(ctx, services, await services.projects.archive(viewer, project, archived));
+    },
+  });
+}
+
 const projectRoutes = [
   route({
     name: 'directory.projects.create',
     method: 'POST',
     path: '/api/v4/projects',
     auth: { strategy: 'token' },
-    async handler(ctx, params, services) {
-      const input = validateWithOneOf(CreateProject, params, ['name', 'path']);
+    input: CreateProject,
+    inputGroups: [{ rule: 'at_least_one_of', names: ['name', 'path'] }],
+    async handler(ctx, input, services) {
       const project = await services.projects.createProject(viewerOf(ctx), {
         name: blank(input.name) ? undefined : input.name,
         path: blank(input.path) ? undefined : input.path,
@@ -213,32 +216,8 @@ const projectRoutes = [
       ctx.body = await projectBody(ctx, services, updated);
     },
   }),
-  route({
-    name: 'directory.projects.archive',
-    method: 'POST',
-    path: '/api/v4/projects/:id/archive',
-    auth: { strategy: 'token' },
-    input: ProjectRef,
-    async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
-      const project = await services.projects.visibleProject(viewer, input.id);
-      ctx.status = 201;
-      ctx.body = await projectBody(ctx, services, await services.projects.archive(viewer, project, true));
-    },
-  }),
-  route({
-    name: 'directory.projects.unarchive',
-    method: 'POST',
-    path: '/api/v4/projects/:id/unarchive',
-    auth: { strategy: 'token' },
-    input: ProjectRef,
-    async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
-      const project = await services.projects.visibleProject(viewer, input.id);
-      ctx.status = 201;
-      ctx.body = await projectBody(ctx, services, await services.projects.archive(viewer, project, false));
-    },
-  }),
+  archiveRoute(true),
+  archiveRoute(false),
   route({
     name: 'directory.projects.deploy-keys.create',
     method: 'POST',
@@ -263,8 +242,9 @@ const projectRoutes = [
     method: 'POST',
     path: '/api/v4/projects/:id/members',
     auth: { strategy: 'token' },
-    async handler(ctx, params, services) {
-      const input = validateWithOneOf(AddMember, params, ['user_id', 'username']);
+    input: AddMember,
+    inputGroups: ONE_MEMBER,
+    async handler(ctx, input, services) {
       const viewer = viewerOf(ctx);
       const project = await services.projects.visibleProject(viewer, input.id);
       const membership = await services.projects.addProjectMember(viewer, project, {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { ForbiddenError, ModelValidationError, NotFoundError, ValidationError } from '../../core/errors.js';
+import { ForbiddenError, ModelValidationError, NotFoundError } from '../../core/errors.js';
 import { paginationShape, pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
-import { formatIssues, p } from '../../core/http/validation.js';
+import { p } from '../../core/http/validation.js';
 import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
 import { presentUser, presentUserBasic } from './presenter.js';
 import { USER_ORDER_COLUMNS, type User } from './users-repository.js';
@@ -18,7 +18,6 @@ const READ_USER = ['read_user'] as const;
 
 /** Grape's `at_least_one_of :password, :reset_password, :force_random_password` on `POST /users`. */
 const PASSWORD_CHOICES = ['password', 'reset_password', 'force_random_password'] as const;
-const PASSWORD_CHOICE_MISSING = `${PASSWORD_CHOICES.join(', ')} are missing, at least one parameter must be provided`;
 
 const UserId = z.object({ id: p.integer() });
 
@@ -40,9 +39,6 @@ const CreateUser = z.object({
   force_random_password: p.boolean().optional(),
   admin: p.boolean().optional(),
 });
-/** Parameters declared before the `at_least_one_of` group: their messages come before the group's. */
-const BEFORE_PASSWORD_CHOICE = new Set(['email', 'password', 'reset_password', 'skip_confirmation']);
-
 const UpdateUser = z.object({
   id: p.integer(),
   email: p.string().optional(),
@@ -53,24 +49,6 @@ const UpdateUser = z.object({
   /** A gatehouse extension: operators importing users carry their 2FA state over. */
   two_factor_enabled: p.boolean().optional(),
 });
-
-/**
- * Validates `POST /users` as Grape does, including the at-least-one-of group, whose message core's
- * Grape formatter cannot phrase: the group's message sits between the parameters declared around it.
- */
-function parseCreateUser(params: Record<string, unknown>): z.output<typeof CreateUser> {
-  const result = CreateUser.safeParse(params, { reportInput: true });
-  const issues = result.success ? [] : result.error.issues;
-  const declaredBefore = (issue: (typeof issues)[number]) => BEFORE_PASSWORD_CHOICE.has(String(issue.path[0]));
-  const choiceMissing = PASSWORD_CHOICES.every((name) => params[name] === undefined);
-  const messages = [
-    ...formatIssues(issues.filter(declaredBefore)),
-    ...(choiceMissing ? [PASSWORD_CHOICE_MISSING] : []),
-    ...formatIssues(issues.filter((issue) => !declaredBefore(issue))),
-  ];
-  if (messages.length) throw new ValidationError(messages);
-  return result.data!;
-}
 
 /** The user with this id, or GitLab's 404 `{"message":"404 User Not Found"}`. */
 async function findUser(services: DirectoryServices, id: number): Promise<User> {
@@ -111,8 +89,10 @@ export const usersRoutes = [
     method: 'POST',
     path: '/api/v4/users',
     auth: { strategy: 'admin' },
-    async handler(ctx, params, services) {
-      const input = parseCreateUser(params);
+    input: CreateUser,
+    // GitLab declares the group after skip_confirmation, so its message comes before `name`'s.
+    inputGroups: [{ rule: 'at_least_one_of', names: PASSWORD_CHOICES, before: 'name' }],
+    async handler(ctx, input, services) {
       // GitLab replaces any given password with a random one when either flag is set.
       const randomPassword = Boolean(input.force_random_password || input.reset_password);
       if (!randomPassword && input.password === undefined) throw new ModelValidationError({ password: [PASSWORD_BLANK] });

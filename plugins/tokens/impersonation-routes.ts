@@ -2,13 +2,8 @@ import { ModelValidationError, NotFoundError, PreconditionFailedError } from '..
 import { pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
 import type { GatehouseContext } from '../../core/plugins/types.js';
 import type { TokensServices } from './manifest.js';
-import {
-  CreateImpersonationTokenParams,
-  ImpersonationListParams,
-  ImpersonationTokenParams,
-  validateWithGroups,
-  type ParamGroup,
-} from './params.js';
+import type { ParamGroup } from '../../core/http/validation.js';
+import { CreateImpersonationTokenParams, ImpersonationListParams, ImpersonationTokenParams } from './params.js';
 import { presentImpersonationToken, presentTokenWithSecret } from './presenter.js';
 import type { AccessToken } from './repository.js';
 import { findUserOr404, IMPERSONATION_TOKEN_RESOURCE, noContent, route, withModelErrors } from './route-helpers.js';
@@ -59,8 +54,9 @@ export const impersonationRoutes = [
     method: 'POST',
     path: '/api/v4/users/:user_id/impersonation_tokens',
     auth: { strategy: 'admin' },
-    async handler(ctx, _input, services) {
-      const input = validateWithGroups(CreateImpersonationTokenParams, ctx.state.params, CLASSIC_OR_GRANULAR);
+    input: CreateImpersonationTokenParams,
+    inputGroups: CLASSIC_OR_GRANULAR,
+    async handler(ctx, input, services) {
       const user = await findUserOr404(services, input.user_id);
       const created = await withModelErrors(
         () =>

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { ValidationError } from '../../core/errors.js';
 import { paginationShape } from '../../core/http/pagination.js';
-import { formatIssues, p } from '../../core/http/validation.js';
+import { p } from '../../core/http/validation.js';
 import { ALL_SCOPES, SELF_SERVICE_SCOPES } from './scopes.js';
 
 /**
@@ -74,37 +73,3 @@ export const ImpersonationListParams = z.object({
 });
 
 export const ImpersonationTokenParams = z.object({ user_id: p.integer(), impersonation_token_id: p.integer() });
-
-/** A Grape parameter-group rule over the raw params (`exactly_one_of`, `mutually_exclusive`). */
-export interface ParamGroup {
-  rule: 'exactly_one_of' | 'mutually_exclusive';
-  names: readonly string[];
-}
-
-const isGiven = (value: unknown) => value !== undefined && value !== null;
-
-/** Grape's group validators' messages: `scopes, granular_scopes are mutually exclusive`, … */
-function groupMessage(group: ParamGroup, params: Record<string, unknown>): string | undefined {
-  const given = group.names.filter((name) => isGiven(params[name])).length;
-  const names = group.names.join(', ');
-  if (given > 1) return `${names} are mutually exclusive`;
-  if (given === 0 && group.rule === 'exactly_one_of') return `${names} are missing, exactly one parameter must be provided`;
-  return undefined;
-}
-
-/**
- * Validates like a Grape params block with group rules. The core validator only knows per-parameter
- * suffixes (`is missing`, `is invalid`, …); group rules add whole messages, and Grape reports both in
- * one body (`name is missing, scopes, granular_scopes are missing, exactly one parameter must be
- * provided`), so routes with groups validate here, in the handler, instead of through `input`.
- */
-export function validateWithGroups<T extends z.ZodType>(schema: T, params: Record<string, unknown>, groups: readonly ParamGroup[]): z.output<T> {
-  const result = schema.safeParse(params, { reportInput: true });
-  const messages = result.success ? [] : formatIssues(result.error.issues);
-  for (const group of groups) {
-    const message = groupMessage(group, params);
-    if (message) messages.push(message);
-  }
-  if (messages.length || !result.success) throw new ValidationError(messages);
-  return result.data;
-}

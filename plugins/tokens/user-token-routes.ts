@@ -1,4 +1,5 @@
-import { CreateOwnTokenParams, CreateUserTokenParams, validateWithGroups, type ParamGroup } from './params.js';
+import type { ParamGroup } from '../../core/http/validation.js';
+import { CreateOwnTokenParams, CreateUserTokenParams } from './params.js';
 import { presentTokenWithSecret } from './presenter.js';
 import { actorOf, findUserOr404, route, unprocessable, withModelErrors } from './route-helpers.js';
 
@@ -12,8 +13,9 @@ export const userTokenRoutes = [
     method: 'POST',
     path: '/api/v4/user/personal_access_tokens',
     auth: { strategy: 'token' },
-    async handler(ctx, _input, services) {
-      const input = validateWithGroups(CreateOwnTokenParams, ctx.state.params, ONE_KIND_OF_SCOPES);
+    input: CreateOwnTokenParams,
+    inputGroups: ONE_KIND_OF_SCOPES,
+    async handler(ctx, input, services) {
       // Granular tokens are not offered (GitLab gates them behind a flag): `granular_scopes` alone
       // leaves the token without scopes, which the model refuses as blank.
       const created = await withModelErrors(

@@ -152,3 +152,25 @@ test('form bodies, JSON bodies; path parameters win over the body, the body over
   t.is(invalid.status, 400);
   t.deepEqual(invalid.body, { error: 'id is invalid, scopes is missing' });
 });
+
+test('validateInput: Grape group rules, their messages placed where they were declared', (t) => {
+  const schema = z.object({ email: p.string(), password: p.string().optional(), name: p.string(), force: p.boolean().optional() });
+  const choice = { rule: 'at_least_one_of', names: ['password', 'force'], before: 'name' } as const;
+  const error = t.throws(() => validateInput(schema, {}, [choice]), { instanceOf: ValidationError });
+  t.deepEqual(error?.body, { error: 'email is missing, password, force are missing, at least one parameter must be provided, name is missing' });
+  t.like(validateInput(schema, { email: 'a@b', name: 'n', force: 'true' }, [choice]), { force: true });
+
+  const kinds = z.object({ name: p.string(), scopes: p.stringArray().optional(), granular: z.unknown().optional() });
+  const exactlyOne = [{ rule: 'exactly_one_of', names: ['scopes', 'granular'] }] as const;
+  t.deepEqual(t.throws(() => validateInput(kinds, {}, exactlyOne), { instanceOf: ValidationError })?.body, {
+    error: 'name is missing, scopes, granular are missing, exactly one parameter must be provided',
+  });
+  t.deepEqual(t.throws(() => validateInput(kinds, { name: 'x', scopes: 'api', granular: [] }, exactlyOne), { instanceOf: ValidationError })?.body, {
+    error: 'scopes, granular are mutually exclusive',
+  });
+  // Grape checks keys: an empty string is given, null is not.
+  t.like(validateInput(kinds, { name: 'x', scopes: '' }, exactlyOne), { scopes: [] });
+  t.throws(() => validateInput(kinds, { name: 'x', scopes: null }, exactlyOne));
+  const exclusive = [{ rule: 'mutually_exclusive', names: ['scopes', 'granular'] }] as const;
+  t.like(validateInput(kinds, { name: 'x' }, exclusive), { name: 'x' });
+});
