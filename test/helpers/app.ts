@@ -5,7 +5,7 @@ import knexFactory, { type Knex } from 'knex';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { loadConfig } from '../../core/config/loader.js';
-import { createMemorySecretStore } from '../../core/config/secrets.js';
+import { createMemorySecretStore, type SecretStore } from '../../core/config/secrets.js';
 import { createStaticFlags } from '../../core/flags/resolver.js';
 import { createGateway, type Gateway } from '../../core/gateway.js';
 import { registry as defaultRegistry } from '../../core/plugins/registry.js';
@@ -63,6 +63,8 @@ export interface TestApp {
   clock: TestClock;
   flags: ReturnType<typeof createStaticFlags>;
   services: Record<string, any>;
+  /** The secret files of this app (kept in memory); instances joining it share them, as deployments do. */
+  secrets: SecretStore;
   /** Parsed log lines, when started with `captureLogs`. */
   logs: Array<Record<string, any>>;
   request<T = any>(path: string, options?: RequestOptions): Promise<TestResponse<T>>;
@@ -79,6 +81,11 @@ export interface TestAppOptions {
   redis?: boolean;
   /** Capture log lines (level info and up) into `app.logs` instead of discarding them. */
   captureLogs?: boolean;
+  /**
+   * Another instance of a running app: same PostgreSQL schema and Redis prefix (needs both, as in a
+   * multi-instance deployment). Its close leaves the shared database and keys to the first app.
+   */
+  joining?: TestApp;
 }
 
 /** Creates a uniquely named PostgreSQL schema for one app; dropped by the returned function. */
@@ -126,14 +133,20 @@ function deepMerge(base: Record<string, any>, layer: Record<string, any>): Recor
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const clock = options.clock ?? new TestClock();
   const registry = options.registry ?? defaultRegistry;
-  const pg = TEST_DATABASE_URL ? await createPgSchema(TEST_DATABASE_URL) : undefined;
-  const useRedis = (options.redis ?? true) && TEST_REDIS_URL;
+  const joined = options.joining?.gateway.config;
+  if (joined && (joined.db.client !== 'pg' || !joined.redis.url)) throw new Error('joining an app needs PostgreSQL and Redis');
+  const pg = TEST_DATABASE_URL && !joined ? await createPgSchema(TEST_DATABASE_URL) : undefined;
+  const useRedis = !joined && (options.redis ?? true) && TEST_REDIS_URL;
   const redisPrefix = `gh-test-${randomBytes(6).toString('hex')}:`;
   const base: Record<string, unknown> = {
     externalUrl: EXTERNAL_URL,
     rootToken: ROOT_TOKEN,
-    db: pg ? { client: 'pg', url: TEST_DATABASE_URL, searchPath: pg.schema, poolMax: 4 } : { client: 'sqlite3', filename: ':memory:' },
-    redis: useRedis ? { url: TEST_REDIS_URL, keyPrefix: redisPrefix } : {},
+    db: joined
+      ? { client: 'pg', url: joined.db.url, searchPath: joined.db.searchPath, poolMax: 4 }
+      : pg
+        ? { client: 'pg', url: TEST_DATABASE_URL, searchPath: pg.schema, poolMax: 4 }
+        : { client: 'sqlite3', filename: ':memory:' },
+    redis: joined ? { url: joined.redis.url, keyPrefix: joined.redis.keyPrefix } : useRedis ? { url: TEST_REDIS_URL, keyPrefix: redisPrefix } : {},
     log: { level: process.env.GATEHOUSE_TEST_LOG ?? 'silent', requests: false },
   };
   const config = loadConfig({ plugins: registry, files: false, env: {}, overrides: deepMerge(base, options.config ?? {}) });
@@ -142,6 +155,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const logger = options.captureLogs
     ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
     : pino({ level: config.log.level });
+  const secrets = options.joining?.secrets ?? createMemorySecretStore();
   let gateway: Gateway;
   try {
     gateway = await createGateway({
@@ -149,7 +163,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       registry,
       clock,
       flags,
-      secrets: createMemorySecretStore(),
+      secrets,
       logger,
     });
   } catch (error) {
@@ -167,6 +181,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     clock,
     flags,
     services: gateway.services as Record<string, any>,
+    secrets,
     logs,
     request: (path, requestOptions) => send(url, path, requestOptions),
     async close() {
