@@ -50,7 +50,9 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
   const strategy = deps.strategies.get(route.auth.strategy);
   if (!strategy) throw new Error(`no auth strategy "${route.auth.strategy}" for ${route.name}`);
   const { flags } = deps;
-  const rateLimit = route.rateLimit ? deps.rateLimiterFor(route.name, route.rateLimit) : undefined;
+  const spec = route.rateLimit;
+  const max = typeof spec?.max === 'function' ? spec.max(deps.config.plugins[bound.plugin]) : spec?.max;
+  const rateLimit = spec ? deps.rateLimiterFor(route.name, { ...spec, max: max! }) : undefined;
   const schema = route.input;
 
   /** Validate and handle: the last stage, behind the rate limit when there is one. */

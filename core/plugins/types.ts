@@ -91,7 +91,8 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** A rate limit on one route: `max` requests per `windowMs`, keyed by user (else client IP), IP, or a function. */
 export interface RateLimitSpec {
-  max: number;
+  /** Requests allowed per window; a function reads it from the plugin's config slice at boot. */
+  max: number | ((pluginConfig: any) => number);
   windowMs: number;
   by: 'user' | 'ip' | ((ctx: GatehouseContext) => string);
   /** Extra headers on the 429 (e.g. `X-GitLab-Error-Origin`). */

@@ -27,7 +27,7 @@ function keyOf(spec: RateLimitSpec, ctx: GatehouseContext): string {
  */
 export function createRateLimiterFactory(options: RateLimiterFactoryOptions) {
   const sharedMemory = new Map();
-  return function rateLimiterFor(routeName: string, spec: RateLimitSpec): Middleware<GatehouseState> {
+  return function rateLimiterFor(routeName: string, spec: RateLimitSpec & { max: number }): Middleware<GatehouseState> {
     const retryAfter = Math.ceil(spec.windowMs / 1000);
     const limiter = ratelimit({
       driver: options.redis ? 'redis' : 'memory',

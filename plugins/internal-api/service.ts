@@ -1,0 +1,51 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Clock, FlagResolver, PluginDeps } from '../../core/plugins/types.js';
+import type { InternalApiConfig } from './manifest.js';
+import type { DirectoryServices, TokensServices } from './types.js';
+
+export interface InternalApiServiceOptions {
+  config: InternalApiConfig;
+  shellSecret: string;
+  gitalyToken: string;
+  lfsSecret: string;
+  directory: DirectoryServices;
+  tokens: TokensServices;
+  flags: FlagResolver;
+  clock: Clock;
+  redis?: Redis;
+  app: PluginDeps['app'];
+  logger: Logger;
+}
+
+/**
+ * GitLab's internal API behaviour: git access checks, LFS tokens, recovery codes and tokens over SSH,
+ * push hooks. Routes are thin; the rules live here.
+ */
+export class InternalApiService {
+  readonly config: InternalApiConfig;
+  readonly shellSecret: string;
+  readonly gitalyToken: string;
+  readonly lfsSecret: string;
+  readonly directory: DirectoryServices;
+  readonly tokens: TokensServices;
+  readonly flags: FlagResolver;
+  readonly clock: Clock;
+  readonly redis?: Redis;
+  readonly app: PluginDeps['app'];
+  readonly logger: Logger;
+
+  constructor(options: InternalApiServiceOptions) {
+    this.config = options.config;
+    this.shellSecret = options.shellSecret;
+    this.gitalyToken = options.gitalyToken;
+    this.lfsSecret = options.lfsSecret;
+    this.directory = options.directory;
+    this.tokens = options.tokens;
+    this.flags = options.flags;
+    this.clock = options.clock;
+    this.redis = options.redis;
+    this.app = options.app;
+    this.logger = options.logger;
+  }
+}

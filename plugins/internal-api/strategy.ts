@@ -1,0 +1,46 @@
+import { UnauthorizedError } from '../../core/errors.js';
+import type { AuthStrategy, Clock, GatehouseContext, Principal } from '../../core/plugins/types.js';
+import { constantTimeEqual } from '../../core/util/secrets.js';
+import { verifyShellJwt } from './shell-jwt.js';
+
+export const SHELL_JWT_HEADER = 'Gitlab-Shell-Api-Request';
+export const LEGACY_SECRET_HEADER = 'Gitlab-Shared-Secret';
+
+const SHELL_PRINCIPAL: Principal = Object.freeze({ kind: 'service', service: 'gitlab-shell' });
+
+export interface ShellStrategyOptions {
+  /** The shell secret, as read from the `.gitlab_shell_secret` file (whitespace trimmed). */
+  secret: string;
+  /** Accept the original internal API's `Gitlab-Shared-Secret` header and `secret_token` param. */
+  legacySecretAuth: boolean;
+  clock: Clock;
+}
+
+/** The legacy secret a request presents: the `secret_token` param wins over the base64 header. */
+function legacySecret(ctx: GatehouseContext): string | undefined {
+  const param = ctx.state.params.secret_token;
+  if (typeof param === 'string') return param.replace(/\r?\n$/, '');
+  const header = ctx.get(LEGACY_SECRET_HEADER);
+  if (!header) return undefined;
+  // Ruby's lenient Base64.decode64: gitlab-shell's value usually ends with a newline.
+  return Buffer.from(header.trim(), 'base64').toString('utf8').replace(/\r?\n$/, '');
+}
+
+/**
+ * The `gitlab_shell` strategy: GitLab Shell's and Gitaly's `Gitlab-Shell-Api-Request` HS256 JWT, and
+ * (unless switched off) the original shared secret. Never a user token: these routes are for the
+ * services that hold the shell secret, and nothing else.
+ */
+export function shellStrategy(options: ShellStrategyOptions): AuthStrategy {
+  return {
+    authenticate(ctx) {
+      const jwt = ctx.get(SHELL_JWT_HEADER);
+      if (jwt && verifyShellJwt(jwt, options.secret, Math.floor(options.clock.now().getTime() / 1000))) return SHELL_PRINCIPAL;
+      if (options.legacySecretAuth) {
+        const presented = legacySecret(ctx);
+        if (presented !== undefined && constantTimeEqual(presented, options.secret)) return SHELL_PRINCIPAL;
+      }
+      throw new UnauthorizedError();
+    },
+  };
+}
