@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import type { Clock, FlagResolver, PluginDeps } from '../../core/plugins/types.js';
 import type { InternalApiConfig } from './manifest.js';
 import type { DirectoryServices, TokensServices } from './types.js';
+import { GitAccess } from './git-access.js';
+import { Accounts } from './accounts.js';
+import { PushHooks } from './push-hooks.js';
 
 export interface InternalApiServiceOptions {
   config: InternalApiConfig;
@@ -34,6 +37,9 @@ export class InternalApiService {
   readonly redis?: Redis;
   readonly app: PluginDeps['app'];
   readonly logger: Logger;
+  readonly gitAccess: GitAccess;
+  readonly accounts: Accounts;
+  readonly pushHooks: PushHooks;
 
   constructor(options: InternalApiServiceOptions) {
     this.config = options.config;
@@ -47,5 +53,8 @@ export class InternalApiService {
     this.redis = options.redis;
     this.app = options.app;
     this.logger = options.logger;
+    this.gitAccess = new GitAccess(this);
+    this.accounts = new Accounts(this);
+    this.pushHooks = new PushHooks(this);
   }
 }
