@@ -124,7 +124,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       services[plugin.name] = plugin.services
         ? await plugin.services({
             config: config.plugins[plugin.name],
-            app: { externalUrl: config.externalUrl, dataDir: config.dataDir, rootToken: config.rootToken, version },
+            app: {
+              externalUrl: config.externalUrl,
+              dataDir: config.dataDir,
+              rootToken: config.rootToken,
+              version,
+              redisKeyPrefix: config.redis.keyPrefix,
+            },
             db,
             flags,
             logger: logger.child({ plugin: plugin.name }),

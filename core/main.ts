@@ -201,6 +201,12 @@ async function main(argv: string[]) {
   fail(USAGE, 2);
 }
 
+// `gatehouse plugins list | head`: a closed pipe ends the output, not the process with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 main(process.argv.slice(2)).catch((error) => {
   process.stderr.write(`gatehouse: ${error instanceof Error ? error.stack : String(error)}\n`);
   process.exit(1);

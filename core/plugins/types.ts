@@ -137,7 +137,11 @@ export interface PluginDeps<C = Record<string, unknown>, D extends keyof PluginS
   /** This plugin's config slice (validated, frozen). */
   config: C;
   /** Core settings plugins may read. */
-  app: Pick<AppConfig, 'externalUrl' | 'dataDir' | 'rootToken'> & { version: VersionInfo };
+  app: Pick<AppConfig, 'externalUrl' | 'dataDir' | 'rootToken'> & {
+    version: VersionInfo;
+    /** `redis.keyPrefix`: plugins that keep their own Redis keys put it in front of them. */
+    redisKeyPrefix: string;
+  };
   db: Knex;
   flags: FlagResolver;
   logger: Logger;
