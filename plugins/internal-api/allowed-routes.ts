@@ -1,7 +1,28 @@
 import { routeFor, type RouteDefinition } from '../../core/plugins/types.js';
-import type { InternalApiServices } from './manifest.js';
+import type { InternalApiConfig, InternalApiServices } from './manifest.js';
+import { allowedRateLimitKey } from './git-access.js';
 
 const route = routeFor<InternalApiServices>();
 
-export const allowedRoutes: RouteDefinition<InternalApiServices, any>[] = [];
-void route;
+/**
+ * `POST /internal/allowed`: GitLab Shell asks before every git command over SSH, Gitaly before
+ * accepting a push. No input schema: GitLab declares no params here (absence is business logic, never
+ * a Grape 400), and params arrive as JSON or form fields.
+ */
+export const allowedRoutes: RouteDefinition<InternalApiServices, any>[] = [
+  route({
+    name: 'internal-api.allowed',
+    method: 'POST',
+    path: '/api/v4/internal/allowed',
+    auth: { strategy: 'gitlab_shell' },
+    // GitLab's gitlab_shell_operation limit, scoped to action, project and actor.
+    rateLimit: {
+      max: (config: InternalApiConfig) => config.allowedRateLimit,
+      windowMs: 60_000,
+      by: (ctx) => allowedRateLimitKey(ctx.state.params),
+    },
+    handler: async (ctx, _input, { internal }) => {
+      ctx.body = await internal.gitAccess.allowed(ctx.state.params);
+    },
+  }),
+];

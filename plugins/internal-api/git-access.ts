@@ -1,6 +1,294 @@
+import { ApiError, BadRequestError } from '../../core/errors.js';
 import type { InternalApiService } from './service.js';
+import { resolveActor, type Actor } from './actor.js';
+import type { Project, SshKey, User } from './types.js';
+
+// GitLab's messages (lib/gitlab/git_access.rb, lib/gitlab/auth/user_access_denied_reason.rb), verbatim:
+// GitLab Shell and Gitaly print them to the person running git.
+export const KEY_EXPIRED = 'Your SSH key has expired.';
+export const ACCOUNT_BLOCKED = 'Your account has been blocked.';
+const ACCOUNT_DEACTIVATED =
+  'Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at';
+export const COMMAND_NOT_ALLOWED = "The command you're trying to execute is not allowed.";
+export const PROJECT_NOT_FOUND = "The project you were looking for could not be found or you don't have permission to view it.";
+export const DOWNLOAD_DENIED = 'You are not allowed to download code from this project.';
+export const PUSH_DENIED = 'You are not allowed to push code to this project.';
+export const UPLOAD_DENIED = 'You are not allowed to upload code for this project.';
+export const ARCHIVED = "You can't push code to an archived project.";
+export const DEPLOY_KEY_READ_ONLY = 'This deploy key does not have write access to this project.';
+// GitAccessWiki's own texts for a wiki repository (lib/gitlab/git_access_wiki.rb).
+export const WIKI_NOT_FOUND = 'The wiki you were looking for could not be found.';
+export const WIKI_DOWNLOAD_DENIED = 'You are not allowed to download files from this wiki.';
+export const WIKI_WRITE_DENIED = "You are not allowed to write to this project's wiki.";
+export const KEY_EXPIRES_SOON = 'INFO: Your SSH key expires soon. Please generate a new key.';
+const MALFORMED_CLIENT_CONTEXT = 'malformed gitaly_client_context_bin';
+const CLIENT_CONTEXT_NOT_OBJECT = 'Decoded gitaly_client_context_bin is not a valid JSON object';
+
+export const protocolNotAllowed = (protocol: string) => `Git access over ${protocol.toUpperCase()} is not allowed`;
+
+const DOWNLOAD_ACTIONS = new Set(['git-upload-pack', 'git-upload-archive']);
+const PUSH_ACTIONS = new Set(['git-receive-pack']);
+
+// Gitlab::Access levels: reporters may download a private project's code, developers may push.
+const REPORTER = 20;
+const DEVELOPER = 30;
+/** GitLab's `Key#expires_soon?`: the console warning starts a week before expiry. */
+const EXPIRES_SOON_MS = 7 * 24 * 60 * 60 * 1000;
+const MIB = 1024 * 1024;
+/** Always handed to Gitaly: partial clone and fetching any reachable object by SHA. */
+const BASE_GIT_CONFIG = ['uploadpack.allowFilter=true', 'uploadpack.allowAnySHA1InWant=true'];
+const SSH_FLAG = 'internal_api_ssh_git_access';
+
+/**
+ * A refusal as `/internal/allowed` answers it: `{"status":false,"message":…}`. Denials are 401, not
+ * 403, on purpose (GitLab Shell only prints the message of a 401); unknown repositories are 404.
+ */
+export class GitAccessError extends ApiError {
+  constructor(status: 401 | 404, message: string) {
+    super(status, { status: false, message });
+  }
+}
+
+const deny = (message: string) => new GitAccessError(401, message);
+const notFound = (message: string) => new GitAccessError(404, message);
+
+/** A repository of a project: its code, or its wiki (`<path>.wiki.git`, `wiki-<id>`). */
+export interface GitRepository {
+  project: Project;
+  kind: 'project' | 'wiki';
+}
+
+/** What an actor may do with one project, worked out once per request. */
+interface Permissions {
+  read: boolean;
+  download: boolean;
+  push: boolean;
+}
+
+/** The successful `/internal/allowed` body, in GitLab's key order; undefined keys are dropped (`compact`). */
+export interface AllowedBody {
+  status: true;
+  gl_repository: string;
+  gl_project_path: string;
+  gl_project_id: number;
+  gl_root_namespace_id?: number;
+  gl_id: string;
+  gl_username?: string;
+  git_config_options: string[];
+  gitaly: {
+    repository: {
+      storage_name: string;
+      relative_path: string;
+      git_object_directory: string;
+      git_alternate_object_directories: string[];
+      gl_repository: string;
+      gl_project_path: string;
+    };
+    address: string;
+    token: string;
+    features: Record<string, string>;
+  };
+  gl_console_messages: string[];
+  need_audit: false;
+  gl_key_type?: 'key' | 'deploy_key';
+  gl_key_id?: number;
+}
+
+const text = (value: unknown): string | undefined =>
+  typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
+
+/**
+ * `gitaly_client_context_bin`: base64 of a JSON object. Decoded leniently like Ruby's
+ * `Base64.decode64`, so only the JSON can be malformed.
+ */
+export function checkClientContext(value: unknown): void {
+  if (value === undefined || value === null || value === '') return;
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(String(value), 'base64').toString('utf8'));
+  } catch {
+    throw new BadRequestError(MALFORMED_CLIENT_CONTEXT);
+  }
+  if (!decoded || typeof decoded !== 'object' || Array.isArray(decoded)) throw new BadRequestError(CLIENT_CONTEXT_NOT_OBJECT);
+}
+
+/**
+ * The rate-limit key of `/allowed`, GitLab's `[action, project, actor]` scope, from the raw params
+ * (no lookups: the limit runs before any work is done).
+ */
+export function allowedRateLimitKey(params: Record<string, unknown>): string {
+  const actor =
+    params.key_id !== undefined
+      ? `key-${text(params.key_id)}`
+      : params.user_id !== undefined
+        ? `user-${text(params.user_id)}`
+        : params.username !== undefined
+          ? `username-${text(params.username)}`
+          : (text(params.identifier) ?? '');
+  return [text(params.action) ?? '', text(params.project) ?? text(params.gl_repository) ?? '', actor].join('|');
+}
 
 /** GitLab's GitAccess: who may pull or push which repository, over which protocol (`/internal/allowed`). */
 export class GitAccess {
   constructor(private readonly internal: InternalApiService) {}
+
+  /**
+   * Answers `/internal/allowed`: the success body, or throws GitLab's refusal. Checks run in GitLab's
+   * order, so a request failing several checks gets the same message GitLab would give.
+   */
+  async allowed(params: Record<string, unknown>): Promise<AllowedBody> {
+    checkClientContext(params.gitaly_client_context_bin);
+    const actor = await resolveActor(this.internal.directory, params);
+    // GitLab records key use before deciding (`actor.update_last_used_at!`), refused or not.
+    if (actor.key) await this.internal.directory.keys.touch(actor.key);
+
+    const action = text(params.action) ?? '';
+    this.checkProtocol(text(params.protocol));
+    this.checkKey(actor.key);
+    this.checkActiveUser(actor.user);
+    if (!DOWNLOAD_ACTIONS.has(action) && !PUSH_ACTIONS.has(action)) throw deny(COMMAND_NOT_ALLOWED);
+
+    const repository = await this.findRepository(params);
+    if (!repository) throw notFound(PROJECT_NOT_FOUND);
+    const permissions = await this.permissionsOf(actor, repository.project, PUSH_ACTIONS.has(action));
+    if (!permissions.read) throw notFound(repository.kind === 'wiki' ? WIKI_NOT_FOUND : PROJECT_NOT_FOUND);
+    if (DOWNLOAD_ACTIONS.has(action)) this.checkDownload(repository, permissions);
+    else await this.checkPush(actor, repository, permissions);
+
+    return this.successBody(actor, repository);
+  }
+
+  /** `enabled_git_access_protocol` and the SSH ops flag; `web` (the UI's own operations) is always allowed. */
+  private checkProtocol(protocol: string | undefined): void {
+    if (protocol === 'web') return;
+    const only = this.internal.config.gitAccessProtocol;
+    if (only !== 'all' && protocol !== only) throw deny(protocolNotAllowed(protocol ?? ''));
+    if (protocol === 'ssh' && !this.internal.flags.isEnabled(SSH_FLAG)) throw deny(protocolNotAllowed('ssh'));
+  }
+
+  private checkKey(key: SshKey | undefined): void {
+    if (key && this.internal.directory.keys.isExpired(key)) throw deny(KEY_EXPIRED);
+  }
+
+  /** GitLab's UserAccessDeniedReason for users who may not use git at all. */
+  private checkActiveUser(user: User | undefined): void {
+    if (!user || user.state === 'active') return;
+    if (user.state === 'deactivated') throw deny(`${ACCOUNT_DEACTIVATED} ${this.internal.app.externalUrl}`);
+    throw deny(ACCOUNT_BLOCKED);
+  }
+
+  /**
+   * The repository asked for. `gl_repository` (sent by Gitaly) wins over `project`; a typed path is
+   * first tried as a project and only then as a wiki, as GitLab's RepoPath does, so a project really
+   * named `x.wiki` is still found.
+   */
+  async findRepository(params: Record<string, unknown>): Promise<GitRepository | undefined> {
+    const projects = this.internal.directory.projects;
+    const glRepository = text(params.gl_repository);
+    if (glRepository) {
+      const match = /^(project|wiki)-(\d+)$/.exec(glRepository);
+      const project = match ? await projects.findProjectById(Number(match[2])) : undefined;
+      return project ? { project, kind: match![1] as GitRepository['kind'] } : undefined;
+    }
+    const path = text(params.project)?.replace(/^\/+/, '').replace(/\.git$/i, '');
+    if (!path) return undefined;
+    const project = await projects.findProjectByPath(path);
+    if (project) return { project, kind: 'project' };
+    if (!/\.wiki$/i.test(path)) return undefined;
+    const wikiOf = await projects.findProjectByPath(path.replace(/\.wiki$/i, ''));
+    return wikiOf ? { project: wikiOf, kind: 'wiki' } : undefined;
+  }
+
+  /**
+   * GitLab's ProjectPolicy, reduced to git: public code is anyone's to read; internal code any active
+   * user's; private code needs reporter (a guest sees the project but not its code). Pushing needs
+   * developer. Admins may do everything (GitLab bypasses admin mode for internal requests). Deploy
+   * keys read the projects they are linked to, and public ones; they push only with `can_push`.
+   */
+  private async permissionsOf(actor: Actor, project: Project, pushing: boolean): Promise<Permissions> {
+    const { visibility } = project;
+    if (actor.key?.type === 'deploy_key') {
+      const link = await this.internal.directory.projects.deployKeyLink(actor.key.id, project.id);
+      const read = !!link || visibility === 'public';
+      return { read, download: read, push: !!link?.canPush };
+    }
+    const user = actor.user;
+    if (!user) return { read: visibility === 'public', download: visibility === 'public', push: false };
+    if (user.isAdmin) return { read: true, download: true, push: true };
+    // Pulling non-private code needs no membership: skip the lookup on the most common request.
+    if (!pushing && visibility !== 'private') return { read: true, download: true, push: false };
+    const level = await this.internal.directory.projects.accessLevel(user.id, project);
+    const seesCode = visibility !== 'private' || level >= REPORTER;
+    return { read: visibility !== 'private' || level > 0, download: seesCode, push: level >= DEVELOPER };
+  }
+
+  private checkDownload(repository: GitRepository, permissions: Permissions): void {
+    // A wiki's git repository is readable by whoever may read the project (GitLab's download_wiki_code).
+    if (repository.kind === 'wiki' ? !permissions.read : !permissions.download) {
+      throw deny(repository.kind === 'wiki' ? WIKI_DOWNLOAD_DENIED : DOWNLOAD_DENIED);
+    }
+  }
+
+  private async checkPush(actor: Actor, repository: GitRepository, permissions: Permissions): Promise<void> {
+    if (repository.project.archived) throw deny(ARCHIVED);
+    if (actor.key?.type === 'deploy_key') {
+      if (!permissions.push) throw deny(DEPLOY_KEY_READ_ONLY);
+      return;
+    }
+    if (!actor.user) throw deny(UPLOAD_DENIED);
+    if (!permissions.push) throw deny(repository.kind === 'wiki' ? WIKI_WRITE_DENIED : PUSH_DENIED);
+  }
+
+  /** The body GitLab Shell and Gitaly read: identifiers, git config and where Gitaly finds the repository. */
+  private async successBody(actor: Actor, repository: GitRepository): Promise<AllowedBody> {
+    const { project, kind } = repository;
+    const glRepository = `${kind}-${project.id}`;
+    const projectPath = kind === 'wiki' ? `${project.fullPath}.wiki` : project.fullPath;
+    const lineage = await this.internal.directory.projects.projectLineage(project);
+    const isDeployKey = actor.key?.type === 'deploy_key';
+    const body: AllowedBody = {
+      status: true,
+      gl_repository: glRepository,
+      gl_project_path: projectPath,
+      gl_project_id: project.id,
+      gl_root_namespace_id: lineage[0]?.id,
+      gl_id: actor.user && !isDeployKey ? `user-${actor.user.id}` : '',
+      gl_username: isDeployKey ? undefined : actor.user?.username,
+      git_config_options: this.gitConfigOptions(),
+      gitaly: {
+        repository: {
+          storage_name: project.repositoryStorage,
+          relative_path: `${project.diskPath}${kind === 'wiki' ? '.wiki' : ''}.git`,
+          git_object_directory: '',
+          git_alternate_object_directories: [],
+          gl_repository: glRepository,
+          gl_project_path: projectPath,
+        },
+        address: this.internal.config.gitalyAddress,
+        token: this.internal.gitalyToken,
+        features: {},
+      },
+      gl_console_messages: this.consoleMessages(actor.key),
+      need_audit: false,
+      gl_key_type: actor.key?.type,
+      gl_key_id: actor.key?.id,
+    };
+    return compact(body);
+  }
+
+  private gitConfigOptions(): string[] {
+    const mb = this.internal.config.receiveMaxInputSizeMb;
+    return mb > 0 ? [...BASE_GIT_CONFIG, `receive.maxInputSize=${mb * MIB}`] : [...BASE_GIT_CONFIG];
+  }
+
+  private consoleMessages(key: SshKey | undefined): string[] {
+    if (!key?.expiresAt) return [];
+    const left = key.expiresAt.getTime() - this.internal.clock.now().getTime();
+    return left < EXPIRES_SOON_MS ? [KEY_EXPIRES_SOON] : [];
+  }
+}
+
+/** Ruby's `Hash#compact` on the top level: keys whose value is nil are left out. */
+function compact<T extends object>(body: T): T {
+  return Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined && value !== null)) as T;
 }

@@ -39,7 +39,8 @@ export function verifyShellJwt(token: string, secret: string, nowSeconds: number
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
   const claims = decodeJson(payloadPart);
   if (!claims || claims.iss !== SHELL_ISSUER) return false;
-  if (claims.exp !== undefined && (typeof claims.exp !== 'number' || nowSeconds > claims.exp + LEEWAY_SECONDS)) return false;
+  // ruby-jwt's rules: expired once `exp <= now - leeway`, immature while `nbf > now + leeway`.
+  if (claims.exp !== undefined && (typeof claims.exp !== 'number' || nowSeconds >= claims.exp + LEEWAY_SECONDS)) return false;
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || nowSeconds < claims.nbf - LEEWAY_SECONDS)) return false;
   return true;
 }

@@ -1,0 +1,113 @@
+/**
+ * What the benchmarks share: free ports, child processes whose output goes to a file, and autocannon
+ * in its own process (so the load generator never shares an event loop with a measured server).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+export const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
+export const WARMUP_S = 2;
+/** Alternating rounds of bare and gatehouse; the figures are their medians (a small VM is noisy). */
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => done(port));
+    });
+  });
+}
+
+/**
+ * Starts a process with its output going to a file (as a service's logs would) and resolves when the
+ * file shows `ready` (a regex), with the elapsed time. A pipe would make this process parse every log
+ * line of the gateway under load, stealing CPU from the measured server on a small machine.
+ */
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, logFile: string) {
+  const started = process.hrtime.bigint();
+  const fd = openSync(logFile, 'w');
+  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const output = () => readFileSync(logFile, 'utf8');
+  return new Promise<{ child: ChildProcess; bootMs: number; output: () => string }>((done, fail) => {
+    const poll = setInterval(() => {
+      if (!ready.test(output())) return;
+      clearInterval(poll);
+      child.removeAllListeners('exit');
+      done({ child, bootMs: Number(process.hrtime.bigint() - started) / 1e6, output });
+    }, 5);
+    child.once('exit', (code) => {
+      clearInterval(poll);
+      fail(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${output()}`));
+    });
+  });
+}
+
+export async function stop(child: ChildProcess) {
+  if (child.exitCode !== null) return;
+  child.removeAllListeners('exit');
+  const exited = new Promise((done) => child.once('exit', done));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p99Ms: number;
+  p50Ms: number;
+  non2xx: number;
+  errors: number;
+  peakRssMb?: number;
+}
+
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+/** A request other than a plain GET: method and body, as autocannon's `-m` and `-b`. */
+export interface LoadRequest {
+  method?: string;
+  body?: string;
+}
+
+/** Runs autocannon in its own process; samples the target's RSS meanwhile. */
+export async function load(
+  url: string,
+  headers: Record<string, string>,
+  durationS: number,
+  targetPid?: number,
+  request: LoadRequest = {},
+): Promise<LoadResult> {
+  const args = [join(ROOT, 'node_modules/autocannon/autocannon.js'), '-c', String(CONNECTIONS), '-d', String(durationS), '-j'];
+  if (request.method) args.push('-m', request.method);
+  if (request.body !== undefined) args.push('-b', request.body);
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
+  args.push(url);
+  let peak = 0;
+  const sampler = targetPid ? setInterval(() => (peak = Math.max(peak, rssMb(targetPid))), 200) : undefined;
+  const output = await new Promise<string>((done, fail) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('exit', (code) => (code === 0 ? done(out) : fail(new Error(`autocannon exited ${code}`))));
+  });
+  if (sampler) clearInterval(sampler);
+  const result = JSON.parse(output);
+  return {
+    requestsPerSecond: result.requests.average,
+    p99Ms: result.latency.p99,
+    p50Ms: result.latency.p50,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    peakRssMb: targetPid ? Math.round(peak * 10) / 10 : undefined,
+  };
+}

@@ -1,0 +1,545 @@
+import { createHash } from 'node:crypto';
+import test from 'ava';
+import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, type TestApp, type TestAppOptions } from '../../helpers/app.js';
+import { createUserWithToken } from '../../helpers/fixtures.js';
+import { makeEd25519Key } from '../../helpers/ssh-keys.js';
+import { shellHeaders, shellJwt, shellSecretOf } from '../../helpers/shell.js';
+
+const ALLOWED = '/api/v4/internal/allowed';
+const NOW = '2026-11-22T10:00:00.000Z';
+const DAY = 24 * 60 * 60 * 1000;
+
+// GitLab's texts, verbatim (gitlab-api.md §2.3 and Appendix A).
+const NOT_FOUND = "The project you were looking for could not be found or you don't have permission to view it.";
+const DOWNLOAD_DENIED = 'You are not allowed to download code from this project.';
+const PUSH_DENIED = 'You are not allowed to push code to this project.';
+const ARCHIVED = "You can't push code to an archived project.";
+const DEPLOY_KEY_READ_ONLY = 'This deploy key does not have write access to this project.';
+const SSH_DISABLED = 'Git access over SSH is not allowed';
+const KEY_EXPIRED = 'Your SSH key has expired.';
+const BLOCKED = 'Your account has been blocked.';
+const DEACTIVATED = `Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at ${EXTERNAL_URL}`;
+const COMMAND_NOT_ALLOWED = "The command you're trying to execute is not allowed.";
+const EXPIRES_SOON = 'INFO: Your SSH key expires soon. Please generate a new key.';
+const UNAUTHORIZED = { message: '401 Unauthorized' };
+const RATE_LIMITED = { message: { error: 'This endpoint has been requested too many times. Try again later.' } };
+const GIT_CONFIG = ['uploadpack.allowFilter=true', 'uploadpack.allowAnySHA1InWant=true'];
+const GITALY_ADDRESS = 'tcp://127.0.0.1:8075';
+
+const denied = (message: string) => ({ status: false, message });
+
+type Role = 'guest' | 'reporter' | 'developer' | 'maintainer' | 'outsider' | 'admin';
+const LEVELS: Partial<Record<Role, number>> = { guest: 10, reporter: 20, developer: 30, maintainer: 40 };
+type Visibility = 'public' | 'internal' | 'private';
+
+interface Person {
+  id: number;
+  username: string;
+  keyId: number;
+}
+
+interface ProjectInfo {
+  id: number;
+  path: string;
+}
+
+/** A group with a project of each visibility, an archived one, and a user per role, each with an SSH key. */
+interface World {
+  app: TestApp;
+  groupId: number;
+  projects: Record<Visibility | 'archived', ProjectInfo>;
+  people: Record<Role, Person>;
+}
+
+async function api(app: TestApp, path: string, body: Record<string, unknown>) {
+  const response = await app.request(path, { method: 'POST', token: ROOT_TOKEN, body });
+  if (response.status !== 201 && response.status !== 200) throw new Error(`${path} failed: ${response.status} ${response.text}`);
+  return response.body;
+}
+
+async function addKey(app: TestApp, userId: number, expiresAt: Date | null = null): Promise<number> {
+  const key = await app.services.directory.keys.add(userId, { title: 'laptop', key: makeEd25519Key('me@laptop').line, expiresAt });
+  return key.id;
+}
+
+async function person(app: TestApp, options: { admin?: boolean } = {}): Promise<Person> {
+  const { user } = await createUserWithToken(app, ['api'], options);
+  return { id: user.id, username: user.username, keyId: await addKey(app, user.id) };
+}
+
+async function createProject(app: TestApp, namespaceId: number, path: string, visibility: Visibility): Promise<ProjectInfo> {
+  const project = await api(app, '/api/v4/projects', { name: path, path, namespace_id: namespaceId, visibility });
+  return { id: project.id, path: project.path_with_namespace };
+}
+
+async function seed(app: TestApp): Promise<World> {
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const group = await api(app, '/api/v4/groups', { name: `grp${suffix}`, path: `grp${suffix}`, visibility: 'public' });
+  const projects = {
+    public: await createProject(app, group.id, 'pub', 'public'),
+    internal: await createProject(app, group.id, 'int', 'internal'),
+    private: await createProject(app, group.id, 'priv', 'private'),
+    archived: await createProject(app, group.id, 'old', 'private'),
+  };
+  await api(app, `/api/v4/projects/${projects.archived.id}/archive`, {});
+  const people = {} as Record<Role, Person>;
+  for (const role of ['guest', 'reporter', 'developer', 'maintainer', 'outsider', 'admin'] as Role[]) {
+    people[role] = await person(app, { admin: role === 'admin' });
+    const level = LEVELS[role];
+    if (level) await api(app, `/api/v4/groups/${group.id}/members`, { user_id: people[role].id, access_level: level });
+  }
+  return { app, groupId: group.id, projects, people };
+}
+
+/** POST /internal/allowed as GitLab Shell sends it (JSON, JWT), over SSH unless the body says otherwise. */
+async function allowed(app: TestApp, body: Record<string, unknown>) {
+  return app.request(ALLOWED, { method: 'POST', headers: await shellHeaders(app), body: { changes: '_any', protocol: 'ssh', ...body } });
+}
+
+const hashedPath = (id: number) => {
+  const hash = createHash('sha256').update(String(id)).digest('hex');
+  return `@hashed/${hash.slice(0, 2)}/${hash.slice(2, 4)}/${hash}`;
+};
+
+/** The whole success body, key order included, for a user's key (or a deploy key when `deployKeyId` is set). */
+function success(
+  world: World,
+  project: ProjectInfo,
+  actor: { user?: Person; keyId?: number; deployKeyId?: number; consoleMessages?: string[]; wiki?: boolean },
+) {
+  const glRepository = `${actor.wiki ? 'wiki' : 'project'}-${project.id}`;
+  const path = actor.wiki ? `${project.path}.wiki` : project.path;
+  const keyId = actor.deployKeyId ?? actor.keyId;
+  return {
+    status: true,
+    gl_repository: glRepository,
+    gl_project_path: path,
+    gl_project_id: project.id,
+    gl_root_namespace_id: world.groupId,
+    gl_id: actor.user ? `user-${actor.user.id}` : '',
+    ...(actor.user ? { gl_username: actor.user.username } : {}),
+    git_config_options: GIT_CONFIG,
+    gitaly: {
+      repository: {
+        storage_name: 'default',
+        relative_path: `${hashedPath(project.id)}${actor.wiki ? '.wiki' : ''}.git`,
+        git_object_directory: '',
+        git_alternate_object_directories: [],
+        gl_repository: glRepository,
+        gl_project_path: path,
+      },
+      address: GITALY_ADDRESS,
+      token: '',
+      features: {},
+    },
+    gl_console_messages: actor.consoleMessages ?? [],
+    need_audit: false,
+    ...(keyId !== undefined ? { gl_key_type: actor.deployKeyId !== undefined ? 'deploy_key' : 'key', gl_key_id: keyId } : {}),
+  };
+}
+
+async function withApp(options: TestAppOptions, fn: (app: TestApp) => Promise<void>) {
+  const app = await startTestApp(options);
+  try {
+    await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+let world: World;
+
+test.before(async () => {
+  world = await seed(await startTestApp());
+});
+test.after.always(async () => {
+  await world?.app.close();
+});
+
+// ---------------------------------------------------------------- exact success bodies
+
+test('a developer pulls over SSH with a key: the exact body GitLab Shell reads, JSON, last_used_at recorded', async (t) => {
+  const { app, people, projects } = world;
+  const developer = people.developer;
+  const response = await allowed(app, { action: 'git-upload-pack', key_id: String(developer.keyId), project: `/${projects.private.path}.git`, check_ip: '203.0.113.5' });
+  t.is(response.status, 200);
+  t.regex(response.headers.get('content-type') ?? '', /^application\/json/);
+  const hash = createHash('sha256').update(String(projects.private.id)).digest('hex');
+  t.deepEqual(response.body, {
+    status: true,
+    gl_repository: `project-${projects.private.id}`,
+    gl_project_path: projects.private.path,
+    gl_project_id: projects.private.id,
+    gl_root_namespace_id: world.groupId,
+    gl_id: `user-${developer.id}`,
+    gl_username: developer.username,
+    git_config_options: ['uploadpack.allowFilter=true', 'uploadpack.allowAnySHA1InWant=true'],
+    gitaly: {
+      repository: {
+        storage_name: 'default',
+        relative_path: `@hashed/${hash.slice(0, 2)}/${hash.slice(2, 4)}/${hash}.git`,
+        git_object_directory: '',
+        git_alternate_object_directories: [],
+        gl_repository: `project-${projects.private.id}`,
+        gl_project_path: projects.private.path,
+      },
+      address: 'tcp://127.0.0.1:8075',
+      token: '',
+      features: {},
+    },
+    gl_console_messages: [],
+    need_audit: false,
+    gl_key_type: 'key',
+    gl_key_id: developer.keyId,
+  });
+  // Field order is the contract too (GitLab Shell's Go struct order).
+  t.deepEqual(Object.keys(response.body), [
+    'status', 'gl_repository', 'gl_project_path', 'gl_project_id', 'gl_root_namespace_id', 'gl_id', 'gl_username',
+    'git_config_options', 'gitaly', 'gl_console_messages', 'need_audit', 'gl_key_type', 'gl_key_id',
+  ]);
+  const row = await app.db('directory_ssh_keys').where({ id: developer.keyId }).first();
+  t.truthy(row.last_used_at);
+  t.is(new Date(row.last_used_at).toISOString(), NOW);
+});
+
+test('actors by user_id, username and identifier: no key fields', async (t) => {
+  const { app, people, projects } = world;
+  const developer = people.developer;
+  const expected = success(world, projects.private, { user: developer });
+  for (const actor of [{ user_id: developer.id }, { user_id: String(developer.id) }, { username: developer.username }, { identifier: `user-${developer.id}` }]) {
+    const response = await allowed(app, { action: 'git-receive-pack', project: projects.private.path, ...actor });
+    t.is(response.status, 200, JSON.stringify(actor));
+    t.deepEqual(response.body, expected);
+  }
+  const byKeyIdentifier = await allowed(app, { action: 'git-upload-pack', project: projects.private.path, identifier: `key-${developer.keyId}` });
+  t.deepEqual(byKeyIdentifier.body, success(world, projects.private, { user: developer, keyId: developer.keyId }));
+});
+
+test('form-encoded bodies and the legacy secret work like JSON', async (t) => {
+  const { app, people, projects } = world;
+  const developer = people.developer;
+  const response = await app.request(ALLOWED, {
+    method: 'POST',
+    headers: { 'Gitlab-Shell-Api-Request': await shellJwt(app) },
+    form: { action: 'git-upload-pack', key_id: String(developer.keyId), project: `${projects.public.path}.git`, protocol: 'ssh', changes: '_any' },
+  });
+  t.is(response.status, 200);
+  t.deepEqual(response.body, success(world, projects.public, { user: developer, keyId: developer.keyId }));
+  const legacy = await app.request(ALLOWED, {
+    method: 'POST',
+    headers: { 'Gitlab-Shared-Secret': Buffer.from(`${shellSecretOf(app)}\n`).toString('base64') },
+    form: { action: 'git-upload-pack', key_id: String(developer.keyId), project: projects.public.path, protocol: 'ssh' },
+  });
+  t.is(legacy.status, 200);
+  t.deepEqual(legacy.body, success(world, projects.public, { user: developer, keyId: developer.keyId }));
+});
+
+test('git-upload-archive counts as a download', async (t) => {
+  const { app, people, projects } = world;
+  const reporter = people.reporter;
+  const response = await allowed(app, { action: 'git-upload-archive', key_id: reporter.keyId, project: projects.private.path });
+  t.is(response.status, 200);
+  t.deepEqual(response.body, success(world, projects.private, { user: reporter, keyId: reporter.keyId }));
+});
+
+// ---------------------------------------------------------------- the access matrix
+
+type Outcome = 200 | 'download' | 'push' | 404;
+const MATRIX: Record<Role, Record<Visibility, [pull: Outcome, push: Outcome]>> = {
+  guest: { public: [200, 'push'], internal: [200, 'push'], private: ['download', 'push'] },
+  reporter: { public: [200, 'push'], internal: [200, 'push'], private: [200, 'push'] },
+  developer: { public: [200, 200], internal: [200, 200], private: [200, 200] },
+  maintainer: { public: [200, 200], internal: [200, 200], private: [200, 200] },
+  outsider: { public: [200, 'push'], internal: [200, 'push'], private: [404, 404] },
+  admin: { public: [200, 200], internal: [200, 200], private: [200, 200] },
+};
+
+for (const [role, row] of Object.entries(MATRIX) as Array<[Role, Record<Visibility, [Outcome, Outcome]>]>) {
+  for (const [visibility, outcomes] of Object.entries(row) as Array<[Visibility, [Outcome, Outcome]]>) {
+    for (const [i, action] of (['git-upload-pack', 'git-receive-pack'] as const).entries()) {
+      const outcome = outcomes[i];
+      test(`matrix: ${role} ${action === 'git-upload-pack' ? 'pulls' : 'pushes'} ${visibility} → ${outcome}`, async (t) => {
+        const { app, people, projects } = world;
+        const actor = people[role];
+        const project = projects[visibility];
+        const response = await allowed(app, { action, key_id: String(actor.keyId), project: `${project.path}.git` });
+        if (outcome === 200) {
+          t.is(response.status, 200);
+          t.deepEqual(response.body, success(world, project, { user: actor, keyId: actor.keyId }));
+        } else if (outcome === 404) {
+          t.is(response.status, 404);
+          t.deepEqual(response.body, denied(NOT_FOUND));
+        } else {
+          t.is(response.status, 401);
+          t.deepEqual(response.body, denied(outcome === 'download' ? DOWNLOAD_DENIED : PUSH_DENIED));
+        }
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------- users, keys, projects
+
+test('a blocked user is refused before the project is looked at; so is a deactivated one', async (t) => {
+  const { app, projects } = world;
+  const blocked = await person(app);
+  await api(app, `/api/v4/users/${blocked.id}/block`, {});
+  for (const project of [projects.public.path, 'nowhere/missing']) {
+    const response = await allowed(app, { action: 'git-upload-pack', key_id: blocked.keyId, project });
+    t.is(response.status, 401);
+    t.deepEqual(response.body, denied(BLOCKED));
+  }
+  const deactivated = await person(app);
+  const user = await app.services.directory.users.findById(deactivated.id);
+  await app.services.directory.users.setState(user, 'deactivated');
+  const response = await allowed(app, { action: 'git-upload-pack', user_id: deactivated.id, project: projects.public.path });
+  t.is(response.status, 401);
+  t.deepEqual(response.body, denied(DEACTIVATED));
+});
+
+test('an archived project can be pulled but not pushed to', async (t) => {
+  const { app, people, projects } = world;
+  const developer = people.developer;
+  const pull = await allowed(app, { action: 'git-upload-pack', key_id: developer.keyId, project: projects.archived.path });
+  t.is(pull.status, 200);
+  t.deepEqual(pull.body, success(world, projects.archived, { user: developer, keyId: developer.keyId }));
+  const push = await allowed(app, { action: 'git-receive-pack', key_id: developer.keyId, project: projects.archived.path });
+  t.is(push.status, 401);
+  t.deepEqual(push.body, denied(ARCHIVED));
+});
+
+test('unknown keys and key_id 0 act as nobody: 404 for a private project', async (t) => {
+  const { app, projects } = world;
+  for (const keyId of [0, '0', 999_999]) {
+    const response = await allowed(app, { action: 'git-upload-pack', key_id: keyId, project: projects.private.path });
+    t.is(response.status, 404, String(keyId));
+    t.deepEqual(response.body, denied(NOT_FOUND));
+  }
+  // Nobody may still read public code (GitLab's guest_can_download?), with an empty gl_id and no key fields…
+  const pull = await allowed(app, { action: 'git-upload-pack', key_id: 0, project: projects.public.path });
+  t.is(pull.status, 200);
+  t.deepEqual(pull.body, success(world, projects.public, {}));
+  // …but never push.
+  const push = await allowed(app, { action: 'git-receive-pack', key_id: 0, project: projects.public.path });
+  t.is(push.status, 401);
+  t.deepEqual(push.body, denied('You are not allowed to upload code for this project.'));
+});
+
+test('unknown projects and unknown gl_repository values are 404, for pulls and pushes', async (t) => {
+  const { app, people, projects } = world;
+  const developer = people.developer;
+  for (const body of [
+    { action: 'git-receive-pack', project: 'project/does-not-exist.git' },
+    { action: 'git-upload-pack', project: `${projects.private.path}-nope` },
+    { action: 'git-receive-pack', gl_repository: 'project-999999', project: projects.private.path },
+    { action: 'git-upload-pack', gl_repository: 'snippet-1' },
+    { action: 'git-upload-pack' },
+  ]) {
+    const response = await allowed(app, { key_id: developer.keyId, ...body });
+    t.is(response.status, 404, JSON.stringify(body));
+    t.deepEqual(response.body, denied(NOT_FOUND));
+  }
+});
+
+test('an unknown action is not allowed', async (t) => {
+  const { app, people, projects } = world;
+  for (const action of ['git-lfs-authenticate', undefined]) {
+    const response = await allowed(app, { action, key_id: people.developer.keyId, project: projects.private.path });
+    t.is(response.status, 401);
+    t.deepEqual(response.body, denied(COMMAND_NOT_ALLOWED));
+  }
+});
+
+test('gl_repository wins over project', async (t) => {
+  const { app, people, projects } = world;
+  const developer = people.developer;
+  const response = await allowed(app, {
+    action: 'git-receive-pack',
+    key_id: developer.keyId,
+    project: `${projects.public.path}.git`,
+    gl_repository: `project-${projects.private.id}`,
+  });
+  t.is(response.status, 200);
+  t.deepEqual(response.body, success(world, projects.private, { user: developer, keyId: developer.keyId }));
+});
+
+test('wiki repositories by path and by gl_repository', async (t) => {
+  const { app, people, projects } = world;
+  const developer = people.developer;
+  const expected = success(world, projects.private, { user: developer, keyId: developer.keyId, wiki: true });
+  for (const where of [{ project: `${projects.private.path}.wiki.git` }, { project: `/${projects.private.path}.wiki` }, { gl_repository: `wiki-${projects.private.id}` }]) {
+    const response = await allowed(app, { action: 'git-receive-pack', key_id: developer.keyId, ...where });
+    t.is(response.status, 200, JSON.stringify(where));
+    t.deepEqual(response.body, expected);
+  }
+  const outsider = await allowed(app, { action: 'git-upload-pack', key_id: people.outsider.keyId, project: `${projects.private.path}.wiki.git` });
+  t.is(outsider.status, 404);
+  const missing = await allowed(app, { action: 'git-upload-pack', key_id: developer.keyId, project: `${projects.private.path}-nope.wiki.git` });
+  t.is(missing.status, 404);
+  t.deepEqual(missing.body, denied(NOT_FOUND));
+});
+
+// ---------------------------------------------------------------- deploy keys
+
+test('deploy keys: linked read-only pulls, cannot push; can_push pushes; unlinked is 404', async (t) => {
+  const { app, projects } = world;
+  const readOnly = await api(app, `/api/v4/projects/${projects.private.id}/deploy_keys`, { title: 'ci', key: makeEd25519Key().line });
+  const writable = await api(app, `/api/v4/projects/${projects.private.id}/deploy_keys`, { title: 'deployer', key: makeEd25519Key().line, can_push: true });
+  const unlinked = await api(app, `/api/v4/projects/${projects.internal.id}/deploy_keys`, { title: 'elsewhere', key: makeEd25519Key().line, can_push: true });
+
+  for (const action of ['git-upload-pack', 'git-upload-archive']) {
+    const pull = await allowed(app, { action, key_id: String(readOnly.id), project: `${projects.private.path}.git` });
+    t.is(pull.status, 200);
+    t.deepEqual(pull.body, success(world, projects.private, { deployKeyId: readOnly.id }));
+  }
+
+  const push = await allowed(app, { action: 'git-receive-pack', key_id: readOnly.id, project: projects.private.path });
+  t.is(push.status, 401);
+  t.deepEqual(push.body, denied(DEPLOY_KEY_READ_ONLY));
+
+  const writablePush = await allowed(app, { action: 'git-receive-pack', key_id: writable.id, project: projects.private.path });
+  t.is(writablePush.status, 200);
+  t.deepEqual(writablePush.body, success(world, projects.private, { deployKeyId: writable.id }));
+
+  const elsewhere = await allowed(app, { action: 'git-upload-pack', key_id: unlinked.id, project: projects.private.path });
+  t.is(elsewhere.status, 404);
+  t.deepEqual(elsewhere.body, denied(NOT_FOUND));
+
+  // A public project's code is anyone's, a deploy key's too; pushing there still needs the link.
+  const publicPull = await allowed(app, { action: 'git-upload-pack', key_id: unlinked.id, project: projects.public.path });
+  t.is(publicPull.status, 200);
+  t.deepEqual(publicPull.body, success(world, projects.public, { deployKeyId: unlinked.id }));
+  const publicPush = await allowed(app, { action: 'git-receive-pack', key_id: unlinked.id, project: projects.public.path });
+  t.is(publicPush.status, 401);
+  t.deepEqual(publicPush.body, denied(DEPLOY_KEY_READ_ONLY));
+
+  const row = await app.db('directory_ssh_keys').where({ id: readOnly.id }).first();
+  t.truthy(row.last_used_at);
+});
+
+// ---------------------------------------------------------------- key expiry (own clock)
+
+test('an expired key is refused; a key expiring within 7 days gets the console message', async (t) => {
+  await withApp({}, async (app) => {
+    const own = await seed(app);
+    const developer = own.people.developer;
+    const soon = await addKey(app, developer.id, new Date(Date.parse(NOW) + 2 * DAY));
+    const later = await addKey(app, developer.id, new Date(Date.parse(NOW) + 30 * DAY));
+
+    const warned = await allowed(app, { action: 'git-upload-pack', key_id: soon, project: own.projects.private.path });
+    t.is(warned.status, 200);
+    t.deepEqual(warned.body, success(own, own.projects.private, { user: developer, keyId: soon, consoleMessages: [EXPIRES_SOON] }));
+    const quiet = await allowed(app, { action: 'git-upload-pack', key_id: later, project: own.projects.private.path });
+    t.deepEqual(quiet.body, success(own, own.projects.private, { user: developer, keyId: later }));
+
+    app.clock.advance(3 * DAY);
+    for (const project of [own.projects.public.path, 'nowhere/missing']) {
+      const expired = await allowed(app, { action: 'git-upload-pack', key_id: soon, project });
+      t.is(expired.status, 401);
+      t.deepEqual(expired.body, denied(KEY_EXPIRED));
+    }
+  });
+});
+
+// ---------------------------------------------------------------- protocol settings
+
+test('SSH disabled in config: ssh refused (even for unknown projects), http and web allowed', async (t) => {
+  await withApp({ config: { plugins: { 'internal-api': { gitAccessProtocol: 'http' } } } }, async (app) => {
+    const own = await seed(app);
+    const developer = own.people.developer;
+    for (const project of [own.projects.private.path, 'nowhere/missing']) {
+      const ssh = await allowed(app, { action: 'git-upload-pack', key_id: developer.keyId, project });
+      t.is(ssh.status, 401);
+      t.deepEqual(ssh.body, denied(SSH_DISABLED));
+    }
+    for (const protocol of ['http', 'web']) {
+      const ok = await allowed(app, { action: 'git-receive-pack', user_id: developer.id, project: own.projects.private.path, protocol });
+      t.is(ok.status, 200, protocol);
+      t.deepEqual(ok.body, success(own, own.projects.private, { user: developer }));
+    }
+  });
+  await withApp({ config: { plugins: { 'internal-api': { gitAccessProtocol: 'ssh' } } } }, async (app) => {
+    const own = await seed(app);
+    const http = await allowed(app, { action: 'git-upload-pack', user_id: own.people.developer.id, project: own.projects.public.path, protocol: 'http' });
+    t.is(http.status, 401);
+    t.deepEqual(http.body, denied('Git access over HTTP is not allowed'));
+  });
+});
+
+test('the internal_api_ssh_git_access flag off refuses SSH only', async (t) => {
+  await withApp({}, async (app) => {
+    const own = await seed(app);
+    const developer = own.people.developer;
+    app.flags.set('internal_api_ssh_git_access', false);
+    const ssh = await allowed(app, { action: 'git-upload-pack', key_id: developer.keyId, project: own.projects.private.path });
+    t.is(ssh.status, 401);
+    t.deepEqual(ssh.body, denied(SSH_DISABLED));
+    const http = await allowed(app, { action: 'git-upload-pack', key_id: developer.keyId, project: own.projects.private.path, protocol: 'http' });
+    t.is(http.status, 200);
+    app.flags.set('internal_api_ssh_git_access', true);
+    const again = await allowed(app, { action: 'git-upload-pack', key_id: developer.keyId, project: own.projects.private.path });
+    t.is(again.status, 200);
+  });
+});
+
+// ---------------------------------------------------------------- params, auth, limits
+
+test('gitaly_client_context_bin must be base64 of a JSON object', async (t) => {
+  const { app, people, projects } = world;
+  const base = { action: 'git-upload-pack', key_id: people.developer.keyId, project: projects.private.path };
+  const malformed = await allowed(app, { ...base, gitaly_client_context_bin: Buffer.from('not json').toString('base64') });
+  t.is(malformed.status, 400);
+  t.deepEqual(malformed.body, { message: '400 Bad request - malformed gitaly_client_context_bin' });
+  const notObject = await allowed(app, { ...base, gitaly_client_context_bin: Buffer.from('[1,2]').toString('base64') });
+  t.is(notObject.status, 400);
+  t.deepEqual(notObject.body, { message: '400 Bad request - Decoded gitaly_client_context_bin is not a valid JSON object' });
+  const good = await allowed(app, { ...base, gitaly_client_context_bin: Buffer.from('{"x":1}').toString('base64'), env: '{not json', push_options: ['ci.skip'], namespace_path: 'x' });
+  t.is(good.status, 200);
+});
+
+test('no credentials, a wrong secret or a user token: 401 Unauthorized', async (t) => {
+  const { app, people, projects } = world;
+  const body = { action: 'git-upload-pack', key_id: people.developer.keyId, project: projects.public.path, protocol: 'ssh' };
+  const anonymous = await app.request(ALLOWED, { method: 'POST', body });
+  t.is(anonymous.status, 401);
+  t.deepEqual(anonymous.body, UNAUTHORIZED);
+  const wrongSecret = await app.request(ALLOWED, { method: 'POST', body, headers: { 'Gitlab-Shell-Api-Request': await shellJwt(app, { secret: 'wrong' }) } });
+  t.is(wrongSecret.status, 401);
+  t.deepEqual(wrongSecret.body, UNAUTHORIZED);
+  const { plaintext } = await createUserWithToken(app, ['api'], { admin: true });
+  for (const auth of ['private-token', 'bearer'] as const) {
+    const pat = await app.request(ALLOWED, { method: 'POST', body, token: plaintext, auth });
+    t.is(pat.status, 401);
+    t.deepEqual(pat.body, UNAUTHORIZED);
+  }
+  const root = await app.request(ALLOWED, { method: 'POST', body, token: ROOT_TOKEN });
+  t.is(root.status, 401);
+});
+
+test('rate limit per action, project and actor; receive.maxInputSize and the Gitaly token from config', async (t) => {
+  const config = { plugins: { 'internal-api': { allowedRateLimit: 2, receiveMaxInputSizeMb: 3, gitalyTokenFile: '.gitaly_token' } } };
+  await withApp({ config }, async (app) => {
+    const own = await seed(app);
+    const developer = own.people.developer;
+    const body = { action: 'git-upload-pack', key_id: developer.keyId, project: own.projects.private.path };
+    const first = await allowed(app, body);
+    t.is(first.status, 200);
+    const token = app.services['internal-api'].internal.gitalyToken;
+    t.regex(token, /^[0-9a-f]{32}$/);
+    const expected = success(own, own.projects.private, { user: developer, keyId: developer.keyId });
+    t.deepEqual(first.body, {
+      ...expected,
+      git_config_options: [...GIT_CONFIG, 'receive.maxInputSize=3145728'],
+      gitaly: { ...expected.gitaly, token },
+    });
+    t.is((await allowed(app, body)).status, 200);
+    const third = await allowed(app, body);
+    t.is(third.status, 429);
+    t.deepEqual(third.body, RATE_LIMITED);
+    t.is(third.headers.get('retry-after'), '60');
+    // Another action, project or actor has its own budget.
+    t.is((await allowed(app, { ...body, action: 'git-receive-pack' })).status, 200);
+    t.is((await allowed(app, { ...body, project: own.projects.public.path })).status, 200);
+    t.is((await allowed(app, { ...body, key_id: own.people.maintainer.keyId })).status, 200);
+  });
+});
