@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Clock } from '../../core/plugins/types.js';
 import { ModelValidationError } from '../../core/errors.js';
+import type { DirectoryReadCache } from './read-cache.js';
 import { KeysRepository, type KeyUsageType, type SshKey } from './keys-repository.js';
 import { fingerprintOfBlob, parseKeyBlob, parseSshPublicKey } from './ssh-public-key.js';
 
@@ -46,12 +47,13 @@ export class KeysService {
   constructor(
     private readonly db: Knex,
     private readonly clock: Clock,
+    private readonly cache?: DirectoryReadCache,
   ) {
     this.repository = new KeysRepository(db);
   }
 
   findById(id: number) {
-    return this.repository.findById(id);
+    return this.cache ? this.cache.get(`key:${id}`, () => this.repository.findById(id)) : this.repository.findById(id);
   }
 
   findByFingerprint(fingerprintSha256: string) {
@@ -128,6 +130,8 @@ export class KeysService {
   async touch(key: SshKey): Promise<void> {
     const now = this.clock.now();
     if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < 60_000) return;
+    // The object may be the read cache's copy (the touch does not clear it): keep it current.
+    key.lastUsedAt = now;
     await this.repository.touch(key.id, now);
   }
 }

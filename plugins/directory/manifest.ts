@@ -5,9 +5,19 @@ import { createDirectory } from './migrations/20261122000000_create_directory.js
 import { UsersService } from './users-service.js';
 import { KeysService } from './keys-service.js';
 import { ProjectsService } from './projects-service.js';
+import { DirectoryReadCache } from './read-cache.js';
 import { directoryRoutes } from './routes.js';
 
 const config = z.object({
+  readCacheSize: z.number().int().min(1).default(10_000).describe('How many directory reads (keys, users, projects, access levels) to keep in memory.'),
+  readCacheTtlMs: z
+    .number()
+    .int()
+    .min(1)
+    .default(10_000)
+    .describe(
+      'Longest time a cached directory read may go unchecked. Any write clears the cache at once on this instance, and on all instances when Redis is configured; this bounds staleness between instances without Redis.',
+    ),
   recoveryCodePepperFile: z
     .string()
     .default('.gatehouse_recovery_code_pepper')
@@ -38,10 +48,12 @@ export const directoryPlugin = definePlugin({
   migrations: { '20261122000000_create_directory': createDirectory },
   services: (deps): DirectoryServices => {
     const pepper = deps.secrets.ensure(deps.config.recoveryCodePepperFile, () => randomHex(32));
+    const cache = new DirectoryReadCache({ db: deps.db, bus: deps.bus, max: deps.config.readCacheSize, ttlMs: deps.config.readCacheTtlMs });
+    const keys = new KeysService(deps.db, deps.clock, cache);
     return {
-      users: new UsersService(deps.db, deps.clock, deps.bus, pepper),
-      keys: new KeysService(deps.db, deps.clock),
-      projects: new ProjectsService(deps.db, deps.clock),
+      users: new UsersService(deps.db, deps.clock, deps.bus, pepper, cache),
+      keys,
+      projects: new ProjectsService(deps.db, deps.clock, keys, cache),
       externalUrl: deps.app.externalUrl,
       version: deps.app.version,
     };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { DirectoryReadCache } from './read-cache.js';
 import type { Clock } from '../../core/plugins/types.js';
 import { ForbiddenError, ModelValidationError, NotFoundError, ServiceError } from '../../core/errors.js';
 import { KeysService } from './keys-service.js';
@@ -229,6 +230,7 @@ export class ProjectsService {
     private readonly db: Knex,
     private readonly clock: Clock,
     private readonly keys: KeysService = new KeysService(db, clock),
+    private readonly cache?: DirectoryReadCache,
   ) {
     this.namespaces = new NamespacesRepository(db);
     this.projects = new ProjectsRepository(db);
@@ -249,7 +251,12 @@ export class ProjectsService {
   }
 
   findProjectById(id: number): Promise<Project | undefined> {
-    return this.projects.findById(id);
+    return this.cached(`project:${id}`, () => this.projects.findById(id));
+  }
+
+  /** Reads outside a transaction go through the read cache (writes anywhere clear it). */
+  private cached<T>(key: string, load: () => Promise<T>, db: Knex = this.db): Promise<T> {
+    return this.cache && db === this.db ? this.cache.get(key, load) : load();
   }
 
   /**
@@ -257,7 +264,8 @@ export class ProjectsService {
    * and a trailing `.git` (`/group/sub/proj.git` finds `group/sub/proj`).
    */
   findProjectByPath(fullPath: string): Promise<Project | undefined> {
-    return this.projects.findByFullPath(fullPath.replace(/^\/+/, '').replace(/\.git$/i, ''));
+    const path = fullPath.replace(/^\/+/, '').replace(/\.git$/i, '');
+    return this.cached(`project-path:${path.toLowerCase()}`, () => this.projects.findByFullPath(path));
   }
 
   /** A user's personal namespace. */
@@ -267,12 +275,14 @@ export class ProjectsService {
 
   /** A namespace and its ancestors, root first, ending with the namespace itself. */
   lineageOf(namespace: Namespace, db: Knex = this.db): Promise<Namespace[]> {
-    return this.namespaces.findByFullPaths([...ancestorPaths(namespace.fullPath), namespace.fullPath], db);
+    const paths = [...ancestorPaths(namespace.fullPath), namespace.fullPath];
+    return this.cached(`lineage:${namespace.fullPath.toLowerCase()}`, () => this.namespaces.findByFullPaths(paths, db), db);
   }
 
   /** A project's namespace and that namespace's ancestors, root first, ending with the project's namespace. */
   projectLineage(project: Project, db: Knex = this.db): Promise<Namespace[]> {
-    return this.namespaces.findByFullPaths(ancestorPaths(project.fullPath), db);
+    const paths = ancestorPaths(project.fullPath);
+    return this.cached(`project-lineage:${project.fullPath.toLowerCase()}`, () => this.namespaces.findByFullPaths(paths, db), db);
   }
 
   // ——— Access ———
@@ -284,7 +294,7 @@ export class ProjectsService {
    * counted here; callers that honour it check `isAdmin` themselves (as `canRead` does).
    */
   async accessLevel(userId: number, project: Project, db: Knex = this.db): Promise<number> {
-    return this.effectiveAccess(userId, await this.projectLineage(project, db), project.id, db);
+    return this.cached(`access:${userId}:${project.id}`, async () => this.effectiveAccess(userId, await this.projectLineage(project, db), project.id, db), db);
   }
 
   /** A user's effective access level in a namespace: its own and its ancestors' memberships; 50 for one's own personal namespace. */
@@ -342,8 +352,10 @@ export class ProjectsService {
 
   /** Whether a deploy key is enabled for a project, and whether it may push there; undefined when it is not linked. */
   async deployKeyLink(keyId: number, projectId: number): Promise<{ canPush: boolean } | undefined> {
-    const link = await this.projects.findDeployKeyLink(keyId, projectId);
-    return link ? { canPush: link.canPush } : undefined;
+    return this.cached(`deploy-key-link:${keyId}:${projectId}`, async () => {
+      const link = await this.projects.findDeployKeyLink(keyId, projectId);
+      return link ? { canPush: link.canPush } : undefined;
+    });
   }
 
   /** Archives or unarchives a project (no permission check: callers decide who may). */

@@ -7,6 +7,7 @@ import { UsersRepository, type User, type UserChanges, type UserOrder } from './
 import { NamespacesRepository } from './namespaces-repository.js';
 import { ProjectsRepository } from './projects-repository.js';
 import { uniqueViolation } from '../../core/db/index.js';
+import type { DirectoryReadCache } from './read-cache.js';
 
 /** Bus channel on which the directory announces that a user's access may have changed (id as message). */
 export const USER_CHANGED_CHANNEL = 'directory.user-changed';
@@ -45,16 +46,18 @@ export class UsersService {
     private readonly clock: Clock,
     private readonly bus: InvalidationBus,
     private readonly pepper: string,
+    private readonly cache?: DirectoryReadCache,
   ) {
     this.repository = new UsersRepository(db);
   }
 
   findById(id: number) {
-    return this.repository.findById(id);
+    return this.cache ? this.cache.get(`user:${id}`, () => this.repository.findById(id)) : this.repository.findById(id);
   }
 
   findByUsername(username: string) {
-    return this.repository.findByUsername(username);
+    const load = () => this.repository.findByUsername(username);
+    return this.cache ? this.cache.get(`username:${username.toLowerCase()}`, load) : load();
   }
 
   count() {

@@ -62,15 +62,15 @@ if (!TEST_DATABASE_URL) {
     const app = await startTestApp({ config: { db: { url: proxied.toString() } }, captureLogs: true });
     try {
       t.is((await app.request('/-/readiness')).status, 200);
-      t.is((await app.request('/api/v4/user', { token: ROOT_TOKEN })).status, 200);
+      t.is((await app.request('/api/v4/personal_access_tokens', { token: ROOT_TOKEN })).status, 200);
 
       await proxy.cut();
       const ready = await app.request('/-/readiness');
 t.is(ready.status, 503);
       t.is(ready.body.status, 'failed');
       t.is(ready.body.checks.db.status, 'failed');
-      // The token is cached, but /user reads the user row: the outage surfaces as the generic 500.
-      const during = await app.request('/api/v4/user', { token: ROOT_TOKEN });
+      // The token and the user are cached, but listing tokens reads the table: the generic 500.
+      const during = await app.request('/api/v4/personal_access_tokens', { token: ROOT_TOKEN });
 t.is(during.status, 500);
       t.deepEqual(during.body, { message: '500 Internal Server Error' });
       const requestId = during.headers.get('x-request-id');
@@ -81,7 +81,7 @@ t.is(during.status, 500);
       await proxy.restore();
       let recovered = 0;
       for (let attempt = 0; attempt < 50 && recovered !== 200; attempt++) {
-        recovered = (await app.request('/api/v4/user', { token: ROOT_TOKEN })).status;
+        recovered = (await app.request('/api/v4/personal_access_tokens', { token: ROOT_TOKEN })).status;
         if (recovered !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
       }
 t.is(recovered, 200);

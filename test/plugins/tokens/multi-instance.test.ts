@@ -65,4 +65,19 @@ if (!TEST_DATABASE_URL || !TEST_REDIS_URL) {
     // Presenting the rotated-away token is GitLab's sign of a leak: the chain is revoked, on A too.
     t.is((await eventuallyStatus(a, '/api/v4/user', rotated.body.token, 401)).status, 401);
   });
+
+  test('directory changes made on one instance reach the other\'s read cache', async (t) => {
+    const { plaintext } = await createUserWithToken(a, ['api']);
+    const created = await a.request('/api/v4/projects', { method: 'POST', token: plaintext, body: { name: 'shared', path: 'shared' } });
+    t.is(created.status, 201);
+    const onB = () => b.services.directory.projects.findProjectById(created.body.id);
+    t.is((await onB()).archived, false, 'B has cached the project');
+    t.is((await a.request(`/api/v4/projects/${created.body.id}/archive`, { method: 'POST', token: plaintext })).status, 201);
+    let archived = false;
+    for (let attempt = 0; attempt < 50 && !archived; attempt++) {
+      archived = (await onB()).archived;
+      if (!archived) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    t.true(archived);
+  });
 }

@@ -1,0 +1,47 @@
+import test from 'ava';
+import { startTestApp, ROOT_TOKEN, type TestApp } from '../../helpers/app.js';
+import { createUserWithToken } from '../../helpers/fixtures.js';
+
+/**
+ * The directory's read cache serves hot-path reads from memory; every write to a directory table
+ * through the app's database handle clears it at once, whoever makes the write.
+ */
+let app: TestApp;
+test.before(async () => {
+  // A long TTL: only invalidation can make these tests pass.
+  app = await startTestApp({ config: { plugins: { directory: { readCacheTtlMs: 3_600_000 } } } });
+});
+test.after.always(async () => {
+  await app?.close();
+});
+
+test('cached reads see writes made through the API, through services and directly in SQL', async (t) => {
+  const { user, plaintext } = await createUserWithToken(app, ['api']);
+  const created = await app.request('/api/v4/projects', { method: 'POST', token: plaintext, body: { name: 'cached', path: 'cached' } });
+  const projects = app.services.directory.projects;
+  const first = await projects.findProjectById(created.body.id);
+  t.is(await projects.findProjectById(created.body.id), first, 'served from the cache');
+  t.is(first.archived, false);
+
+  t.is((await app.request(`/api/v4/projects/${created.body.id}/archive`, { method: 'POST', token: plaintext })).status, 201);
+  t.is((await projects.findProjectById(created.body.id)).archived, true, 'an API write clears it');
+
+  await app.db('directory_projects').where({ id: created.body.id }).update({ default_branch: 'trunk' });
+  t.is((await projects.findProjectById(created.body.id)).defaultBranch, 'trunk', 'a direct SQL write clears it');
+
+  await app.db.transaction((trx) => trx('directory_users').where({ id: user.id }).update({ name: 'Renamed' }));
+  t.is((await app.services.directory.users.findById(user.id)).name, 'Renamed', 'a write in a transaction clears it');
+});
+
+test('access levels follow membership changes at once', async (t) => {
+  const owner = await createUserWithToken(app, ['api']);
+  const member = await createUserWithToken(app, ['api']);
+  const created = await app.request('/api/v4/projects', { method: 'POST', token: owner.plaintext, body: { name: 'team', path: 'team' } });
+  const projects = app.services.directory.projects;
+  const project = await projects.findProjectById(created.body.id);
+  t.is(await projects.accessLevel(member.user.id, project), 0);
+  const added = await app.request(`/api/v4/projects/${project.id}/members`, { method: 'POST', token: owner.plaintext, body: { user_id: member.user.id, access_level: 30 } });
+  t.is(added.status, 201);
+  t.is(await projects.accessLevel(member.user.id, project), 30);
+  t.truthy(ROOT_TOKEN);
+});
