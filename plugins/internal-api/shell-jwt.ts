@@ -1,4 +1,10 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+
+interface TimeClaims {
+  exp?: number;
+  nbf?: number;
+}
 
 /** The issuer GitLab Shell and Gitaly put in their internal-API JWTs. */
 export const SHELL_ISSUER = 'gitlab-shell';
@@ -26,21 +32,57 @@ function decodeJson(segment: string): Record<string, unknown> | undefined {
  * node:crypto's HMAC rather than jose: jose runs HS256 through WebCrypto, which costs more than the
  * whole `/allowed` request it guards; the rules are the same, and the signature is compared in
  * constant time on equal-length digests.
+ *
+ * GitLab Shell's tokens carry only `iss`, `iat` and `exp` in whole seconds, so every call a client
+ * makes within one second presents the same token: verified tokens are remembered (bounded) with their
+ * `exp`/`nbf`, which are still checked against the clock on every use. Only tokens that verified are
+ * remembered, the key is the whole token (signature included), and the secret cannot change while the
+ * verifier lives, so a remembered verdict is exactly the one a full check would give.
  */
+export function createShellJwtVerifier(secret: string): (token: string, nowSeconds: number) => boolean {
+  const key = createSecretKey(Buffer.from(secret, 'utf8'));
+  const verified = new LRUCache<string, TimeClaims>({ max: 1024 });
+  const timely = (claims: TimeClaims, nowSeconds: number) =>
+    // ruby-jwt's rules: expired once `exp <= now - leeway`, immature while `nbf > now + leeway`.
+    (claims.exp === undefined || nowSeconds < claims.exp + LEEWAY_SECONDS) && (claims.nbf === undefined || nowSeconds >= claims.nbf - LEEWAY_SECONDS);
+  const headerVerdicts = new Map<string, boolean>();
+  const headerIsHs256 = (segment: string) => {
+    let verdict = headerVerdicts.get(segment);
+    if (verdict === undefined) {
+      const header = decodeJson(segment);
+      verdict = Boolean(header && header.alg === 'HS256' && !('crit' in header));
+      // Bounded: a client cycling through headers only ever costs a parse.
+      if (headerVerdicts.size < 32) headerVerdicts.set(segment, verdict);
+    }
+    return verdict;
+  };
+
+  return function verify(token, nowSeconds) {
+    const known = verified.get(token);
+    if (known) return timely(known, nowSeconds);
+    const firstDot = token.indexOf('.');
+    const secondDot = token.indexOf('.', firstDot + 1);
+    if (firstDot < 0 || secondDot < 0 || token.indexOf('.', secondDot + 1) >= 0) return false;
+    const headerPart = token.slice(0, firstDot);
+    if (!headerIsHs256(headerPart)) return false;
+    const signaturePart = token.slice(secondDot + 1);
+    if (!BASE64URL.test(signaturePart)) return false;
+    // Compared as canonical base64url text: a signature whose unused low bits differ decodes to the
+    // same bytes, and must not pass for the real one.
+    const expected = Buffer.from(createHmac('sha256', key).update(token.slice(0, secondDot)).digest('base64url'));
+    const given = Buffer.from(signaturePart);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+    const claims = decodeJson(token.slice(firstDot + 1, secondDot));
+    if (!claims || claims.iss !== SHELL_ISSUER) return false;
+    if (claims.exp !== undefined && typeof claims.exp !== 'number') return false;
+    if (claims.nbf !== undefined && typeof claims.nbf !== 'number') return false;
+    const times: TimeClaims = { exp: claims.exp as number | undefined, nbf: claims.nbf as number | undefined };
+    verified.set(token, times);
+    return timely(times, nowSeconds);
+  };
+}
+
+/** One-off verification (tests, tools); the strategy keeps a verifier per secret. */
 export function verifyShellJwt(token: string, secret: string, nowSeconds: number): boolean {
-  const parts = token.split('.');
-  if (parts.length !== 3) return false;
-  const [headerPart, payloadPart, signaturePart] = parts;
-  const header = decodeJson(headerPart);
-  if (!header || header.alg !== 'HS256' || 'crit' in header) return false;
-  if (!BASE64URL.test(signaturePart)) return false;
-  const expected = createHmac('sha256', secret).update(`${headerPart}.${payloadPart}`).digest();
-  const given = Buffer.from(signaturePart, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
-  const claims = decodeJson(payloadPart);
-  if (!claims || claims.iss !== SHELL_ISSUER) return false;
-  // ruby-jwt's rules: expired once `exp <= now - leeway`, immature while `nbf > now + leeway`.
-  if (claims.exp !== undefined && (typeof claims.exp !== 'number' || nowSeconds >= claims.exp + LEEWAY_SECONDS)) return false;
-  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || nowSeconds < claims.nbf - LEEWAY_SECONDS)) return false;
-  return true;
+  return createShellJwtVerifier(secret)(token, nowSeconds);
 }

@@ -1,7 +1,7 @@
 import { UnauthorizedError } from '../../core/errors.js';
 import type { AuthStrategy, Clock, GatehouseContext, Principal } from '../../core/plugins/types.js';
 import { constantTimeEqual } from '../../core/util/secrets.js';
-import { verifyShellJwt } from './shell-jwt.js';
+import { createShellJwtVerifier } from './shell-jwt.js';
 
 export const SHELL_JWT_HEADER = 'Gitlab-Shell-Api-Request';
 export const LEGACY_SECRET_HEADER = 'Gitlab-Shared-Secret';
@@ -32,10 +32,11 @@ function legacySecret(ctx: GatehouseContext): string | undefined {
  * services that hold the shell secret, and nothing else.
  */
 export function shellStrategy(options: ShellStrategyOptions): AuthStrategy {
+  const verifyShellJwt = createShellJwtVerifier(options.secret);
   return {
     authenticate(ctx) {
       const jwt = ctx.get(SHELL_JWT_HEADER);
-      if (jwt && verifyShellJwt(jwt, options.secret, Math.floor(options.clock.now().getTime() / 1000))) return SHELL_PRINCIPAL;
+      if (jwt && verifyShellJwt(jwt, Math.floor(options.clock.now().getTime() / 1000))) return SHELL_PRINCIPAL;
       if (options.legacySecretAuth) {
         const presented = legacySecret(ctx);
         if (presented !== undefined && constantTimeEqual(presented, options.secret)) return SHELL_PRINCIPAL;

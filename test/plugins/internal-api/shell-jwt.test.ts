@@ -1,7 +1,7 @@
 import { createHmac, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import test from 'ava';
 import { SignJWT } from 'jose';
-import { LEEWAY_SECONDS, SHELL_ISSUER, verifyShellJwt } from '../../../plugins/internal-api/shell-jwt.js';
+import { createShellJwtVerifier, LEEWAY_SECONDS, SHELL_ISSUER, verifyShellJwt } from '../../../plugins/internal-api/shell-jwt.js';
 
 const SECRET = '0123456789abcdef0123456789abcdef';
 const NOW = 1_795_000_000;
@@ -113,4 +113,39 @@ test('garbage is refused without throwing', (t) => {
   }
   t.false(verifyShellJwt(craft({ alg: 'HS256', crit: ['exp'] }, claims(), hs256()), SECRET, NOW));
   t.false(verifyShellJwt(craft({ alg: 'HS256' }, [] as unknown as Record<string, unknown>, hs256()), SECRET, NOW));
+});
+
+test('a verifier remembers tokens that verified, and still applies exp and nbf to them on every use', (t) => {
+  const verify = createShellJwtVerifier(SECRET);
+  const jwt = token(claims(NOW));
+  t.true(verify(jwt, NOW));
+  t.true(verify(jwt, NOW + 60 + LEEWAY_SECONDS - 1), 'remembered and still within the leeway');
+  t.false(verify(jwt, NOW + 60 + LEEWAY_SECONDS), 'a remembered token expires like any other');
+  const early = token(claims(NOW, { nbf: NOW + 600, exp: NOW + 1200 }));
+  t.false(verify(early, NOW));
+  t.true(verify(early, NOW + 600 - LEEWAY_SECONDS));
+  t.false(verify(early, NOW), 'remembering it did not make it valid before nbf');
+});
+
+test('a verifier never remembers a refusal, nor lets a remembered token vouch for a tampered one', (t) => {
+  const verify = createShellJwtVerifier(SECRET);
+  const forged = token(claims(NOW), 'not-the-secret');
+  t.false(verify(forged, NOW));
+  t.false(verify(forged, NOW));
+  const good = token(claims(NOW));
+  t.true(verify(good, NOW));
+  const [header, , signature] = good.split('.');
+  const tampered = `${header}.${b64url(claims(NOW, { iss: 'gitlab-workhorse' }))}.${signature}`;
+  t.false(verify(tampered, NOW));
+  t.false(createShellJwtVerifier('another-secret')(good, NOW), 'verdicts belong to one secret');
+});
+
+test('a signature differing only in the unused low bits of its last character is refused', (t) => {
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const good = token();
+  const last = ALPHABET.indexOf(good.at(-1)!);
+  const twin = `${good.slice(0, -1)}${ALPHABET[last ^ 1]}`;
+  t.deepEqual(Buffer.from(twin.split('.')[2], 'base64url'), Buffer.from(good.split('.')[2], 'base64url'), 'both decode to the same bytes');
+  t.true(verifyShellJwt(good, SECRET, NOW));
+  t.false(verifyShellJwt(twin, SECRET, NOW));
 });
