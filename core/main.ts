@@ -170,7 +170,7 @@ async function admin(action: string | undefined, args: string[]) {
     }
   } catch (error) {
     if (error instanceof ApiError) fail(`gatehouse: ${JSON.stringify(error.body)}`);
-    if (error instanceof Error && error.constructor.name === 'TokenValidationError') fail(`gatehouse: ${error.message}`);
+    if (tokens?.tokens.isModelError(error)) fail(`gatehouse: ${(error as Error).message}`);
     throw error;
   } finally {
     await gateway.close();

@@ -65,14 +65,6 @@ export type LfsAuthentication =
   | 'container_not_found'
   | 'actor_not_found';
 
-/**
- * The tokens plugin's model error (`TokenValidationError`), recognised by shape: this plugin reaches
- * the tokens plugin through its service only, never its files.
- */
-function isTokenValidationError(error: unknown): error is Error & { errors: ReadonlyArray<readonly [string, string]> } {
-  return error instanceof Error && error.constructor.name === 'TokenValidationError' && Array.isArray((error as { errors?: unknown }).errors);
-}
-
 const text = (value: unknown): string | undefined =>
   typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
 
@@ -203,15 +195,9 @@ export class Accounts {
     return (this.sshScopes ??= SSH_TOKEN_SCOPES.filter((scope) => this.tokensKnow(scope)).sort());
   }
 
-  /** Whether the tokens plugin's model accepts a scope (asked through its own rules, not a copy of its list). */
+  /** Whether the tokens plugin knows a scope (its own list, not a copy). */
   private tokensKnow(scope: string): boolean {
-    try {
-      this.internal.tokens.tokens.validate({ id: 0, isAdmin: true }, { name: 'probe', scopes: [scope], expiresAt: null });
-      return true;
-    } catch (error) {
-      if (isTokenValidationError(error)) return !error.errors.some(([attribute]) => attribute === 'scopes');
-      throw error;
-    }
+    return this.internal.tokens.tokens.availableScopes.includes(scope);
   }
 
   /** `/internal/personal_access_token`: a token for the key's user, checked in GitLab's order. */
@@ -242,7 +228,7 @@ export class Accounts {
       const { token, plaintext } = await tokens.create(user, { name: name!, scopes, expiresAt: expiry.day });
       return { success: true, token: plaintext, scopes: [...token.scopes], expires_at: token.expiresAt };
     } catch (error) {
-      if (isTokenValidationError(error)) return failure(failedToCreate(error.message));
+      if (tokens.isModelError(error)) return failure(failedToCreate(error.message));
       throw error;
     }
   }

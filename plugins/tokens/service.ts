@@ -119,6 +119,14 @@ export class TokensService {
   private readonly currentDay = utcDayCache(() => this.clock.now());
 
   /** Today (UTC), `YYYY-MM-DD`: token expiry is by calendar day. */
+  /** Every scope a token may carry (GitLab's `all_available_scopes`). */
+  readonly availableScopes: readonly string[] = ALL_SCOPES;
+
+  /** Whether an error is this service's model validation error (for callers that word it their own way). */
+  isModelError(error: unknown): error is TokenValidationError {
+    return error instanceof TokenValidationError;
+  }
+
   today(): string {
     return this.currentDay();
   }

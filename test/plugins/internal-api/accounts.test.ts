@@ -1,6 +1,8 @@
 import test from 'ava';
+import { createServer as createNetServer } from 'node:net';
+import { Redis } from 'ioredis';
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
-import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, TestClock, type TestApp, type RequestOptions } from '../../helpers/app.js';
+import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, TEST_REDIS_URL, TestClock, type TestApp, type RequestOptions } from '../../helpers/app.js';
 import { createUserWithToken } from '../../helpers/fixtures.js';
 import { makeEd25519Key, type TestSshKey } from '../../helpers/ssh-keys.js';
 import { shellHeaders, shellJwt } from '../../helpers/shell.js';
@@ -150,14 +152,33 @@ test('GET /internal/check reports versions and a healthy Redis (or none)', async
   t.is(response.text, JSON.stringify(response.body), 'field order as GitLab');
 });
 
-test('the Redis health check is false when PING fails or hangs, true without Redis', async (t) => {
+test('the Redis health check is false when Redis refuses or hangs, true when it answers or is not configured', async (t) => {
   const internal = app.services['internal-api'].internal;
   const withRedis = (redis: unknown) => new Accounts({ ...internal, redis } as never);
-  t.false(await withRedis({ ping: () => Promise.reject(new Error('down')) }).redisHealthy(50));
-  t.false(await withRedis({ ping: () => new Promise(() => undefined) }).redisHealthy(50));
-  t.false(await withRedis({ ping: () => Promise.resolve('nope') }).redisHealthy(50));
-  t.true(await withRedis({ ping: () => Promise.resolve('PONG') }).redisHealthy(50));
-  t.true(await withRedis(undefined).redisHealthy(50));
+  // A real Redis client against: nothing listening, and a peer that accepts but never answers.
+  const silent = createNetServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const clients = [
+    new Redis({ host: '127.0.0.1', port: 1, maxRetriesPerRequest: 0, enableOfflineQueue: true, retryStrategy: () => null }),
+    new Redis({ host: '127.0.0.1', port: (silent.address() as { port: number }).port, maxRetriesPerRequest: 0, retryStrategy: () => null }),
+  ];
+  for (const client of clients) client.on('error', () => undefined);
+  try {
+    t.false(await withRedis(clients[0]).redisHealthy(200), 'connection refused');
+    t.false(await withRedis(clients[1]).redisHealthy(200), 'no answer');
+    t.true(await withRedis(undefined).redisHealthy(200), 'no Redis configured');
+    if (TEST_REDIS_URL) {
+      const live = new Redis(TEST_REDIS_URL);
+      try {
+        t.true(await withRedis(live).redisHealthy(1000), 'a live Redis');
+      } finally {
+        live.disconnect();
+      }
+    }
+  } finally {
+    for (const client of clients) client.disconnect();
+    silent.close();
+  }
 });
 
 // ——— /authorized_keys ———
