@@ -78,6 +78,31 @@ async function projectBody(ctx: GatehouseContext, services: DirectoryServices, p
   return presentProject(project, lineage, services.externalUrl, { admin: viewerOf(ctx).isAdmin });
 }
 
+/**
+ * `POST /groups/:id/members` and `POST /projects/:id/members`: the same request on either source;
+ * who may add whom is the service's rule for that source.
+ */
+function memberRoute(source: 'group' | 'project') {
+  return route({
+    name: `directory.${source}s.members.create`,
+    method: 'POST',
+    path: `/api/v4/${source}s/:id/members`,
+    auth: { strategy: 'token' },
+    input: AddMember,
+    inputGroups: ONE_MEMBER,
+    async handler(ctx, input, services) {
+      const viewer = viewerOf(ctx);
+      const member = { userId: input.user_id, username: input.username, accessLevel: input.access_level };
+      const membership =
+        source === 'group'
+          ? await services.projects.addGroupMember(viewer, await services.projects.visibleGroup(viewer, input.id), member)
+          : await services.projects.addProjectMember(viewer, await services.projects.visibleProject(viewer, input.id), member);
+      ctx.status = 201;
+      ctx.body = presentMember(membership, services.externalUrl);
+    },
+  });
+}
+
 const groupRoutes = [
   route({
     name: 'directory.groups.create',
@@ -127,25 +152,7 @@ const groupRoutes = [
       ctx.body = await groupBody(services, updated);
     },
   }),
-  route({
-    name: 'directory.groups.members.create',
-    method: 'POST',
-    path: '/api/v4/groups/:id/members',
-    auth: { strategy: 'token' },
-    input: AddMember,
-    inputGroups: ONE_MEMBER,
-    async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
-      const group = await services.projects.visibleGroup(viewer, input.id);
-      const membership = await services.projects.addGroupMember(viewer, group, {
-        userId: input.user_id,
-        username: input.username,
-        accessLevel: input.access_level,
-      });
-      ctx.status = 201;
-      ctx.body = presentMember(membership, services.externalUrl);
-    },
-  }),
+  memberRoute('group'),
 ];
 
 /** `POST /projects/:id/archive` and `/unarchive`: the same route but for the state it sets. */
@@ -237,25 +244,7 @@ const projectRoutes = [
       ctx.body = presentProjectDeployKey(deployKey);
     },
   }),
-  route({
-    name: 'directory.projects.members.create',
-    method: 'POST',
-    path: '/api/v4/projects/:id/members',
-    auth: { strategy: 'token' },
-    input: AddMember,
-    inputGroups: ONE_MEMBER,
-    async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
-      const project = await services.projects.visibleProject(viewer, input.id);
-      const membership = await services.projects.addProjectMember(viewer, project, {
-        userId: input.user_id,
-        username: input.username,
-        accessLevel: input.access_level,
-      });
-      ctx.status = 201;
-      ctx.body = presentMember(membership, services.externalUrl);
-    },
-  }),
+  memberRoute('project'),
 ];
 
 /** Groups, projects, memberships and deploy keys (GitLab's `/groups` and `/projects` APIs, the parts gatehouse keeps). */
