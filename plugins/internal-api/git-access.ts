@@ -1,4 +1,4 @@
-import { ApiError, BadRequestError } from '../../core/errors.js';
+import { ApiError, BadRequestError, ModelValidationError } from '../../core/errors.js';
 import type { InternalApiService } from './service.js';
 import { resolveActor, type Actor } from './actor.js';
 import type { Project, SshKey, User } from './types.js';
@@ -38,13 +38,17 @@ const MIB = 1024 * 1024;
 /** Always handed to Gitaly: partial clone and fetching any reachable object by SHA. */
 const BASE_GIT_CONFIG = ['uploadpack.allowFilter=true', 'uploadpack.allowAnySHA1InWant=true'];
 const SSH_FLAG = 'internal_api_ssh_git_access';
+/** GitLab's `Gitlab::GitAccess::ANY`: what GitLab Shell sends as `changes` before the push data is known. */
+const ANY_CHANGES = '_any';
+/** Creating projects in a group needs maintainer (GitLab's default project_creation_level). */
+const MAINTAINER = 40;
 
 /**
  * A refusal as `/internal/allowed` answers it: `{"status":false,"message":…}`. Denials are 401, not
  * 403, on purpose (GitLab Shell only prints the message of a 401); unknown repositories are 404.
  */
 export class GitAccessError extends ApiError {
-  constructor(status: 401 | 404, message: string) {
+  constructor(status: 401 | 404 | 422, message: string) {
     super(status, { status: false, message });
   }
 }
@@ -148,7 +152,7 @@ export class GitAccess {
     this.checkActiveUser(actor.user);
     if (!DOWNLOAD_ACTIONS.has(action) && !PUSH_ACTIONS.has(action)) throw deny(COMMAND_NOT_ALLOWED);
 
-    const repository = await this.findRepository(params);
+    const repository = (await this.findRepository(params)) ?? (await this.createOnPush(actor, action, params));
     if (!repository) throw notFound(PROJECT_NOT_FOUND);
     const permissions = await this.permissionsOf(actor, repository.project, PUSH_ACTIONS.has(action));
     if (!permissions.read) throw notFound(repository.kind === 'wiki' ? WIKI_NOT_FOUND : PROJECT_NOT_FOUND);
@@ -197,6 +201,45 @@ export class GitAccess {
     if (!/\.wiki$/i.test(path)) return undefined;
     const wikiOf = await projects.findProjectByPath(path.replace(/\.wiki$/i, ''));
     return wikiOf ? { project: wikiOf, kind: 'wiki' } : undefined;
+  }
+
+  /**
+   * GitLab's push to create (`GitAccessProject#ensure_project_on_push!`): a user (never a deploy key
+   * nor nobody) pushing `_any` changes to a `<namespace>/<path>` that names no project gets a private
+   * project there, when they may create projects in that namespace (their own, a group they maintain,
+   * or any as an admin). Anything else (pulls, wikis, snippets, unknown namespaces, no permission)
+   * stays undefined, i.e. GitLab's 404. A path the model refuses is 422 `Could not create project: …`.
+   */
+  private async createOnPush(actor: Actor, action: string, params: Record<string, unknown>): Promise<GitRepository | undefined> {
+    const user = actor.user;
+    if (!PUSH_ACTIONS.has(action) || !user || actor.key?.type === 'deploy_key') return undefined;
+    if (text(params.gl_repository) || text(params.changes) !== ANY_CHANGES) return undefined;
+    const path = text(params.project)?.replace(/^\/+/, '').replace(/\.git$/i, '');
+    const slash = path?.lastIndexOf('/') ?? -1;
+    if (!path || slash <= 0) return undefined;
+    const namespacePath = path.slice(0, slash);
+    const projectPath = path.slice(slash + 1);
+    // Wikis (GitAccessWiki) and snippets (GitAccessSnippet) are never created on push.
+    if (/\.wiki$/i.test(projectPath) || /^snippets(\/|$)/i.test(namespacePath) || /(^|\/)snippets$/i.test(namespacePath)) return undefined;
+
+    const projects = this.internal.directory.projects;
+    const namespace = await projects.findNamespaceByPath(namespacePath);
+    if (!namespace) return undefined;
+    const allowed =
+      user.isAdmin ||
+      (namespace.kind === 'user' ? namespace.ownerId === user.id : (await projects.namespaceAccessLevel(user.id, namespace)) >= MAINTAINER);
+    if (!allowed) return undefined;
+
+    try {
+      const project = await projects.createProject(
+        { id: user.id, isAdmin: user.isAdmin, state: user.state },
+        { name: projectPath, path: projectPath, namespaceId: namespace.id, visibility: 'private' },
+      );
+      return { project, kind: 'project' };
+    } catch (error) {
+      if (error instanceof ModelValidationError) throw new GitAccessError(422, `Could not create project: ${fullMessages(error.fields)}`);
+      throw error;
+    }
   }
 
   /**
@@ -286,6 +329,17 @@ export class GitAccess {
     const left = key.expiresAt.getTime() - this.internal.clock.now().getTime();
     return left < EXPIRES_SOON_MS ? [KEY_EXPIRES_SOON] : [];
   }
+}
+
+/** Rails' `errors.full_messages.join(', ')`: each message prefixed with its humanized attribute name. */
+function fullMessages(fields: Record<string, string[]>): string {
+  const humanize = (field: string) => {
+    const words = field.replace(/_/g, ' ');
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  };
+  return Object.entries(fields)
+    .flatMap(([field, messages]) => messages.map((message) => `${humanize(field)} ${message}`))
+    .join(', ');
 }
 
 /** Ruby's `Hash#compact` on the top level: keys whose value is nil are left out. */

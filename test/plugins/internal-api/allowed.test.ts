@@ -543,3 +543,107 @@ test('rate limit per action, project and actor; receive.maxInputSize and the Git
     t.is((await allowed(app, { ...body, key_id: own.people.maintainer.keyId })).status, 200);
   });
 });
+
+// ---------------------------------------------------------------- push to create
+
+const CREATE_FAILED_PATH =
+  "Could not create project: Path can contain only letters, digits, '_', '-' and '.'. Cannot start with '-', end in '.git' or end in '.atom'";
+
+/** The project at `path` as its owner sees it through the API (status and body). */
+async function projectViaApi(app: TestApp, path: string, token: string = ROOT_TOKEN) {
+  return app.request(`/api/v4/projects/${encodeURIComponent(path)}`, { token });
+}
+
+test('push to create: a push to an unknown project in the pusher\'s own namespace creates it, private', async (t) => {
+  const { app } = world;
+  const { user, plaintext } = await createUserWithToken(app, ['api']);
+  const keyId = await addKey(app, user.id);
+  const path = `${user.username}/brand-new`;
+  const response = await allowed(app, { action: 'git-receive-pack', key_id: keyId, project: `/${path}.git` });
+  t.is(response.status, 200);
+  const created = await projectViaApi(app, path, plaintext);
+  t.is(created.status, 200);
+  t.is(created.body.path_with_namespace, path);
+  t.is(created.body.name, 'brand-new');
+  t.is(created.body.visibility, 'private');
+  const namespace = await app.services.directory.projects.findUserNamespace(user.id);
+  const own = { app, groupId: namespace!.id, projects: world.projects, people: world.people };
+  t.deepEqual(response.body, success(own, { id: created.body.id, path }, { user: { id: user.id, username: user.username, keyId }, keyId }));
+  t.is(response.body.gl_repository, `project-${created.body.id}`);
+  // The project now exists: the next push is the ordinary one, nothing created twice.
+  const again = await allowed(app, { action: 'git-receive-pack', user_id: user.id, project: path });
+  t.is(again.status, 200);
+  t.is(again.body.gl_project_id, created.body.id);
+});
+
+test('push to create in a group: maintainers (and admins) may, developers get 404 and nothing is created', async (t) => {
+  const { app, people, groupId } = world;
+  const group = await app.services.directory.projects.findNamespaceById(groupId);
+  for (const role of ['developer', 'reporter', 'outsider'] as Role[]) {
+    const path = `${group!.fullPath}/by-${role}`;
+    const response = await allowed(app, { action: 'git-receive-pack', key_id: people[role].keyId, project: `${path}.git` });
+    t.is(response.status, 404, role);
+    t.deepEqual(response.body, denied(NOT_FOUND));
+    t.is((await projectViaApi(app, path)).status, 404, role);
+  }
+  for (const role of ['maintainer', 'admin'] as Role[]) {
+    const path = `${group!.fullPath}/by-${role}`;
+    const response = await allowed(app, { action: 'git-receive-pack', key_id: people[role].keyId, project: `${path}.git` });
+    t.is(response.status, 200, role);
+    const created = await projectViaApi(app, path);
+    t.is(created.status, 200, role);
+    t.is(created.body.visibility, 'private');
+    t.deepEqual(response.body, success(world, { id: created.body.id, path }, { user: people[role], keyId: people[role].keyId }));
+  }
+});
+
+test('push to create: a path the model refuses is 422 "Could not create project: …"', async (t) => {
+  const { app } = world;
+  const { user } = await createUserWithToken(app, ['api']);
+  const keyId = await addKey(app, user.id);
+  for (const project of [`${user.username}/refused.atom.git`, `${user.username}/x.git.git`]) {
+    const response = await allowed(app, { action: 'git-receive-pack', key_id: keyId, project });
+    t.is(response.status, 422, project);
+    t.deepEqual(response.body, denied(CREATE_FAILED_PATH));
+  }
+  // Name and path both refused: every message, joined as Rails' full_messages.
+  const dashed = await allowed(app, { action: 'git-receive-pack', key_id: keyId, project: `${user.username}/-bad.git` });
+  t.is(dashed.status, 422);
+  t.deepEqual(
+    dashed.body,
+    denied(
+      "Could not create project: Name can contain only letters, digits, emoji, '_', '.', '+', dashes, or spaces. It must start with a letter, digit, emoji, or '_'., " +
+        CREATE_FAILED_PATH.slice('Could not create project: '.length),
+    ),
+  );
+  t.is(await app.db('directory_projects').where({ creator_id: user.id }).count('* as n').first().then((row: any) => Number(row.n)), 0);
+});
+
+test('push to create never happens for pulls, deploy keys, nobody, wikis, snippets, unknown namespaces or real changes', async (t) => {
+  const { app, projects } = world;
+  const { user } = await createUserWithToken(app, ['api']);
+  const keyId = await addKey(app, user.id);
+  const deployKey = await api(app, `/api/v4/projects/${projects.private.id}/deploy_keys`, { title: 'pusher', key: makeEd25519Key().line, can_push: true });
+  const mine = (name: string) => `${user.username}/${name}`;
+  for (const [label, body] of [
+    ['pull', { action: 'git-upload-pack', key_id: keyId, project: `${mine('pulled')}.git` }],
+    ['archive', { action: 'git-upload-archive', key_id: keyId, project: mine('archived') }],
+    ['deploy key', { action: 'git-receive-pack', key_id: deployKey.id, project: mine('deployed') }],
+    ['nobody', { action: 'git-receive-pack', key_id: 0, project: mine('nobody') }],
+    ['wiki', { action: 'git-receive-pack', key_id: keyId, project: `${mine('wikied')}.wiki.git` }],
+    ['snippet', { action: 'git-receive-pack', key_id: keyId, project: 'snippets/notexist.git' }],
+    ['project snippet', { action: 'git-receive-pack', key_id: keyId, project: `${mine('snippets')}/5` }],
+    ['unknown namespace', { action: 'git-receive-pack', key_id: keyId, project: `nowhere-${user.username}/x.git` }],
+    ['no namespace', { action: 'git-receive-pack', key_id: keyId, project: 'lonely.git' }],
+    // GitLab creates only on GitLab Shell's `_any` check, not on a check with the pushed changes.
+    ['real changes', { action: 'git-receive-pack', key_id: keyId, project: mine('changed'), changes: `${'0'.repeat(40)} ${'a'.repeat(40)} refs/heads/main` }],
+    ['gl_repository', { action: 'git-receive-pack', key_id: keyId, gl_repository: 'project-999999', project: mine('by-gl-repository') }],
+  ] as Array<[string, Record<string, unknown>]>) {
+    const response = await allowed(app, body);
+    t.is(response.status, 404, label);
+    t.deepEqual(response.body, denied(NOT_FOUND), label);
+  }
+  t.is(await app.db('directory_projects').where({ creator_id: user.id }).count('* as n').first().then((row: any) => Number(row.n)), 0);
+  t.is((await projectViaApi(app, mine('pulled'))).status, 404);
+  t.is((await projectViaApi(app, mine('deployed'))).status, 404);
+});
