@@ -275,14 +275,14 @@ export class ProjectsService {
 
   /** A namespace and its ancestors, root first, ending with the namespace itself. */
   lineageOf(namespace: Namespace, db: Knex = this.db): Promise<Namespace[]> {
-    const paths = [...ancestorPaths(namespace.fullPath), namespace.fullPath];
-    return this.cached(`lineage:${namespace.fullPath.toLowerCase()}`, () => this.namespaces.findByFullPaths(paths, db), db);
+    const load = () => this.namespaces.findByFullPaths([...ancestorPaths(namespace.fullPath), namespace.fullPath], db);
+    return this.cached(`lineage:${namespace.fullPath.toLowerCase()}`, load, db);
   }
 
   /** A project's namespace and that namespace's ancestors, root first, ending with the project's namespace. */
   projectLineage(project: Project, db: Knex = this.db): Promise<Namespace[]> {
-    const paths = ancestorPaths(project.fullPath);
-    return this.cached(`project-lineage:${project.fullPath.toLowerCase()}`, () => this.namespaces.findByFullPaths(paths, db), db);
+    const load = () => this.namespaces.findByFullPaths(ancestorPaths(project.fullPath), db);
+    return this.cached(`project-lineage:${project.fullPath.toLowerCase()}`, load, db);
   }
 
   // ——— Access ———

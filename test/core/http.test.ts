@@ -91,3 +91,33 @@ test('request logs name the route and never contain a token', async (t) => {
     await logged.close();
   }
 });
+
+test('JSON bodies must be objects or arrays, and may not carry __proto__; nothing is stored', async (t) => {
+  for (const raw of ['"a string"', '42', '{"name":"x","__proto__":{"admin":true}}']) {
+    const response = await app.request('/api/v4/user/personal_access_tokens', {
+      method: 'POST',
+      token: ROOT_TOKEN,
+      raw,
+      headers: { 'Content-Type': 'application/json' },
+    });
+    t.is(response.status, 400, raw);
+    t.regex(response.body.message, /^400 Bad request - /, raw);
+  }
+  t.is((await app.db('tokens_personal_access_tokens').where({ name: 'x' })).length, 0);
+});
+
+test('JSON with a charset, form bodies and an empty JSON body are all read', async (t) => {
+  const json = await app.request('/api/v4/user/personal_access_tokens', {
+    method: 'POST',
+    token: ROOT_TOKEN,
+    raw: JSON.stringify({ name: 'charset', scopes: ['k8s_proxy'] }),
+    headers: { 'Content-Type': 'application/json; charset=utf-8' },
+  });
+  t.is(json.status, 201);
+  const form = await app.request('/api/v4/user/personal_access_tokens', { method: 'POST', token: ROOT_TOKEN, form: { name: 'form', 'scopes[]': ['k8s_proxy', 'self_rotate'] } });
+  t.is(form.status, 201);
+  t.deepEqual(form.body.scopes, ['k8s_proxy', 'self_rotate']);
+  const empty = await app.request('/api/v4/user/personal_access_tokens', { method: 'POST', token: ROOT_TOKEN, raw: '', headers: { 'Content-Type': 'application/json' } });
+  t.is(empty.status, 400);
+  t.deepEqual(empty.body, { error: 'name is missing, scopes, granular_scopes are missing, exactly one parameter must be provided' });
+});
