@@ -3,9 +3,9 @@ import Router from '@koa/router';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/schema.js';
 import { NotFoundError, RouteNotFoundError } from './errors.js';
-import { collectParams, errorWriter, parseBody, requestContext } from './http/middleware.js';
+import { collectParams, parseBody, startRequest, writeError } from './http/middleware.js';
 import { validateInput } from './http/validation.js';
-import { observeRequests, type Metrics } from './ops/observability.js';
+import { requestObserver, type Metrics } from './ops/observability.js';
 import type { AuthStrategy, FlagResolver, GatehouseContext, GatehouseState, RouteDefinition } from './plugins/types.js';
 import type { createRateLimiterFactory } from './rate-limit/index.js';
 
@@ -113,15 +113,33 @@ function partitionedRouter(routes: readonly BoundRoute[], deps: AppDeps): Middle
   };
 }
 
+/**
+ * What every request goes through first and last: its id and the headers every answer carries, the
+ * single error writer, then metrics and the request log line. One middleware rather than three: each
+ * Koa layer costs an async frame on every request.
+ */
+function frontDoor(deps: AppDeps): Middleware<GatehouseState> {
+  const observe = requestObserver(deps.metrics, deps.requestLogger, deps.config.log.requests);
+  return async function frontDoor(ctx, next) {
+    const started = process.hrtime.bigint();
+    startRequest(ctx);
+    try {
+      await next();
+    } catch (caught) {
+      writeError(ctx, caught, deps.logger);
+    } finally {
+      observe(ctx, started);
+    }
+  };
+}
+
 /** Koa app for the given routes. No listen, no env reads: the caller owns the server. */
 export function createApp(deps: AppDeps): Koa<GatehouseState> {
   const app = new Koa<GatehouseState>({ proxy: deps.config.server.trustProxy, maxIpsCount: deps.config.server.maxIpsCount });
   app.silent = true;
   const operations = deps.operations.map((route) => ({ plugin: 'core', route, services: undefined }));
 
-  app.use(requestContext());
-  app.use(observeRequests(deps.metrics, deps.requestLogger, deps.config.log.requests));
-  app.use(errorWriter(deps.logger));
+  app.use(frontDoor(deps));
   app.use(partitionedRouter([...operations, ...deps.routes], deps));
   app.use(async function unmatched(ctx) {
     // GitLab's catch-all `route :any, '*path'` answers with the `error` key.

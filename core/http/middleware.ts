@@ -12,16 +12,13 @@ import type { GatehouseContext, GatehouseState } from '../plugins/types.js';
 const SAFE_REQUEST_ID = /^[\w.:@+\/=-]{1,128}$/;
 
 /** Request id, and the headers every response carries (GitLab sets these on every API response). */
-export function requestContext(): Middleware<GatehouseState> {
-  return async function requestContext(ctx, next) {
-    const sent = ctx.get('X-Request-Id');
-    ctx.state.requestId = sent && SAFE_REQUEST_ID.test(sent) ? sent : randomUUID();
-    ctx.state.params = {};
-    ctx.set('X-Request-Id', ctx.state.requestId);
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('X-Frame-Options', 'SAMEORIGIN');
-    await next();
-  };
+export function startRequest(ctx: GatehouseContext): void {
+  const sent = ctx.get('X-Request-Id');
+  ctx.state.requestId = sent && SAFE_REQUEST_ID.test(sent) ? sent : randomUUID();
+  ctx.state.params = {};
+  ctx.set('X-Request-Id', ctx.state.requestId);
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('X-Frame-Options', 'SAMEORIGIN');
 }
 
 /** Turns body-parser failures into GitLab's 400/413 bodies. */
@@ -38,23 +35,17 @@ function fromBodyParserError(error: { status?: number; type?: string; message?: 
  * The single place error bodies are written. ApiErrors carry their GitLab body; anything else is a
  * bug or an outage: the client gets the generic 500 body and the cause goes to the log with the id.
  */
-export function errorWriter(logger: Logger): Middleware<GatehouseState> {
-  return async function errorWriter(ctx, next) {
-    try {
-      await next();
-    } catch (caught) {
-      const error = caught instanceof ApiError ? caught : fromBodyParserError(caught as never);
-      if (error) {
-        ctx.status = error.status;
-        ctx.set(error.headers);
-        ctx.body = error.body;
-        return;
-      }
-      logger.error({ err: caught, requestId: ctx.state.requestId, route: ctx.state.routeName }, 'request failed');
-      ctx.status = 500;
-      ctx.body = INTERNAL_ERROR_BODY;
-    }
-  };
+export function writeError(ctx: GatehouseContext, caught: unknown, logger: Logger): void {
+  const error = caught instanceof ApiError ? caught : fromBodyParserError(caught as never);
+  if (error) {
+    ctx.status = error.status;
+    ctx.set(error.headers);
+    ctx.body = error.body;
+    return;
+  }
+  logger.error({ err: caught, requestId: ctx.state.requestId, route: ctx.state.routeName }, 'request failed');
+  ctx.status = 500;
+  ctx.body = INTERNAL_ERROR_BODY;
 }
 
 /** RFC 8259 whitespace then `{` or `[`: bodies are objects or arrays, as co-body's strict mode requires. */

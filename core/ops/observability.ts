@@ -1,7 +1,6 @@
 import pino, { type Logger } from 'pino';
 import { Registry, Counter, Histogram, collectDefaultMetrics } from 'prom-client';
-import type { Middleware } from 'koa';
-import type { GatehouseState } from '../plugins/types.js';
+import type { GatehouseContext } from '../plugins/types.js';
 
 /** Query parameters and headers that carry credentials; never written to a log. */
 const SECRET_PARAMS = /([?&](?:private_token|access_token|bearer_token|secret_token|job_token|token)=)[^&]*/gi;
@@ -81,8 +80,8 @@ export function createMetrics(): Metrics {
   };
 }
 
-/** Counts, times and (optionally) logs every request under its route name. Runs outermost. */
-export function observeRequests(metrics: Metrics, logger: Logger, logRequests: boolean): Middleware<GatehouseState> {
+/** Counts, times and (optionally) logs a finished request under its route name. */
+export function requestObserver(metrics: Metrics, logger: Logger, logRequests: boolean): (ctx: GatehouseContext, startedNs: bigint) => void {
   // Label sets are few (routes × methods × statuses): bind each once instead of hashing labels per request.
   const counters = new Map<string, { inc(): void }>();
   const timers = new Map<string, { observe(value: number): void }>();
@@ -97,30 +96,25 @@ export function observeRequests(metrics: Metrics, logger: Logger, logRequests: b
     if (!child) timers.set(route, (child = metrics.duration.labels(route)));
     return child;
   };
-  return async function observeRequests(ctx, next) {
-    const started = process.hrtime.bigint();
-    try {
-      await next();
-    } finally {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = ctx.state.routeName ?? 'unmatched';
-      counterFor(route, ctx.method, String(ctx.status)).inc();
-      timerFor(route).observe(seconds);
-      if (logRequests) {
-        logger.info(
-          {
-            requestId: ctx.state.requestId,
-            method: ctx.method,
-            url: redactUrl(ctx.url),
-            route,
-            status: ctx.status,
-            ms: Math.round(seconds * 1e5) / 100,
-            userId: ctx.state.principal?.user?.id,
-            ip: ctx.ip,
-          },
-          'request',
-        );
-      }
+  return function observeRequest(ctx, started) {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const route = ctx.state.routeName ?? 'unmatched';
+    counterFor(route, ctx.method, String(ctx.status)).inc();
+    timerFor(route).observe(seconds);
+    if (logRequests) {
+      logger.info(
+        {
+          requestId: ctx.state.requestId,
+          method: ctx.method,
+          url: redactUrl(ctx.url),
+          route,
+          status: ctx.status,
+          ms: Math.round(seconds * 1e5) / 100,
+          userId: ctx.state.principal?.user?.id,
+          ip: ctx.ip,
+        },
+        'request',
+      );
     }
   };
 }
