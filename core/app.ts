@@ -32,13 +32,6 @@ export interface AppDeps {
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** Names the route for logs and metrics (before the body parser, so its failures are attributed). */
-const nameRoute = (name: string): Middleware<GatehouseState> =>
-  function nameRoute(ctx, next) {
-    ctx.state.routeName = name;
-    return next();
-  };
-
 /**
  * The per-route pipeline, built once at boot from the manifest: name → body (non-GET) → params →
  * authenticate → flag gate → rate limit → validate → handler. The stages after the body parser run
@@ -75,7 +68,15 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
     else await handle(ctx);
   };
 
-  return BODY_METHODS.has(route.method) ? [nameRoute(route.name), parseBody(deps.config.server.bodyLimit), runRoute] : [runRoute];
+  if (!BODY_METHODS.has(route.method)) return [runRoute];
+  const parse = parseBody(deps.config.server.bodyLimit);
+  return [
+    function readBodyThenRun(ctx, next) {
+      // Named before the body is read, so a body refused as too large or malformed counts for the route.
+      ctx.state.routeName = route.name;
+      return parse(ctx, () => runRoute(ctx, next));
+    },
+  ];
 }
 
 /**
