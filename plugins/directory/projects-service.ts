@@ -293,7 +293,7 @@ export class ProjectsService {
    * (owner) when the project lives in their personal namespace; 0 when none. Admin status is not
    * counted here; callers that honour it check `isAdmin` themselves (as `canRead` does).
    */
-  async accessLevel(userId: number, project: Project, db: Knex = this.db): Promise<number> {
+  accessLevel(userId: number, project: Project, db: Knex = this.db): Promise<number> {
     return this.cached(`access:${userId}:${project.id}`, async () => this.effectiveAccess(userId, await this.projectLineage(project, db), project.id, db), db);
   }
 
@@ -351,7 +351,7 @@ export class ProjectsService {
   }
 
   /** Whether a deploy key is enabled for a project, and whether it may push there; undefined when it is not linked. */
-  async deployKeyLink(keyId: number, projectId: number): Promise<{ canPush: boolean } | undefined> {
+  deployKeyLink(keyId: number, projectId: number): Promise<{ canPush: boolean } | undefined> {
     return this.cached(`deploy-key-link:${keyId}:${projectId}`, async () => {
       const link = await this.projects.findDeployKeyLink(keyId, projectId);
       return link ? { canPush: link.canPush } : undefined;

@@ -22,7 +22,7 @@ const TRANSACTION_END = /^\s*(commit|rollback)\b/i;
  * staleness between instances that share a database without Redis.
  */
 export class DirectoryReadCache {
-  private readonly entries: LRUCache<string, { value: unknown }>;
+  private readonly entries: LRUCache<string, { value: Promise<unknown> }>;
   private generation = 0;
 
   constructor(options: { db: Knex; bus: InvalidationBus; max: number; ttlMs: number }) {
@@ -38,13 +38,19 @@ export class DirectoryReadCache {
     });
   }
 
-  /** The cached value for `key`, loading it when absent. Misses (undefined) are not remembered. */
-  async get<T>(key: string, load: () => Promise<T>): Promise<T> {
+  /**
+   * The cached value for `key`, loading it when absent. Misses (undefined) are not remembered. A hit
+   * hands back the settled promise stored with the value: no async frame or allocation per lookup.
+   */
+  get<T>(key: string, load: () => Promise<T>): Promise<T> {
     const hit = this.entries.get(key);
-    if (hit) return hit.value as T;
+    return hit ? (hit.value as Promise<T>) : this.load(key, load);
+  }
+
+  private async load<T>(key: string, load: () => Promise<T>): Promise<T> {
     const generation = this.generation;
     const value = await load();
-    if (value !== undefined && generation === this.generation) this.entries.set(key, { value });
+    if (value !== undefined && generation === this.generation) this.entries.set(key, { value: Promise.resolve(value) });
     return value;
   }
 
