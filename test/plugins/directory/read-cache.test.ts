@@ -15,7 +15,7 @@ test.after.always(async () => {
   await app?.close();
 });
 
-test('cached reads see writes made through the API, through services and directly in SQL', async (t) => {
+test.serial('cached reads see writes made through the API, through services and directly in SQL', async (t) => {
   const { user, plaintext } = await createUserWithToken(app, ['api']);
   const created = await app.request('/api/v4/projects', { method: 'POST', token: plaintext, body: { name: 'cached', path: 'cached' } });
   const projects = app.services.directory.projects;
@@ -33,7 +33,7 @@ test('cached reads see writes made through the API, through services and directl
   t.is((await app.services.directory.users.findById(user.id)).name, 'Renamed', 'a write in a transaction clears it');
 });
 
-test('access levels follow membership changes at once', async (t) => {
+test.serial('access levels follow membership changes at once', async (t) => {
   const owner = await createUserWithToken(app, ['api']);
   const member = await createUserWithToken(app, ['api']);
   const created = await app.request('/api/v4/projects', { method: 'POST', token: owner.plaintext, body: { name: 'team', path: 'team' } });
