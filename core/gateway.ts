@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import type { Knex } from 'knex';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createApp, type BoundRoute } from './app.js';
 import type { AppConfig } from './config/schema.js';
@@ -58,9 +58,11 @@ const REDIS_CONNECT_GRACE_MS = 2_000;
  * Without the offline queue, commands sent before the first connection fail, so rate limits would let
  * the first requests through uncounted: wait for that connection, but only until it first fails or
  * the grace period ends — a Redis outage must not hold boot (`redis.failOpen` decides what happens).
+ * ioredis is imported only when Redis is configured: the embedded default never loads it.
  */
 async function connectRedis(url: string, logger: Logger): Promise<Redis> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+  const { Redis: RedisClient } = await import('ioredis');
+  const redis = new RedisClient(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
   redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
   await new Promise<void>((done) => {
     const settle = () => {

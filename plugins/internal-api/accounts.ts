@@ -1,4 +1,3 @@
-import { jwtVerify, SignJWT } from 'jose';
 import type { InternalApiService } from './service.js';
 import { resolveActor, type Actor } from './actor.js';
 import type { Project, SshKey, User } from './types.js';
@@ -95,6 +94,7 @@ function parseExpiry(value: unknown): { day?: string } | 'invalid' {
 /** Keys, users, recovery codes, tokens and LFS over SSH: the non-git-access internal endpoints. */
 export class Accounts {
   private lfsKey?: Uint8Array;
+  private joseModule?: Promise<typeof import('jose')>;
   private sshScopes?: string[];
 
   constructor(private readonly internal: InternalApiService) {}
@@ -287,8 +287,14 @@ export class Accounts {
     return (this.lfsKey ??= new TextEncoder().encode(this.internal.lfsSecret.trim()));
   }
 
-  private signLfsToken(actor: string, container: string): Promise<string> {
+  /** jose, loaded on first LFS use: most gateways never sign one, and it weighs on every process. */
+  private jose() {
+    return (this.joseModule ??= import('jose'));
+  }
+
+  private async signLfsToken(actor: string, container: string): Promise<string> {
     const iat = this.nowSeconds();
+    const { SignJWT } = await this.jose();
     return new SignJWT({ actor, container })
       .setProtectedHeader({ alg: LFS_ALGORITHM, typ: 'JWT' })
       .setIssuedAt(iat)
@@ -299,6 +305,7 @@ export class Accounts {
   /** The claims of an LFS token this gatehouse issued and that has not expired; undefined otherwise. */
   async verifyLfsToken(token: string): Promise<LfsTokenClaims | undefined> {
     try {
+      const { jwtVerify } = await this.jose();
       const { payload } = await jwtVerify(token, this.key(), {
         algorithms: [LFS_ALGORITHM],
         currentDate: this.internal.clock.now(),
