@@ -2,19 +2,14 @@ import test from 'ava';
 import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, type TestApp } from '../../helpers/app.js';
 import { createUserWithToken } from '../../helpers/fixtures.js';
 import { toDate } from '../../../core/util/time.js';
+import { FORBIDDEN, UNAUTHORIZED, insufficientScope } from '../../helpers/gitlab-errors.js';
 
 const NOW = '2026-11-22T10:00:00.000Z';
-const UNAUTHORIZED = { message: '401 Unauthorized' };
-const FORBIDDEN = { message: '403 Forbidden' };
 const GROUP_NOT_FOUND = { message: '404 Group Not Found' };
 const USER_NOT_FOUND = { message: '404 User Not Found' };
 const PATH_TAKEN = { message: { path: ['has already been taken'] } };
 const NAMESPACE_PATH_MESSAGE = "can contain only letters, digits, '_', '-' and '.'. Cannot start with '-' or end in '.', '.git' or '.atom'.";
-const INSUFFICIENT_SCOPE = {
-  error: 'insufficient_scope',
-  error_description: 'The request requires higher privileges than provided by the access token.',
-  scope: 'api',
-};
+const INSUFFICIENT_SCOPE = insufficientScope('api');
 
 let app: TestApp;
 test.before(async () => {

@@ -2,20 +2,14 @@ import test from 'ava';
 import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, type TestApp } from '../../helpers/app.js';
 import { createUserWithToken } from '../../helpers/fixtures.js';
 import { makeEd25519Key, makeRsaKey } from '../../helpers/ssh-keys.js';
+import { FORBIDDEN, UNAUTHORIZED, insufficientScope } from '../../helpers/gitlab-errors.js';
 
 const NOW = '2026-11-22T10:00:00.000Z';
-const UNAUTHORIZED = { message: '401 Unauthorized' };
-const FORBIDDEN = { message: '403 Forbidden' };
 const KEY_NOT_FOUND = { message: '404 Key Not Found' };
 const USER_NOT_FOUND = { message: '404 User Not Found' };
 const MALFORMED_KEY = { message: { key: ['is invalid'], fingerprint_sha256: ['cannot be generated'] } };
 const DUPLICATE_KEY = { message: { fingerprint_sha256: ['has already been taken'] } };
 const EXPIRED_KEY = { message: { key: ['has expired'] } };
-const insufficientScope = (scope: string) => ({
-  error: 'insufficient_scope',
-  error_description: 'The request requires higher privileges than provided by the access token.',
-  scope,
-});
 
 let app: TestApp;
 let nonAdminApi: string;

@@ -4,21 +4,16 @@ import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, type TestApp } from '../../help
 import { createUserWithToken } from '../../helpers/fixtures.js';
 import { makeEd25519Key } from '../../helpers/ssh-keys.js';
 import { toDate } from '../../../core/util/time.js';
+import { FORBIDDEN, UNAUTHORIZED, insufficientScope } from '../../helpers/gitlab-errors.js';
 
 const NOW = '2026-11-22T10:00:00.000Z';
 const HOST = new URL(EXTERNAL_URL).hostname;
-const UNAUTHORIZED = { message: '401 Unauthorized' };
-const FORBIDDEN = { message: '403 Forbidden' };
 const PROJECT_NOT_FOUND = { message: '404 Project Not Found' };
 const USER_NOT_FOUND = { message: '404 User Not Found' };
 const NAMESPACE_NOT_VALID = { message: { namespace: ['is not valid'] } };
 const FINGERPRINT_TAKEN = { message: { fingerprint_sha256: ['has already been taken'] } };
 const PROJECT_PATH_MESSAGE = "can contain only letters, digits, '_', '-' and '.'. Cannot start with '-', end in '.git' or end in '.atom'";
-const INSUFFICIENT_SCOPE = {
-  error: 'insufficient_scope',
-  error_description: 'The request requires higher privileges than provided by the access token.',
-  scope: 'api',
-};
+const INSUFFICIENT_SCOPE = insufficientScope('api');
 
 let app: TestApp;
 test.before(async () => {

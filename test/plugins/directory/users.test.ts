@@ -2,17 +2,11 @@ import test from 'ava';
 import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, type TestApp } from '../../helpers/app.js';
 import { createUserWithToken } from '../../helpers/fixtures.js';
 import { makeEd25519Key } from '../../helpers/ssh-keys.js';
+import { FORBIDDEN, UNAUTHORIZED, insufficientScope } from '../../helpers/gitlab-errors.js';
 
 const NOW = '2026-11-22T10:00:00.000Z';
-const UNAUTHORIZED = { message: '401 Unauthorized' };
-const FORBIDDEN = { message: '403 Forbidden' };
 const BLOCKED = { message: '403 Forbidden - Your account has been blocked.' };
 const USER_NOT_FOUND = { message: '404 User Not Found' };
-const insufficientScope = (scope: string) => ({
-  error: 'insufficient_scope',
-  error_description: 'The request requires higher privileges than provided by the access token.',
-  scope,
-});
 
 let app: TestApp;
 /** Tokens for the auth matrix, made once: scopes and admin flags that each route must refuse. */

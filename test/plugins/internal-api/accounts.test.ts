@@ -7,10 +7,10 @@ import { createUserWithToken } from '../../helpers/fixtures.js';
 import { makeEd25519Key, type TestSshKey } from '../../helpers/ssh-keys.js';
 import { shellHeaders, shellJwt } from '../../helpers/shell.js';
 import { Accounts } from '../../../plugins/internal-api/accounts.js';
+import { UNAUTHORIZED } from '../../helpers/gitlab-errors.js';
 
 const NOW = '2026-11-22T10:00:00.000Z';
 const HOST = new URL(EXTERNAL_URL).hostname;
-const UNAUTHORIZED = { message: '401 Unauthorized' };
 const KEY_NOT_FOUND = { message: '404 Key Not Found' };
 const KEY_UNAUTHORIZED = { message: '401 Unauthorized - Key' };
 const NOT_FOUND = { message: '404 Not Found' };

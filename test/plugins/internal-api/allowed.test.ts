@@ -4,6 +4,7 @@ import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, type TestApp, type TestAppOptio
 import { createUserWithToken } from '../../helpers/fixtures.js';
 import { makeEd25519Key } from '../../helpers/ssh-keys.js';
 import { shellHeaders, shellJwt, shellSecretOf } from '../../helpers/shell.js';
+import { UNAUTHORIZED } from '../../helpers/gitlab-errors.js';
 
 const ALLOWED = '/api/v4/internal/allowed';
 const NOW = '2026-11-22T10:00:00.000Z';
@@ -21,7 +22,6 @@ const BLOCKED = 'Your account has been blocked.';
 const DEACTIVATED = `Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at ${EXTERNAL_URL}`;
 const COMMAND_NOT_ALLOWED = "The command you're trying to execute is not allowed.";
 const EXPIRES_SOON = 'INFO: Your SSH key expires soon. Please generate a new key.';
-const UNAUTHORIZED = { message: '401 Unauthorized' };
 const RATE_LIMITED = { message: { error: 'This endpoint has been requested too many times. Try again later.' } };
 const GIT_CONFIG = ['uploadpack.allowFilter=true', 'uploadpack.allowAnySHA1InWant=true'];
 const GITALY_ADDRESS = 'tcp://127.0.0.1:8075';

@@ -12,8 +12,8 @@ import { definePlugin } from '../../../core/plugins/types.js';
 import { startTestApp, ROOT_TOKEN, type TestApp } from '../../helpers/app.js';
 import { createUserWithToken } from '../../helpers/fixtures.js';
 import { shellJwt, shellSecretOf } from '../../helpers/shell.js';
+import { UNAUTHORIZED } from '../../helpers/gitlab-errors.js';
 
-const UNAUTHORIZED = { message: '401 Unauthorized' };
 const PROBE = '/api/v4/internal/auth_probe';
 
 /**

@@ -3,8 +3,8 @@ import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, TEST_REDIS_URL, type TestApp } 
 import { createUserWithToken } from '../../helpers/fixtures.js';
 import { shellHeaders, shellJwt } from '../../helpers/shell.js';
 import { makeEd25519Key } from '../../helpers/ssh-keys.js';
+import { UNAUTHORIZED } from '../../helpers/gitlab-errors.js';
 
-const UNAUTHORIZED = { message: '401 Unauthorized' };
 const OLD = 'a'.repeat(40);
 const NEW = 'b'.repeat(40);
 const ZERO = '0'.repeat(40);
