@@ -64,6 +64,10 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
       const userId = principal.user?.id;
       if (!flags.isEnabled(route.flag, userId === undefined ? undefined : { userId: String(userId) })) throw new NotFoundError();
     }
+    if (route.responseHeaders) {
+      const headers = route.responseHeaders(ctx, services);
+      if (headers) ctx.set(headers);
+    }
     if (rateLimit) await rateLimit(ctx, () => handle(ctx));
     else await handle(ctx);
   };

@@ -111,6 +111,11 @@ export interface RouteDefinition<S = unknown, I extends z.ZodType | undefined = 
   input?: I;
   /** Grape's rules over several params of `input` (`exactly_one_of`, `mutually_exclusive`, …). */
   inputGroups?: readonly ParamGroup[];
+  /**
+   * Headers every answer of this route carries, decided once the caller is authenticated: they are set
+   * before the rate limit and validation, so refusals (a 429 included) carry them too.
+   */
+  responseHeaders?: (ctx: GatehouseContext, services: S) => Record<string, string> | undefined;
   handler: (
     ctx: GatehouseContext,
     input: I extends z.ZodType ? z.output<I> : Record<string, unknown>,

@@ -7,6 +7,8 @@ import { KeysService } from './keys-service.js';
 import { ProjectsService } from './projects-service.js';
 import { DirectoryReadCache } from './read-cache.js';
 import { directoryRoutes } from './routes.js';
+import { projectUrls } from './projects-presenter.js';
+import type { Project } from './projects-repository.js';
 
 const config = z.object({
   readCacheSize: z.number().int().min(1).default(10_000).describe('How many directory reads (keys, users, projects, access levels) to keep in memory.'),
@@ -30,6 +32,8 @@ export interface DirectoryServices {
   keys: KeysService;
   projects: ProjectsService;
   externalUrl: string;
+  /** A project's SSH and HTTP clone URLs and web URL, as the project API shows them. */
+  projectUrls(project: Pick<Project, 'fullPath'>): ReturnType<typeof projectUrls>;
   version: { version: string; revision: string };
 }
 
@@ -55,6 +59,7 @@ export const directoryPlugin = definePlugin({
       keys,
       projects: new ProjectsService(deps.db, deps.clock, keys, cache),
       externalUrl: deps.app.externalUrl,
+      projectUrls: (project) => projectUrls(project, deps.app.externalUrl),
       version: deps.app.version,
     };
   },

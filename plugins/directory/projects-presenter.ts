@@ -49,13 +49,23 @@ export interface ProjectPresentation {
 }
 
 /**
+ * Where a project's repository and page are: SSH clone URL on the external URL's host (the default for
+ * GitLab's `gitlab_shell.ssh_host`), HTTP clone URL and web URL under the external URL.
+ */
+export function projectUrls(project: Pick<Project, 'fullPath'>, externalUrl: string) {
+  return {
+    ssh_url_to_repo: `git@${new URL(externalUrl).hostname}:${project.fullPath}.git`,
+    http_url_to_repo: `${externalUrl}/${project.fullPath}.git`,
+    web_url: `${externalUrl}/${project.fullPath}`,
+  };
+}
+
+/**
  * GitLab's `Project` entity (the subset gatehouse keeps). `lineage` is the project's namespace chain,
- * root first, ending with its namespace. The SSH clone URL uses the external URL's host, the default
- * for GitLab's `gitlab_shell.ssh_host`.
+ * root first, ending with its namespace.
  */
 export function presentProject(project: Project, lineage: readonly Namespace[], externalUrl: string, options: ProjectPresentation) {
   const namespace = lineage[lineage.length - 1];
-  const host = new URL(externalUrl).hostname;
   return {
     id: project.id,
     description: project.description === '' ? null : project.description,
@@ -66,9 +76,7 @@ export function presentProject(project: Project, lineage: readonly Namespace[], 
     created_at: iso(project.createdAt),
     default_branch: project.defaultBranch,
     topics: [],
-    ssh_url_to_repo: `git@${host}:${project.fullPath}.git`,
-    http_url_to_repo: `${externalUrl}/${project.fullPath}.git`,
-    web_url: `${externalUrl}/${project.fullPath}`,
+    ...projectUrls(project, externalUrl),
     avatar_url: null,
     star_count: 0,
     forks_count: 0,

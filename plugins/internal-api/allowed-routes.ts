@@ -1,6 +1,11 @@
 import { routeFor, type RouteDefinition } from '../../core/plugins/types.js';
 import type { InternalApiConfig, InternalApiServices } from './manifest.js';
 import { allowedRateLimitKey } from './git-access.js';
+import { SHELL_JWT_HEADER } from './strategy.js';
+
+/** The ops flag letting a Workhorse in front of gatehouse count /allowed refusals in its circuit breaker. */
+export const CIRCUIT_BREAKER_FLAG = 'internal_api_workhorse_circuit_breaker';
+const CIRCUIT_BREAKER_HEADERS = Object.freeze({ 'Enable-Workhorse-Circuit-Breaker': 'true' });
 
 const route = routeFor<InternalApiServices>();
 
@@ -21,6 +26,11 @@ export const allowedRoutes: RouteDefinition<InternalApiServices, any>[] = [
       windowMs: 60_000,
       by: (ctx) => allowedRateLimitKey(ctx.state.params),
     },
+    // GitLab asks Workhorse to trip its circuit breaker only for GitLab Shell's own SSH checks.
+    responseHeaders: (ctx, { internal }) =>
+      ctx.state.params.protocol === 'ssh' && ctx.get(SHELL_JWT_HEADER) && internal.flags.isEnabled(CIRCUIT_BREAKER_FLAG)
+        ? CIRCUIT_BREAKER_HEADERS
+        : undefined,
     handler: async (ctx, _input, { internal }) => {
       ctx.body = await internal.gitAccess.allowed(ctx.state.params);
     },

@@ -21,6 +21,10 @@ export const WIKI_NOT_FOUND = 'The wiki you were looking for could not be found.
 export const WIKI_DOWNLOAD_DENIED = 'You are not allowed to download files from this wiki.';
 export const WIKI_WRITE_DENIED = "You are not allowed to write to this project's wiki.";
 export const KEY_EXPIRES_SOON = 'INFO: Your SSH key expires soon. Please generate a new key.';
+// GitAccessSnippet's and GitAccessDesign's texts (lib/gitlab/git_access_snippet.rb, git_access_design.rb).
+export const SNIPPET_NOT_FOUND = 'The snippet you were looking for could not be found.';
+export const DESIGNS_WEB_ONLY = 'Designs are only accessible using the web interface';
+export const DESIGNS_DENIED = 'You are not allowed to manage designs of this project';
 const MALFORMED_CLIENT_CONTEXT = 'malformed gitaly_client_context_bin';
 const CLIENT_CONTEXT_NOT_OBJECT = 'Decoded gitaly_client_context_bin is not a valid JSON object';
 
@@ -56,11 +60,18 @@ export class GitAccessError extends ApiError {
 const deny = (message: string) => new GitAccessError(401, message);
 const notFound = (message: string) => new GitAccessError(404, message);
 
-/** A repository of a project: its code, or its wiki (`<path>.wiki.git`, `wiki-<id>`). */
+/** A repository of a project: its code, its wiki (`<path>.wiki.git`, `wiki-<id>`) or its designs (`<path>.design.git`, `design-<id>`). */
 export interface GitRepository {
   project: Project;
-  kind: 'project' | 'wiki';
+  kind: 'project' | 'wiki' | 'design';
 }
+
+/** GitLab's snippet repositories: `snippet-<id>`, `snippets/<id>`, `<project path>/snippets/<id>`. */
+const SNIPPET_GL_REPOSITORY = /^snippet-\d+$/;
+const SNIPPET_PATH = /(^|\/)snippets\/\d+$/;
+
+/** The path a git client typed, without leading slashes and `.git`. */
+const typedPath = (params: Record<string, unknown>) => text(params.project)?.replace(/^\/+/, '').replace(/\.git$/i, '');
 
 /** What an actor may do with one project, worked out once per request. */
 interface Permissions {
@@ -142,11 +153,15 @@ export class GitAccess {
    */
   async allowed(params: Record<string, unknown>): Promise<AllowedBody> {
     checkClientContext(params.gitaly_client_context_bin);
+    // Gatehouse keeps no snippets: every snippet repository is GitAccessSnippet's "not found", its first check.
+    if (this.namesSnippet(params)) throw notFound(SNIPPET_NOT_FOUND);
     const actor = await resolveActor(this.internal.directory, params);
     // GitLab records key use before deciding (`actor.update_last_used_at!`), refused or not.
     if (actor.key) await this.internal.directory.keys.touch(actor.key);
 
     const action = text(params.action) ?? '';
+    // GitAccessDesign replaces every other check with its own two.
+    if (/^design-/.test(text(params.gl_repository) ?? '')) return this.allowedDesign(actor, params);
     this.checkProtocol(text(params.protocol));
     this.checkKey(actor.key);
     this.checkActiveUser(actor.user);
@@ -154,6 +169,7 @@ export class GitAccess {
 
     const repository = (await this.findRepository(params)) ?? (await this.createOnPush(actor, action, params));
     if (!repository) throw notFound(PROJECT_NOT_FOUND);
+    if (repository.kind === 'design') return this.allowedDesign(actor, params, repository);
     const permissions = await this.permissionsOf(actor, repository.project, PUSH_ACTIONS.has(action));
     if (!permissions.read) throw notFound(repository.kind === 'wiki' ? WIKI_NOT_FOUND : PROJECT_NOT_FOUND);
     if (DOWNLOAD_ACTIONS.has(action)) this.checkDownload(repository, permissions);
@@ -190,17 +206,38 @@ export class GitAccess {
     const projects = this.internal.directory.projects;
     const glRepository = text(params.gl_repository);
     if (glRepository) {
-      const match = /^(project|wiki)-(\d+)$/.exec(glRepository);
+      const match = /^(project|wiki|design)-(\d+)$/.exec(glRepository);
       const project = match ? await projects.findProjectById(Number(match[2])) : undefined;
       return project ? { project, kind: match![1] as GitRepository['kind'] } : undefined;
     }
-    const path = text(params.project)?.replace(/^\/+/, '').replace(/\.git$/i, '');
+    const path = typedPath(params);
     if (!path) return undefined;
     const project = await projects.findProjectByPath(path);
     if (project) return { project, kind: 'project' };
-    if (!/\.wiki$/i.test(path)) return undefined;
-    const wikiOf = await projects.findProjectByPath(path.replace(/\.wiki$/i, ''));
-    return wikiOf ? { project: wikiOf, kind: 'wiki' } : undefined;
+    const suffix = /\.(wiki|design)$/i.exec(path);
+    if (!suffix) return undefined;
+    const owner = await projects.findProjectByPath(path.slice(0, -suffix[0].length));
+    return owner ? { project: owner, kind: suffix[1].toLowerCase() as GitRepository['kind'] } : undefined;
+  }
+
+  private namesSnippet(params: Record<string, unknown>): boolean {
+    const glRepository = text(params.gl_repository);
+    if (glRepository) return SNIPPET_GL_REPOSITORY.test(glRepository);
+    return SNIPPET_PATH.test(typedPath(params) ?? '');
+  }
+
+  /**
+   * A design repository (GitLab's GitAccessDesign): only the web interface reaches it, and only for
+   * those who may manage the project's designs (developers, admins). Nothing else is checked.
+   */
+  private async allowedDesign(actor: Actor, params: Record<string, unknown>, found?: GitRepository): Promise<AllowedBody> {
+    if (text(params.protocol) !== 'web') throw deny(DESIGNS_WEB_ONLY);
+    const repository = found ?? (await this.findRepository(params));
+    const user = actor.key?.type === 'deploy_key' ? undefined : actor.user;
+    if (!repository || !user || user.state !== 'active') throw deny(DESIGNS_DENIED);
+    const mayManage = user.isAdmin || (await this.internal.directory.projects.accessLevel(user.id, repository.project)) >= DEVELOPER;
+    if (!mayManage) throw deny(DESIGNS_DENIED);
+    return this.successBody(actor, repository);
   }
 
   /**
@@ -214,13 +251,13 @@ export class GitAccess {
     const user = actor.user;
     if (!PUSH_ACTIONS.has(action) || !user || actor.key?.type === 'deploy_key') return undefined;
     if (text(params.gl_repository) || text(params.changes) !== ANY_CHANGES) return undefined;
-    const path = text(params.project)?.replace(/^\/+/, '').replace(/\.git$/i, '');
+    const path = typedPath(params);
     const slash = path?.lastIndexOf('/') ?? -1;
     if (!path || slash <= 0) return undefined;
     const namespacePath = path.slice(0, slash);
     const projectPath = path.slice(slash + 1);
     // Wikis (GitAccessWiki) and snippets (GitAccessSnippet) are never created on push.
-    if (/\.wiki$/i.test(projectPath) || /^snippets(\/|$)/i.test(namespacePath) || /(^|\/)snippets$/i.test(namespacePath)) return undefined;
+    if (/\.(wiki|design)$/i.test(projectPath) || /^snippets(\/|$)/i.test(namespacePath) || /(^|\/)snippets$/i.test(namespacePath)) return undefined;
 
     const projects = this.internal.directory.projects;
     const namespace = await projects.findNamespaceByPath(namespacePath);
@@ -235,6 +272,7 @@ export class GitAccess {
         { id: user.id, isAdmin: user.isAdmin, state: user.state },
         { name: projectPath, path: projectPath, namespaceId: namespace.id, visibility: 'private' },
       );
+      await this.internal.pushHooks.rememberProjectCreated(user.id, project, text(params.protocol));
       return { project, kind: 'project' };
     } catch (error) {
       if (error instanceof ModelValidationError) throw new GitAccessError(422, `Could not create project: ${fullMessages(error.fields)}`);
@@ -286,7 +324,8 @@ export class GitAccess {
   private async successBody(actor: Actor, repository: GitRepository): Promise<AllowedBody> {
     const { project, kind } = repository;
     const glRepository = `${kind}-${project.id}`;
-    const projectPath = kind === 'wiki' ? `${project.fullPath}.wiki` : project.fullPath;
+    const suffix = kind === 'project' ? '' : `.${kind}`;
+    const projectPath = `${project.fullPath}${suffix}`;
     const lineage = await this.internal.directory.projects.projectLineage(project);
     const isDeployKey = actor.key?.type === 'deploy_key';
     const body: AllowedBody = {
@@ -301,7 +340,7 @@ export class GitAccess {
       gitaly: {
         repository: {
           storage_name: project.repositoryStorage,
-          relative_path: `${project.diskPath}${kind === 'wiki' ? '.wiki' : ''}.git`,
+          relative_path: `${project.diskPath}${suffix}.git`,
           git_object_directory: '',
           git_alternate_object_directories: [],
           gl_repository: glRepository,

@@ -70,6 +70,13 @@ export const internalApiPlugin = definePlugin({
       default: true,
       description: 'Git over SSH: off makes /internal/allowed answer 401 "Git access over SSH is not allowed".',
     },
+    {
+      name: 'internal_api_workhorse_circuit_breaker',
+      kind: 'ops',
+      default: true,
+      description:
+        'Answers to GitLab Shell\'s SSH /internal/allowed checks carry Enable-Workhorse-Circuit-Breaker: true, so a GitLab Workhorse in front counts their 429s.',
+    },
   ],
   services: (deps): InternalApiServices => {
     const shellSecret = deps.secrets.ensure(deps.config.secretFile, () => randomHex(16)).trim();

@@ -9,6 +9,10 @@ import type { Project } from './types.js';
 export const REFERENCE_COUNTER_TTL_SECONDS = 600;
 
 /** A new (or old) revision of all zeros: the ref is being deleted (or created). SHA-1 and SHA-256. */
+/** How long a "project created" notice waits for its push's post-receive (GitLab's PostPushMessage: 5 minutes). */
+export const POST_PUSH_MESSAGE_TTL_SECONDS = 300;
+
+/** A new (or old) revision of all zeros: the ref is being deleted (or created). SHA-1 and SHA-256. */
 const BLANK_SHA = /^(?:0{40}|0{64})$/;
 const BRANCH_PREFIX = 'refs/heads/';
 
@@ -92,6 +96,8 @@ export function mergeRequestBranches(project: Pick<Project, 'defaultBranch'>, ch
  */
 export class PushHooks {
   private readonly counters = new Map<string, { count: number; expiresAt: number }>();
+  /** Post-push notices when there is no Redis, by key, until they are shown or expire. */
+  private readonly notices = new Map<string, { message: string; expiresAt: number }>();
 
   constructor(private readonly internal: InternalApiService) {}
 
@@ -157,6 +163,60 @@ export class PushHooks {
     }
   }
 
+  /**
+   * GitLab's `ProjectCreated` notice: a push that created its project tells the pusher how to point a
+   * remote at it, once, in that push's post-receive (remembered for 5 minutes, in Redis when there is one).
+   */
+  async rememberProjectCreated(userId: number, project: Project, protocol: string | undefined): Promise<void> {
+    const urls = this.internal.directory.projectUrls(project);
+    const message = [
+      '',
+      `The private project ${project.fullPath} was successfully created.`,
+      '',
+      'To configure the remote, run:',
+      `  git remote add origin ${protocol === 'ssh' ? urls.ssh_url_to_repo : urls.http_url_to_repo}`,
+      '',
+      'To view the project, visit:',
+      `  ${urls.web_url}`,
+      '',
+      '',
+    ].join('\n');
+    const key = this.projectCreatedKey(userId, project.id);
+    const redis = this.internal.redis;
+    if (!redis) {
+      this.notices.set(key, { message, expiresAt: this.nowMs() + POST_PUSH_MESSAGE_TTL_SECONDS * 1000 });
+      return;
+    }
+    try {
+      await redis.setex(key, POST_PUSH_MESSAGE_TTL_SECONDS, message);
+    } catch (error) {
+      // The project exists either way; only the notice is lost.
+      this.internal.logger.warn({ err: error, projectId: project.id }, 'project created notice not stored');
+    }
+  }
+
+  /** The notice for this user and project, if one waits: read once, then gone. */
+  private async takeProjectCreated(userId: number, projectId: number): Promise<string | undefined> {
+    const key = this.projectCreatedKey(userId, projectId);
+    const redis = this.internal.redis;
+    if (!redis) {
+      const notice = this.notices.get(key);
+      this.notices.delete(key);
+      return notice && notice.expiresAt > this.nowMs() ? notice.message : undefined;
+    }
+    try {
+      const [[, message]] = (await redis.multi().get(key).del(key).exec()) as [[unknown, string | null], unknown];
+      return message ?? undefined;
+    } catch (error) {
+      this.internal.logger.warn({ err: error, projectId }, 'project created notice not read');
+      return undefined;
+    }
+  }
+
+  private projectCreatedKey(userId: number, projectId: number): string {
+    return `${this.internal.app.redisKeyPrefix}internal-api:project_created:${userId}:${projectId}`;
+  }
+
   private liveCounter(glRepository: string) {
     const counter = this.counters.get(glRepository);
     if (counter && counter.expiresAt <= this.nowMs()) {
@@ -177,10 +237,14 @@ export class PushHooks {
     if (!user || repository.type !== 'project') return [];
     const project = await this.internal.directory.projects.findProjectById(repository.projectId);
     if (!project) return [];
-    return mergeRequestBranches(project, parseChanges(params.changes)).map((branch) => ({
+    const messages: PushMessage[] = mergeRequestBranches(project, parseChanges(params.changes)).map((branch) => ({
       message: `To create a merge request for ${branch}, visit:\n  ${this.newMergeRequestUrl(project, branch)}`,
       type: 'basic',
     }));
+    // After the merge request links, as GitLab's PostReceiveService adds them.
+    const created = await this.takeProjectCreated(user.id, project.id);
+    if (created) messages.push({ message: created, type: 'basic' });
+    return messages;
   }
 
   private newMergeRequestUrl(project: Project, branch: string): string {

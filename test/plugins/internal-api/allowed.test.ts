@@ -25,6 +25,10 @@ const EXPIRES_SOON = 'INFO: Your SSH key expires soon. Please generate a new key
 const RATE_LIMITED = { message: { error: 'This endpoint has been requested too many times. Try again later.' } };
 const GIT_CONFIG = ['uploadpack.allowFilter=true', 'uploadpack.allowAnySHA1InWant=true'];
 const GITALY_ADDRESS = 'tcp://127.0.0.1:8075';
+const SNIPPET_NOT_FOUND = 'The snippet you were looking for could not be found.';
+const DESIGNS_WEB_ONLY = 'Designs are only accessible using the web interface';
+const DESIGNS_DENIED = 'You are not allowed to manage designs of this project';
+const CIRCUIT_BREAKER = 'enable-workhorse-circuit-breaker';
 
 const denied = (message: string) => ({ status: false, message });
 
@@ -332,13 +336,94 @@ test('unknown projects and unknown gl_repository values are 404, for pulls and p
     { action: 'git-receive-pack', project: 'project/does-not-exist.git' },
     { action: 'git-upload-pack', project: `${projects.private.path}-nope` },
     { action: 'git-receive-pack', gl_repository: 'project-999999', project: projects.private.path },
-    { action: 'git-upload-pack', gl_repository: 'snippet-1' },
     { action: 'git-upload-pack' },
   ]) {
     const response = await allowed(app, { key_id: developer.keyId, ...body });
     t.is(response.status, 404, JSON.stringify(body));
     t.deepEqual(response.body, denied(NOT_FOUND));
   }
+});
+
+test('snippet repositories (gatehouse keeps none) are GitAccessSnippet\'s 404, before any other check', async (t) => {
+  const { app, people, projects } = world;
+  for (const body of [
+    { action: 'git-upload-pack', gl_repository: 'snippet-1', project: projects.private.path },
+    { action: 'git-receive-pack', project: 'snippets/12.git' },
+    { action: 'git-upload-pack', project: `/${projects.private.path}/snippets/5.git` },
+    // GitAccessSnippet's check comes before the protocol, key and user checks.
+    { action: 'git-upload-pack', project: 'snippets/12', key_id: 0, protocol: 'nope' },
+  ]) {
+    const response = await allowed(app, { key_id: people.developer.keyId, ...body });
+    t.is(response.status, 404, JSON.stringify(body));
+    t.deepEqual(response.body, denied(SNIPPET_NOT_FOUND));
+  }
+  // Not a snippet id: an ordinary (missing) project path.
+  const named = await allowed(app, { action: 'git-receive-pack', key_id: people.developer.keyId, project: 'snippets/notexist.git' });
+  t.is(named.status, 404);
+  t.deepEqual(named.body, denied(NOT_FOUND));
+});
+
+test('design repositories: only over the web, only for those who may manage designs', async (t) => {
+  const { app, people, projects } = world;
+  const designOf = projects.private;
+  const byGlRepository = { gl_repository: `design-${designOf.id}`, project: designOf.path };
+  for (const where of [byGlRepository, { project: `${designOf.path}.design.git` }]) {
+    for (const protocol of ['ssh', 'http']) {
+      const response = await allowed(app, { action: 'git-receive-pack', key_id: people.developer.keyId, protocol, ...where });
+      t.is(response.status, 401, `${protocol} ${JSON.stringify(where)}`);
+      t.deepEqual(response.body, denied(DESIGNS_WEB_ONLY));
+    }
+  }
+  // GitAccessDesign replaces GitLab's other checks: even an unknown design repository gets its message over SSH.
+  const unknown = await allowed(app, { action: 'git-upload-pack', key_id: people.developer.keyId, gl_repository: 'design-999999' });
+  t.deepEqual([unknown.status, unknown.body], [401, denied(DESIGNS_WEB_ONLY)]);
+
+  for (const role of ['developer', 'maintainer', 'admin'] as Role[]) {
+    const response = await allowed(app, { action: 'git-receive-pack', user_id: people[role].id, protocol: 'web', ...byGlRepository });
+    t.is(response.status, 200, role);
+    const glRepository = `design-${designOf.id}`;
+    const base = success(world, designOf, { user: people[role] });
+    t.deepEqual(response.body, {
+      ...base,
+      gl_repository: glRepository,
+      gl_project_path: `${designOf.path}.design`,
+      gitaly: { ...base.gitaly, repository: { ...base.gitaly.repository, relative_path: `${hashedPath(designOf.id)}.design.git`, gl_repository: glRepository, gl_project_path: `${designOf.path}.design` } },
+    });
+  }
+  for (const role of ['reporter', 'guest', 'outsider'] as Role[]) {
+    const response = await allowed(app, { action: 'git-upload-pack', user_id: people[role].id, protocol: 'web', ...byGlRepository });
+    t.deepEqual([response.status, response.body], [401, denied(DESIGNS_DENIED)], role);
+  }
+  const nobody = await allowed(app, { action: 'git-upload-pack', protocol: 'web', gl_repository: 'design-999999', user_id: people.admin.id });
+  t.deepEqual([nobody.status, nobody.body], [401, denied(DESIGNS_DENIED)]);
+});
+
+test('Enable-Workhorse-Circuit-Breaker: on GitLab Shell\'s SSH checks (JWT), refusals and 429s included; never otherwise', async (t) => {
+  const config = { plugins: { 'internal-api': { allowedRateLimit: 1 } } };
+  await withApp({ config }, async (app) => {
+    const own = await seed(app);
+    const developer = own.people.developer;
+    const body = { action: 'git-upload-pack', key_id: developer.keyId, project: own.projects.private.path };
+    const ok = await allowed(app, body);
+    t.deepEqual([ok.status, ok.headers.get(CIRCUIT_BREAKER)], [200, 'true']);
+    const limited = await allowed(app, body);
+    t.deepEqual([limited.status, limited.headers.get(CIRCUIT_BREAKER)], [429, 'true']);
+    const denial = await allowed(app, { ...body, key_id: own.people.outsider.keyId });
+    t.deepEqual([denial.status, denial.headers.get(CIRCUIT_BREAKER)], [404, 'true']);
+    const overHttp = await allowed(app, { ...body, protocol: 'http', key_id: own.people.maintainer.keyId });
+    t.deepEqual([overHttp.status, overHttp.headers.get(CIRCUIT_BREAKER)], [200, null]);
+    // The legacy shared secret is not GitLab Shell's JWT.
+    const secret = app.services['internal-api'].internal.shellSecret;
+    const legacy = await app.request(ALLOWED, {
+      method: 'POST',
+      headers: { 'Gitlab-Shared-Secret': Buffer.from(secret).toString('base64') },
+      body: { ...body, key_id: own.people.reporter.keyId, protocol: 'ssh', changes: '_any' },
+    });
+    t.deepEqual([legacy.status, legacy.headers.get(CIRCUIT_BREAKER)], [200, null]);
+    app.flags.set('internal_api_workhorse_circuit_breaker', false);
+    const flagOff = await allowed(app, { ...body, key_id: own.people.admin.keyId });
+    t.deepEqual([flagOff.status, flagOff.headers.get(CIRCUIT_BREAKER)], [200, null]);
+  });
 });
 
 test('an unknown action is not allowed', async (t) => {
@@ -576,6 +661,42 @@ test('push to create: a push to an unknown project in the pusher\'s own namespac
   t.is(again.body.gl_project_id, created.body.id);
 });
 
+test('push to create: the push\'s post_receive tells the pusher once how to add the remote (SSH or HTTP URL)', async (t) => {
+  const { app } = world;
+  const { user } = await createUserWithToken(app, ['api']);
+  const keyId = await addKey(app, user.id);
+  for (const [protocol, remote] of [
+    ['ssh', (path: string) => `git@gatehouse.test:${path}.git`],
+    ['http', (path: string) => `${EXTERNAL_URL}/${path}.git`],
+  ] as const) {
+    const path = `${user.username}/created-over-${protocol}`;
+    const created = await allowed(app, { action: 'git-receive-pack', key_id: keyId, project: `${path}.git`, protocol });
+    t.is(created.status, 200);
+    const postReceive = (identifier: string) =>
+      shellHeaders(app).then((headers) =>
+        app.request('/api/v4/internal/post_receive', {
+          method: 'POST',
+          headers,
+          body: { gl_repository: created.body.gl_repository, identifier, changes: `${'0'.repeat(40)} ${'a'.repeat(40)} refs/heads/main`, push_options: null },
+        }),
+      );
+    // Another user's post-receive for the same repository does not see it.
+    t.deepEqual((await postReceive(`user-${world.people.admin.id}`)).body, { messages: [], reference_counter_decreased: true });
+    const first = await postReceive(`key-${keyId}`);
+    t.is(first.status, 200);
+    t.deepEqual(first.body, {
+      messages: [
+        {
+          message: `\nThe private project ${path} was successfully created.\n\nTo configure the remote, run:\n  git remote add origin ${remote(path)}\n\nTo view the project, visit:\n  ${EXTERNAL_URL}/${path}\n\n`,
+          type: 'basic',
+        },
+      ],
+      reference_counter_decreased: true,
+    });
+    t.deepEqual((await postReceive(`user-${user.id}`)).body.messages, [], 'shown once');
+  }
+});
+
 test('push to create in a group: maintainers (and admins) may, developers get 404 and nothing is created', async (t) => {
   const { app, people, groupId } = world;
   const group = await app.services.directory.projects.findNamespaceById(groupId);
@@ -632,7 +753,7 @@ test('push to create never happens for pulls, deploy keys, nobody, wikis, snippe
     ['nobody', { action: 'git-receive-pack', key_id: 0, project: mine('nobody') }],
     ['wiki', { action: 'git-receive-pack', key_id: keyId, project: `${mine('wikied')}.wiki.git` }],
     ['snippet', { action: 'git-receive-pack', key_id: keyId, project: 'snippets/notexist.git' }],
-    ['project snippet', { action: 'git-receive-pack', key_id: keyId, project: `${mine('snippets')}/5` }],
+    ['design', { action: 'git-receive-pack', key_id: keyId, project: `${mine('designed')}.design.git`, protocol: 'web' }],
     ['unknown namespace', { action: 'git-receive-pack', key_id: keyId, project: `nowhere-${user.username}/x.git` }],
     ['no namespace', { action: 'git-receive-pack', key_id: keyId, project: 'lonely.git' }],
     // GitLab creates only on GitLab Shell's `_any` check, not on a check with the pushed changes.
