@@ -14,6 +14,7 @@ export const SECRET_PREFIX = 'gloas-';
  */
 export const OPENID_SCOPES = ['openid', 'profile', 'email'] as const;
 
+/** What an application is created from (the API's `name`, `redirect_uri`, `scopes`, `confidential`). */
 export interface NewApplication {
   name: string;
   redirectUri: string;
@@ -21,6 +22,7 @@ export interface NewApplication {
   confidential: boolean;
 }
 
+/** What the service is built from: the database, the clock, the secret pepper and the tokens plugin's scopes. */
 export interface ApplicationsServiceOptions {
   db: Knex;
   clock: Clock;
