@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { definePlugin } from '../../core/plugins/types.js';
+import { randomHex } from '../../core/util/secrets.js';
+import { createOauthApplications } from './migrations/20261201000000_create_oauth_applications.js';
+import { ApplicationsService } from './service.js';
+import { oauthApplicationRoutes } from './routes.js';
+
+const config = z.object({
+  secretPepperFile: z
+    .string()
+    .default('.gatehouse_oauth_application_pepper')
+    .describe('Secret file peppering OAuth application secret digests (relative to dataDir; generated with mode 0600 when absent).'),
+});
+
+/** What the oauth-applications plugin exports: the service (the OAuth provider authenticates clients through it). */
+export interface OauthApplicationsServices {
+  applications: ApplicationsService;
+  externalUrl: string;
+}
+
+declare module '../../core/plugins/types.js' {
+  interface PluginServices {
+    'oauth-applications': OauthApplicationsServices;
+  }
+}
+
+export const oauthApplicationsPlugin = definePlugin({
+  name: 'oauth-applications',
+  version: '1.0.0',
+  core: '^1.0.0',
+  description: 'OAuth applications: users manage their own (/user/applications), admins the instance-wide ones (/applications).',
+  dependsOn: ['directory', 'tokens'],
+  config,
+  migrations: { '20261201000000_create_oauth_applications': createOauthApplications },
+  services: (deps): OauthApplicationsServices => ({
+    applications: new ApplicationsService({
+      db: deps.db,
+      clock: deps.clock,
+      pepper: deps.secrets.ensure(deps.config.secretPepperFile, () => randomHex(32)),
+      tokenScopes: deps.plugins.tokens.tokens.availableScopes,
+    }),
+    externalUrl: deps.app.externalUrl,
+  }),
+  routes: oauthApplicationRoutes,
+});

@@ -1,0 +1,166 @@
+import { ForbiddenError, NotFoundError } from '../../core/errors.js';
+import { pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
+import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
+import type { OauthApplicationsServices } from './manifest.js';
+import { ApplicationIdParams, CreateApplicationParams, ListOwnApplicationsParams, UpdateApplicationParams } from './params.js';
+import { presentApplication, presentApplicationWithSecret } from './presenter.js';
+import type { Application } from './repository.js';
+import type { NewApplication } from './service.js';
+
+const route = routeFor<OauthApplicationsServices>();
+
+/** `not_found!('Application')`: `{"message":"404 Application Not Found"}`. */
+const APPLICATION = 'Application';
+
+/** The user the request acts as (after `Sudo`); every route here is authenticated. */
+const callerId = (ctx: GatehouseContext) => ctx.state.principal!.user!.id;
+
+const toNewApplication = (input: { name: string; redirect_uri: string; scopes: string[]; confidential?: boolean }): NewApplication => ({
+  name: input.name,
+  redirectUri: input.redirect_uri,
+  scopes: input.scopes,
+  // Grape's `default: true`; omitted or null is confidential.
+  confidential: input.confidential ?? true,
+});
+
+/**
+ * The caller's own application: unknown is 404, anyone else's (another user's or an instance-wide
+ * one) is 403, as GitLab's `authorize!` answers — for admins too, since these routes are the caller's.
+ */
+async function ownApplication(ctx: GatehouseContext, services: OauthApplicationsServices, id: number): Promise<Application> {
+  const application = await services.applications.findById(id);
+  if (!application) throw new NotFoundError(APPLICATION);
+  if (application.ownerId !== callerId(ctx)) throw new ForbiddenError();
+  return application;
+}
+
+/** An instance-wide application (GitLab's ApplicationsFinder): a user's application is not one of them (404). */
+async function instanceApplication(services: OauthApplicationsServices, id: number): Promise<Application> {
+  const application = await services.applications.findById(id);
+  if (!application || application.ownerId !== null) throw new NotFoundError(APPLICATION);
+  return application;
+}
+
+function noContent(ctx: GatehouseContext) {
+  ctx.status = 204;
+  ctx.body = null;
+}
+
+/** `/user/applications`: every user manages their own applications. */
+export const userApplicationRoutes = [
+  route({
+    name: 'oauth-applications.create-own',
+    method: 'POST',
+    path: '/api/v4/user/applications',
+    auth: { strategy: 'token' },
+    input: CreateApplicationParams,
+    async handler(ctx, input, services) {
+      const { application, secret } = await services.applications.create(callerId(ctx), toNewApplication(input));
+      ctx.status = 201;
+      ctx.body = presentApplicationWithSecret(application, secret);
+    },
+  }),
+  route({
+    name: 'oauth-applications.list-own',
+    method: 'GET',
+    path: '/api/v4/user/applications',
+    auth: { strategy: 'token' },
+    input: ListOwnApplicationsParams,
+    async handler(ctx, input, services) {
+      const page = pageOf(input);
+      const { applications, total } = await services.applications.listOwned(callerId(ctx), { offset: page.offset, limit: page.perPage });
+      setPaginationHeaders(ctx, services.externalUrl, page, total);
+      ctx.body = applications.map(presentApplication);
+    },
+  }),
+  route({
+    name: 'oauth-applications.show-own',
+    method: 'GET',
+    path: '/api/v4/user/applications/:id',
+    auth: { strategy: 'token' },
+    input: ApplicationIdParams,
+    async handler(ctx, input, services) {
+      ctx.body = presentApplication(await ownApplication(ctx, services, input.id));
+    },
+  }),
+  route({
+    name: 'oauth-applications.update-own',
+    method: 'PUT',
+    path: '/api/v4/user/applications/:id',
+    auth: { strategy: 'token' },
+    input: UpdateApplicationParams,
+    async handler(ctx, input, services) {
+      const application = await ownApplication(ctx, services, input.id);
+      const updated = await services.applications.update(application, {
+        name: input.name,
+        redirectUri: input.redirect_uri,
+        scopes: input.scopes,
+        confidential: input.confidential,
+      });
+      ctx.body = presentApplication(updated);
+    },
+  }),
+  route({
+    name: 'oauth-applications.delete-own',
+    method: 'DELETE',
+    path: '/api/v4/user/applications/:id',
+    auth: { strategy: 'token' },
+    input: ApplicationIdParams,
+    async handler(ctx, input, services) {
+      await services.applications.delete(await ownApplication(ctx, services, input.id));
+      noContent(ctx);
+    },
+  }),
+];
+
+/** `/applications`: admins manage the instance-wide applications (no owner). */
+export const instanceApplicationRoutes = [
+  route({
+    name: 'oauth-applications.create',
+    method: 'POST',
+    path: '/api/v4/applications',
+    auth: { strategy: 'admin' },
+    input: CreateApplicationParams,
+    async handler(ctx, input, services) {
+      const { application, secret } = await services.applications.create(null, toNewApplication(input));
+      // 201, as GitLab's spec asserts (its docs say 200).
+      ctx.status = 201;
+      ctx.body = presentApplicationWithSecret(application, secret);
+    },
+  }),
+  route({
+    name: 'oauth-applications.list',
+    method: 'GET',
+    path: '/api/v4/applications',
+    auth: { strategy: 'admin' },
+    async handler(ctx, _input, services) {
+      // Not paginated, as in GitLab.
+      ctx.body = (await services.applications.listInstance()).map(presentApplication);
+    },
+  }),
+  route({
+    name: 'oauth-applications.delete',
+    method: 'DELETE',
+    path: '/api/v4/applications/:id',
+    auth: { strategy: 'admin' },
+    input: ApplicationIdParams,
+    async handler(ctx, input, services) {
+      await services.applications.delete(await instanceApplication(services, input.id));
+      noContent(ctx);
+    },
+  }),
+  route({
+    name: 'oauth-applications.renew-secret',
+    method: 'POST',
+    path: '/api/v4/applications/:id/renew-secret',
+    auth: { strategy: 'admin' },
+    input: ApplicationIdParams,
+    async handler(ctx, input, services) {
+      const { application, secret } = await services.applications.renewSecret(await instanceApplication(services, input.id));
+      ctx.status = 201;
+      ctx.body = presentApplicationWithSecret(application, secret);
+    },
+  }),
+];
+
+export const oauthApplicationRoutes = [...userApplicationRoutes, ...instanceApplicationRoutes];

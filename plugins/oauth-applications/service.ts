@@ -1,0 +1,154 @@
+import type { Knex } from 'knex';
+import { ModelValidationError } from '../../core/errors.js';
+import type { Clock } from '../../core/plugins/types.js';
+import { constantTimeEqual, pepperedDigest, randomHex } from '../../core/util/secrets.js';
+import { ApplicationsRepository, type Application, type ApplicationChanges } from './repository.js';
+import { nameErrors, redirectUriErrors, scopeErrors } from './validation.js';
+
+/** GitLab's client secret prefix (`gloas-` + 64 hex characters). */
+export const SECRET_PREFIX = 'gloas-';
+
+/**
+ * The scopes an application may ask for besides those of personal access tokens: GitLab's Doorkeeper
+ * also offers the OpenID Connect scopes, which review apps logging users in ask for.
+ */
+export const OPENID_SCOPES = ['openid', 'profile', 'email'] as const;
+
+/** What an application is created from (the API's `name`, `redirect_uri`, `scopes`, `confidential`). */
+export interface NewApplication {
+  name: string;
+  redirectUri: string;
+  scopes: readonly string[];
+  confidential: boolean;
+}
+
+/** What the service is built from: the database, the clock, the secret pepper and the tokens plugin's scopes. */
+export interface ApplicationsServiceOptions {
+  db: Knex;
+  clock: Clock;
+  pepper: string;
+  /** The scopes the tokens plugin knows (`all_available_scopes`). */
+  tokenScopes: readonly string[];
+}
+
+/** An application with the plaintext secret it was just given: only create and renew return one. */
+export interface ApplicationWithSecret {
+  application: Application;
+  secret: string;
+}
+
+/**
+ * OAuth applications: user-owned and instance-wide ones. Validates as GitLab's model does, stores
+ * only a peppered digest of each client secret and hands the plaintext out once.
+ */
+export class ApplicationsService {
+  readonly repository: ApplicationsRepository;
+  /** Every scope an application may carry. */
+  readonly availableScopes: ReadonlySet<string>;
+  private readonly db: Knex;
+  private readonly clock: Clock;
+  private readonly pepper: string;
+
+  constructor(options: ApplicationsServiceOptions) {
+    this.db = options.db;
+    this.clock = options.clock;
+    this.pepper = options.pepper;
+    this.repository = new ApplicationsRepository(options.db);
+    this.availableScopes = new Set([...options.tokenScopes, ...OPENID_SCOPES]);
+  }
+
+  digest(secret: string): string {
+    return pepperedDigest(secret, this.pepper);
+  }
+
+  findById(id: number): Promise<Application | undefined> {
+    return this.repository.findById(id);
+  }
+
+  /** Creates an application for `ownerId` (null: instance-wide) with a new client id and secret. */
+  async create(ownerId: number | null, input: NewApplication): Promise<ApplicationWithSecret> {
+    this.validate(input);
+    const secret = newSecret();
+    const application = await this.repository.insert({
+      ownerId,
+      name: input.name,
+      // 256 random bits, like Doorkeeper's uid; the unique index makes a (never seen) collision fail loudly.
+      uid: randomHex(32),
+      secretDigest: this.digest(secret),
+      redirectUri: input.redirectUri,
+      scopes: dedupe(input.scopes),
+      confidential: input.confidential,
+      now: this.clock.now(),
+    });
+    return { application, secret };
+  }
+
+  /** Changes name, redirect URIs, scopes or confidentiality, validating the result as a whole. */
+  async update(application: Application, changes: ApplicationChanges): Promise<Application> {
+    const merged = {
+      name: changes.name ?? application.name,
+      redirectUri: changes.redirectUri ?? application.redirectUri,
+      scopes: changes.scopes ?? application.scopes,
+      confidential: changes.confidential ?? application.confidential,
+    };
+    this.validate(merged);
+    const scopes = changes.scopes && dedupe(changes.scopes);
+    return this.db.transaction(async (trx) => {
+      await this.repository.update(application.id, { ...changes, scopes }, this.clock.now(), trx);
+      return (await this.repository.findById(application.id, trx))!;
+    });
+  }
+
+  /** A new secret; the old one stops matching at once (its digest is overwritten). */
+  async renewSecret(application: Application): Promise<ApplicationWithSecret> {
+    const secret = newSecret();
+    return this.db.transaction(async (trx) => {
+      await this.repository.replaceSecretDigest(application.id, this.digest(secret), this.clock.now(), trx);
+      return { application: (await this.repository.findById(application.id, trx))!, secret };
+    });
+  }
+
+  /**
+   * Deletes an application. One statement: what references it (OAuth grants and tokens, once they
+   * exist) goes with it through ON DELETE CASCADE, atomically.
+   */
+  async delete(application: Application): Promise<void> {
+    await this.repository.delete(application.id);
+  }
+
+  listOwned(ownerId: number, page: { offset: number; limit: number }) {
+    return this.repository.listOwned(ownerId, page);
+  }
+
+  listInstance(): Promise<Application[]> {
+    return this.repository.listInstance();
+  }
+
+  /**
+   * The application with this client id whose secret is `secret`, or undefined: how the OAuth
+   * provider authenticates a client. Compared in constant time, on digests.
+   */
+  async authenticateClient(uid: string, secret: string): Promise<Application | undefined> {
+    const application = await this.repository.findByUid(uid);
+    const stored = application && (await this.repository.secretDigestOf(application.id));
+    if (!application || !stored) return undefined;
+    return constantTimeEqual(this.digest(secret), stored) ? application : undefined;
+  }
+
+  /** GitLab's model validations, every failing attribute at once, in the model's order. */
+  private validate(input: NewApplication): void {
+    const fields: Record<string, string[]> = {};
+    const check = (attribute: string, errors: string[]) => {
+      if (errors.length) fields[attribute] = errors;
+    };
+    check('name', nameErrors(input.name));
+    check('redirect_uri', redirectUriErrors(input.redirectUri));
+    check('scopes', scopeErrors(input.scopes, this.availableScopes));
+    if (Object.keys(fields).length) throw new ModelValidationError(fields);
+  }
+}
+
+const newSecret = () => `${SECRET_PREFIX}${randomHex(32)}`;
+
+/** Doorkeeper's scope set keeps each scope once, in the order given. */
+const dedupe = (scopes: readonly string[]) => [...new Set(scopes)];
