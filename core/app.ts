@@ -57,7 +57,9 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
   const runRoute: Middleware<GatehouseState> = async function runRoute(ctx) {
     ctx.state.routeName = route.name;
     ctx.state.params = collectParams(ctx);
-    const principal = await strategy.authenticate(ctx, route.auth);
+    // Strategies that decide synchronously (the shell secret, cached tokens) cost no await.
+    const authenticated = strategy.authenticate(ctx, route.auth);
+    const principal = authenticated instanceof Promise ? await authenticated : authenticated;
     ctx.state.principal = principal;
     // A route behind a flag that is off does not exist: 404 `{"message":"404 Not Found"}`.
     if (route.flag) {
@@ -96,6 +98,21 @@ function partitionKey(path: string): string | undefined {
 }
 
 /**
+ * `partitionKey` of a request path, by index rather than by splitting: it runs on every request. A
+ * path with empty segments (`/api//v4/…`) gets a key no partition has, so only the fallback sees it,
+ * as no partitioned route would match it either.
+ */
+function requestPartitionKey(path: string): string | undefined {
+  const depth = path.startsWith('/api/') ? 3 : 2;
+  let end = 0;
+  for (let segment = 0; segment < depth; segment++) {
+    end = path.indexOf('/', end + 1);
+    if (end === -1) return segment === depth - 1 && path.length > 1 ? path.slice(1) : undefined;
+  }
+  return path.slice(1, end);
+}
+
+/**
  * Routes grouped into one router per static prefix. @koa/router tests every layer's regex in turn,
  * so one table of every plugin's routes costs a few microseconds per request; a request only looks
  * at the routes sharing its prefix (then at the few routes with a parameter in their prefix).
@@ -112,7 +129,7 @@ function partitionedRouter(routes: readonly BoundRoute[], deps: AppDeps): Middle
   const dispatchers = new Map([...partitions].map(([key, router]) => [key, router.routes() as unknown as Middleware<GatehouseState>]));
   const fallbackDispatch = fallback.routes() as unknown as Middleware<GatehouseState>;
   return function dispatch(ctx, next) {
-    const key = partitionKey(ctx.path);
+    const key = requestPartitionKey(ctx.path);
     const router = key === undefined ? undefined : dispatchers.get(key);
     return router ? router(ctx, () => fallbackDispatch(ctx, next)) : fallbackDispatch(ctx, next);
   };
