@@ -340,12 +340,12 @@ export class ProjectsService {
    * in it or its subgroups. With `excludeGuests` (GitLab's Ultimate plans) a user counts only when
    * one of those memberships is above Guest.
    */
-  async billableUserCount(namespace: Namespace, options: { excludeGuests: boolean }): Promise<number> {
+  async billableUserCount(namespace: Namespace, options: { excludeGuests: boolean }, db: Knex = this.db): Promise<number> {
     if (namespace.kind === 'user') return 1;
-    const namespaceIds = await this.namespaces.selfAndDescendantIds(namespace.id);
-    const projectIds = await this.projects.idsInNamespaces(namespaceIds);
+    const namespaceIds = await this.namespaces.selfAndDescendantIds(namespace.id, db);
+    const projectIds = await this.projects.idsInNamespaces(namespaceIds, db);
     const minAccess = options.excludeGuests ? ACCESS.GUEST + 1 : ACCESS.GUEST;
-    return this.members.countActiveUsers(namespaceIds, projectIds, minAccess);
+    return this.members.countActiveUsers(namespaceIds, projectIds, minAccess, db);
   }
 
   /**

@@ -133,7 +133,7 @@ export class SubscriptionsService {
       const valid = validate(candidate, taken);
       try {
         const subscription = await this.subscriptions.insert(namespace.id, valid, this.clock.now(), trx);
-        return this.view(namespace, subscription);
+        return this.view(namespace, subscription, trx);
       } catch (error) {
         // Lost a race with a concurrent create: the same answer the check gives.
         if (uniqueViolation(error)) throw new ModelValidationError({ namespace_id: [TAKEN] });
@@ -163,14 +163,14 @@ export class SubscriptionsService {
       const candidate: Candidate = { ...stored, ...dropUndefined(changes) };
       const valid = validate(candidate, false);
       if (hasPaidPlan(valid) && (startsNewTerm(current, valid) || (current.trial && !valid.trial))) {
-        valid.maxSeatsUsed = await this.seatsInUse(namespace, valid.planCode);
+        valid.maxSeatsUsed = await this.seatsInUse(namespace, valid.planCode, trx);
       }
       const subscription = await this.subscriptions.update(namespace.id, valid, this.clock.now(), trx);
-      return this.view(namespace, subscription);
+      return this.view(namespace, subscription, trx);
     });
   }
 
-  private async view(namespace: Namespace, subscription: Subscription): Promise<SubscriptionView> {
+  private async view(namespace: Namespace, subscription: Subscription, db: Knex = this.db): Promise<SubscriptionView> {
     const today = utcDay(this.clock.now());
     const paid = hasPaidPlan(subscription);
     const expired = subscription.endDate !== null && subscription.endDate < today;
@@ -179,14 +179,14 @@ export class SubscriptionsService {
       planName: planTitle(subscription.planCode),
       upgradable: !isTopPlan(subscription.planCode) && paid && !expired,
       excludeGuests: namespace.kind === 'group' && excludesGuests(subscription.planCode),
-      seatsInUse: await this.seatsInUse(namespace, subscription.planCode),
+      seatsInUse: await this.seatsInUse(namespace, subscription.planCode, db),
       seatsOwed: paid ? Math.max(0, subscription.maxSeatsUsed - subscription.seats) : 0,
     };
   }
 
   /** The namespace's billable members under a plan (Guests are free on the Ultimate plans). */
-  private seatsInUse(namespace: Namespace, planCode: string | null): Promise<number> {
-    return this.directory.projects.billableUserCount(namespace, { excludeGuests: namespace.kind === 'group' && excludesGuests(planCode) });
+  private seatsInUse(namespace: Namespace, planCode: string | null, db: Knex = this.db): Promise<number> {
+    return this.directory.projects.billableUserCount(namespace, { excludeGuests: namespace.kind === 'group' && excludesGuests(planCode) }, db);
   }
 
   // ——— CI minute packs ———
