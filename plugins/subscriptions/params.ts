@@ -29,7 +29,8 @@ function ymd(year: number, month: number | undefined, day: number): string | und
 
 /** A date as Ruby's `Date.parse` reads the common formats, as `YYYY-MM-DD`; undefined when it is not one. */
 export function parseDate(input: string): string | undefined {
-  const s = input.trim();
+  // Date.parse skips what surrounds a date; quotes pasted from shell examples are the common case.
+  const s = input.trim().replace(/^(["'])(.*)\1$/, '$2').trim();
   let m = ISO.exec(s) ?? SLASHED_YMD.exec(s);
   if (m) return ymd(Number(m[1]), Number(m[2]), Number(m[3]));
   if ((m = SLASHED_DMY.exec(s))) return ymd(Number(m[3]), Number(m[2]), Number(m[1]));

@@ -118,6 +118,19 @@ test('POST takes the dates as Grape does ("13 Jun 2021", 01/02/2026, timestamps)
   t.like(await subscriptionRow(app, subgroup.id), { trial: true, trial_starts_on: '2026-06-13', trial_ends_on: '2026-07-13', plan_code: null });
 });
 
+test('POST with the parameters in the query string, as the documentation\'s curl example sends them', async (t) => {
+  const group = await newGroup(app);
+  const response = await app.request(`${subscriptionOf(group.id)}?start_date="2026-07-15"&plan_code=premium&seats=10&trial=false&auto_renew=true`, {
+    method: 'POST',
+    token: ROOT_TOKEN,
+  });
+  t.is(response.status, 201, response.text);
+  t.deepEqual(
+    response.body,
+    subscriptionJson({ code: 'premium', name: 'Premium', auto_renew: true, upgradable: true, seats: 10, seats_in_use: 1, start: '2026-07-15' }),
+  );
+});
+
 test('POST: Grape 400s in declaration order, nothing stored', async (t) => {
   const group = await newGroup(app);
   const cases: Array<[unknown, string]> = [
