@@ -263,6 +263,15 @@ test('PUT starting a new term of a paid plan restarts max_seats_used from the se
   t.like(await subscriptionRow(app, group.id), { max_seats_used: 2, start_date: '2027-08-01', end_date: '2028-08-01' });
 });
 
+test('PUT ending a trial of a paid plan restarts max_seats_used too; a trial keeps it', async (t) => {
+  const group = await subscribedGroup({ plan_code: 'ultimate', seats: 5, max_seats_used: 9, trial: true, trial_ends_on: '2026-08-15' });
+  const stillTrial = await put(group.id, { seats: 6 });
+  t.like(stillTrial.body.usage, { max_seats_used: 9, seats_owed: 0 });
+  const converted = await put(group.id, { trial: false });
+  t.deepEqual(converted.body.usage, { seats_in_subscription: 6, seats_in_use: 1, max_seats_used: 1, seats_owed: 0 });
+  t.like(await subscriptionRow(app, group.id), { trial: false, max_seats_used: 1 });
+});
+
 // --- Plan flags and seats owed ---------------------------------------------------------------------
 
 test('upgradable, exclude_guests and seats_owed follow the plan, the trial flag and the end date', async (t) => {
