@@ -104,14 +104,6 @@ function toPack(row: Record<string, unknown>): MinutesPack {
   };
 }
 
-function toReconciliation(row: Record<string, unknown>): UpcomingReconciliation {
-  return {
-    namespaceId: Number(row.namespace_id),
-    nextReconciliationDate: String(row.next_reconciliation_date),
-    displayAlertFrom: String(row.display_alert_from),
-  };
-}
-
 export class SubscriptionsRepository {
   constructor(private readonly db: Knex) {}
 
@@ -141,11 +133,6 @@ export class MinutesPacksRepository {
     return row ? toPack(row) : undefined;
   }
 
-  async listByNamespace(namespaceId: number, trx: Knex = this.db): Promise<MinutesPack[]> {
-    const rows = await trx(PACKS).where({ namespace_id: namespaceId }).orderBy('id');
-    return rows.map(toPack);
-  }
-
   /** Inserts one pack; a purchase id already used anywhere fails on the unique index. */
   async insert(namespaceId: number, pack: NewMinutesPack, now: Date, trx: Knex = this.db): Promise<MinutesPack> {
     await trx(PACKS).insert({
@@ -167,11 +154,6 @@ export class MinutesPacksRepository {
 
 export class ReconciliationsRepository {
   constructor(private readonly db: Knex) {}
-
-  async findByNamespace(namespaceId: number, trx: Knex = this.db): Promise<UpcomingReconciliation | undefined> {
-    const row = await trx(RECONCILIATIONS).where({ namespace_id: namespaceId }).first();
-    return row ? toReconciliation(row) : undefined;
-  }
 
   /**
    * One row per namespace: inserted, or its dates replaced when the namespace has one already

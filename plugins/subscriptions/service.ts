@@ -219,11 +219,6 @@ export class SubscriptionsService {
     });
   }
 
-  /** The packs of a namespace, oldest first. */
-  packsOf(namespace: Namespace): Promise<MinutesPack[]> {
-    return this.packs.listByNamespace(namespace.id);
-  }
-
   /**
    * Moves every pack of `source` to `target` in one transaction: either all of them move or none
    * does. Both must be top-level namespaces, and different (GitLab's ChangeNamespaceService).
@@ -258,11 +253,8 @@ export class SubscriptionsService {
       valid.set(item.namespaceId, item as UpcomingReconciliation);
     }
     await this.reconciliations.upsert([...valid.values()], this.clock.now());
+    // GitLab's `render_api_error!({ error: … }, 400)`: the errors as a JSON string under message.error.
     if (errors.length) throw new ApiError(400, { message: { error: JSON.stringify(errors) } });
-  }
-
-  reconciliationOf(namespaceId: number): Promise<UpcomingReconciliation | undefined> {
-    return this.reconciliations.findByNamespace(namespaceId);
   }
 
   /** Deletes a namespace's upcoming reconciliation; 404 `Not Found` when it has none. */
