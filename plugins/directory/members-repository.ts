@@ -52,6 +52,25 @@ export class MembersRepository {
     return Number(row?.level ?? 0);
   }
 
+  /**
+   * How many distinct active users hold a membership of at least `minAccess` in any of the given
+   * namespaces or projects. Blocked and deactivated users are not counted.
+   */
+  async countActiveUsers(namespaceIds: readonly number[], projectIds: readonly number[], minAccess: number, trx: Knex = this.db): Promise<number> {
+    if (namespaceIds.length === 0 && projectIds.length === 0) return 0;
+    const row = await trx(`${TABLE} as m`)
+      .join('directory_users as u', 'u.id', 'm.user_id')
+      .where('u.state', 'active')
+      .andWhere('m.access_level', '>=', minAccess)
+      .andWhere((q) => {
+        q.where((inner) => inner.where('m.source_type', 'namespace').whereIn('m.source_id', [...namespaceIds]));
+        if (projectIds.length > 0) q.orWhere((inner) => inner.where('m.source_type', 'project').whereIn('m.source_id', [...projectIds]));
+      })
+      .countDistinct({ n: 'm.user_id' })
+      .first();
+    return Number(row?.n ?? 0);
+  }
+
   async insert(member: Omit<Member, 'id' | 'createdAt'>, now: Date, trx: Knex = this.db): Promise<Member> {
     await trx(TABLE).insert({
       source_type: member.sourceType,

@@ -136,6 +136,21 @@ export class NamespacesRepository {
     return row !== undefined;
   }
 
+  /**
+   * The ids of a namespace and all its descendants, level by level (one query per level, by
+   * `parent_id`, so no LIKE on paths whose `_` would be a wildcard).
+   */
+  async selfAndDescendantIds(id: number, trx: Knex = this.db): Promise<number[]> {
+    const ids = [id];
+    let frontier = [id];
+    while (frontier.length > 0) {
+      const rows = await trx(TABLE).select('id').whereIn('parent_id', frontier);
+      frontier = rows.map((row) => Number(row.id));
+      ids.push(...frontier);
+    }
+    return ids;
+  }
+
   /** The distinct visibilities of a group's direct subgroups (a group may not be less visible than any). */
   async childVisibilities(parentId: number, trx: Knex = this.db): Promise<Visibility[]> {
     const rows = await trx(TABLE).distinct('visibility').where({ parent_id: parentId });

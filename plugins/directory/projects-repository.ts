@@ -114,6 +114,13 @@ export class ProjectsRepository {
     }
   }
 
+  /** The ids of the projects that live directly in any of these namespaces. */
+  async idsInNamespaces(namespaceIds: readonly number[], trx: Knex = this.db): Promise<number[]> {
+    if (namespaceIds.length === 0) return [];
+    const rows = await trx(TABLE).select('id').whereIn('namespace_id', [...namespaceIds]);
+    return rows.map((row) => Number(row.id));
+  }
+
   async findById(id: number, trx: Knex = this.db): Promise<Project | undefined> {
     const row = await trx(TABLE).select(COLUMNS).where({ id }).first();
     return row ? toProject(row) : undefined;

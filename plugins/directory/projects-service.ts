@@ -335,6 +335,20 @@ export class ProjectsService {
   }
 
   /**
+   * A namespace's billable users, as GitLab counts seats: a personal namespace is its owner (1); a
+   * group counts the distinct active users who are members of it, of any subgroup, or of any project
+   * in it or its subgroups. With `excludeGuests` (GitLab's Ultimate plans) a user counts only when
+   * one of those memberships is above Guest.
+   */
+  async billableUserCount(namespace: Namespace, options: { excludeGuests: boolean }, db: Knex = this.db): Promise<number> {
+    if (namespace.kind === 'user') return 1;
+    const namespaceIds = await this.namespaces.selfAndDescendantIds(namespace.id, db);
+    const projectIds = await this.projects.idsInNamespaces(namespaceIds, db);
+    const minAccess = options.excludeGuests ? ACCESS.GUEST + 1 : ACCESS.GUEST;
+    return this.members.countActiveUsers(namespaceIds, projectIds, minAccess, db);
+  }
+
+  /**
    * Whether Code Suggestions are allowed in a namespace: false when the namespace or any ancestor
    * group has switched them off (a parent's "off" cannot be overridden below it).
    */

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { definePlugin } from '../../core/plugins/types.js';
+import { createSubscriptions } from './migrations/20261201000000_create_subscriptions.js';
+import { SubscriptionsService } from './service.js';
+import { subscriptionsRoutes } from './routes.js';
+
+const config = z.object({});
+
+/** The plugin's composition root; nothing is exported to other plugins. */
+export interface SubscriptionsServices {
+  subscriptions: SubscriptionsService;
+}
+
+export const subscriptionsPlugin = definePlugin({
+  name: 'subscriptions',
+  version: '1.0.0',
+  core: '^1.0.0',
+  description: "The customers portal's API: namespace subscriptions with seat usage, CI minute packs and upcoming reconciliations.",
+  dependsOn: ['directory', 'tokens'],
+  config,
+  migrations: { '20261201000000_create_subscriptions': createSubscriptions },
+  services: (deps): SubscriptionsServices => ({
+    subscriptions: new SubscriptionsService(deps.db, deps.clock, deps.plugins.directory),
+  }),
+  routes: subscriptionsRoutes,
+});
