@@ -6,7 +6,8 @@ import type { Project } from './types.js';
 export function presentProjectIdentity(project: Project, namespaceFullName: string) {
   return {
     id: project.id,
-    description: project.description,
+    // As directory's project entity: GitLab's description is null until one is set.
+    description: project.description === '' ? null : project.description,
     name: project.name,
     name_with_namespace: `${namespaceFullName} / ${project.name}`,
     path: project.path,
