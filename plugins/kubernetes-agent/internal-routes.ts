@@ -45,7 +45,8 @@ const StarboardVulnerability = z.object({
   scanner: z.object({
     id: p.string(),
     name: p.string(),
-    vendor: z.union([p.string(), z.object({ name: p.string() })]).optional(),
+    // The original docs' string and current KAS's `{name}` both become `{name}`.
+    vendor: z.preprocess((v) => (typeof v === 'string' ? { name: v } : v), z.object({ name: p.string() })).optional(),
   }),
 });
 

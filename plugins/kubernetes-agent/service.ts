@@ -99,7 +99,7 @@ export interface StarboardInput {
     identifiers: Array<{ type: string; name: string; value?: string; url?: string }>;
     [key: string]: unknown;
   };
-  scanner: { id: string; name: string; vendor?: string | { name: string } };
+  scanner: { id: string; name: string; vendor?: { name: string } };
 }
 
 export interface KubernetesAgentServiceOptions {
@@ -346,8 +346,6 @@ export class KubernetesAgentService {
   async recordStarboardVulnerability(agent: Agent, input: StarboardInput): Promise<Vulnerability> {
     const project = await this.agentProject(agent);
     const uuid = findingUuid(project.id, input.vulnerability);
-    const vendor = input.scanner.vendor;
-    const scanner = { ...input.scanner, vendor: typeof vendor === 'string' ? { name: vendor } : vendor };
     return this.repository.upsertVulnerability({
       projectId: project.id,
       agentId: agent.id,
@@ -355,7 +353,7 @@ export class KubernetesAgentService {
       name: input.vulnerability.name.slice(0, 255),
       severity: input.vulnerability.severity.toLowerCase(),
       confidence: input.vulnerability.confidence?.toLowerCase() ?? null,
-      report: { vulnerability: input.vulnerability, scanner },
+      report: { vulnerability: input.vulnerability, scanner: input.scanner },
       now: this.clock.now(),
     });
   }

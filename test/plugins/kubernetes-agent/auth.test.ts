@@ -100,12 +100,13 @@ test('user credentials are never KAS credentials, and the KAS JWT is no user cre
 
 test('the agent token: missing or unknown → 401 Unauthorized, after the JWT check', async (t) => {
   const jwt = await kasJwt(app);
-  for (const headers of [
+  const cases: Array<Record<string, string>> = [
     { 'Gitlab-Kas-Api-Request': jwt },
     { 'Gitlab-Kas-Api-Request': jwt, 'Gitlab-Agent-Api-Request': 'glagent-unknown-token-000000000000000000000000000000000' },
     { 'Gitlab-Kas-Api-Request': jwt, Authorization: 'Bearer glagent-unknown' },
     { 'Gitlab-Kas-Api-Request': jwt, 'Gitlab-Agent-Api-Request': ROOT_TOKEN },
-  ]) {
+  ];
+  for (const headers of cases) {
     const response = await agentInfo(headers);
     t.is(response.status, 401);
     t.deepEqual(response.body, UNAUTHORIZED);
