@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BadRequestError, NotFoundError, RecordNotFoundError } from '../../core/errors.js';
+import { uniqueViolation } from '../../core/db/index.js';
 import type { Clock } from '../../core/plugins/types.js';
 import { KubernetesAgentRepository, type Agent, type AgentToken, type CiliumAlert, type Vulnerability } from './repository.js';
 import type { DirectoryServices, Project, Viewer } from './types.js';
@@ -170,7 +171,13 @@ export class KubernetesAgentService {
     if (await this.repository.agentNameTaken(project.id, name)) errors.push(`Name ${TAKEN}`);
     if (!AGENT_NAME.test(name)) errors.push(`Name ${AGENT_NAME_FORMAT}`);
     if (errors.length) throw new BadRequestError(rubyInspect(errors));
-    return this.repository.insertAgent({ projectId: project.id, name, createdByUserId: viewer.id, now: this.clock.now() });
+    try {
+      return await this.repository.insertAgent({ projectId: project.id, name, createdByUserId: viewer.id, now: this.clock.now() });
+    } catch (error) {
+      // A concurrent registration of the same name won the race: the answer the pre-check gives.
+      if (uniqueViolation(error)) throw new BadRequestError(rubyInspect([`Name ${TAKEN}`]));
+      throw error;
+    }
   }
 
   /** `DELETE /projects/:id/cluster_agents/:agent_id`: 403, then 404; the agent's tokens go with it. */

@@ -271,3 +271,16 @@ test('DELETE …/tokens/:token_id: developer 403, unknown 404 Not found, 400 tok
   const shown = await app.request(path, { token: own.maintainer.plaintext });
   t.is(shown.status, 404);
 });
+
+test('POST cluster_agents: concurrent registrations of one name create one agent; the others get "Name has already been taken"', async (t) => {
+  const own = await agentFixture(app, { agentName: 'first' });
+  const responses = await Promise.all(
+    Array.from({ length: 5 }, () => app.request(agentsPath(own.project.id), { method: 'POST', token: own.maintainer.plaintext, body: { name: 'raced' } })),
+  );
+  t.is(responses.filter((r) => r.status === 201).length, 1);
+  for (const response of responses.filter((r) => r.status !== 201)) {
+    t.is(response.status, 400);
+    t.deepEqual(response.body, { message: '400 Bad request - ["Name has already been taken"]' });
+  }
+  t.is((await app.db('kubernetes_agents').where({ project_id: own.project.id, name: 'raced' })).length, 1);
+});
