@@ -120,7 +120,7 @@ async function insertId(db: Knex, table: string, row: Record<string, unknown>): 
 
 /** SQL of the kubernetes-agent tables. */
 export class KubernetesAgentRepository {
-  constructor(private readonly db: Knex) {}
+  constructor(readonly db: Knex) {}
 
   // ——— Agents ———
 
@@ -219,20 +219,16 @@ export class KubernetesAgentRepository {
 
   // ——— Usage counters ———
 
-  /** Adds to counters and records unique values, all or nothing. */
-  async accumulate(counts: ReadonlyMap<string, number>, unique: ReadonlyMap<string, readonly number[]>): Promise<void> {
-    await this.db.transaction(async (trx) => {
-      for (const [name, increment] of counts) {
-        if (increment === 0) continue;
-        // Portable upsert: create the row at zero when missing, then one atomic UPDATE … + n.
-        await trx(COUNTERS).insert({ name, value: 0 }).onConflict('name').ignore();
-        await trx(COUNTERS).where({ name }).increment('value', increment);
-      }
-      for (const [counter, values] of unique) {
-        const distinct = [...new Set(values)];
-        if (distinct.length) await trx(UNIQUE).insert(distinct.map((value) => ({ counter, value }))).onConflict(['counter', 'value']).ignore();
-      }
-    });
+  /** Adds `increment` to a counter. Portable upsert: the row is created at zero when missing, then one atomic `UPDATE … + n`. */
+  async incrementCounter(name: string, increment: number, db: Knex = this.db): Promise<void> {
+    await db(COUNTERS).insert({ name, value: 0 }).onConflict('name').ignore();
+    await db(COUNTERS).where({ name }).increment('value', increment);
+  }
+
+  /** Records values of a unique counter; values already recorded are left alone. */
+  async addUniqueValues(counter: string, values: readonly number[], db: Knex = this.db): Promise<void> {
+    const distinct = [...new Set(values)];
+    if (distinct.length) await db(UNIQUE).insert(distinct.map((value) => ({ counter, value }))).onConflict(['counter', 'value']).ignore();
   }
 
   async counters(): Promise<Array<{ name: string; value: number }>> {
@@ -247,42 +243,46 @@ export class KubernetesAgentRepository {
 
   // ——— Cilium alerts ———
 
-  /** Stores an alert, or counts one more event on the project's alert with the same fingerprint. */
-  async recordAlert(row: {
-    projectId: number;
-    agentId: number;
-    fingerprint: string;
-    title: string;
-    description: string | null;
-    payload: Record<string, unknown>;
-    now: Date;
-  }): Promise<CiliumAlert> {
-    return this.db.transaction(async (trx) => {
-      const inserted = await trx(ALERTS)
-        .insert({
-          project_id: row.projectId,
-          agent_id: row.agentId,
-          fingerprint: row.fingerprint,
-          title: row.title,
-          description: row.description,
-          events: 1,
-          payload: JSON.stringify(row.payload),
-          started_at: row.now,
-          created_at: row.now,
-          updated_at: row.now,
-        })
-        .onConflict(['project_id', 'fingerprint'])
-        .ignore()
-        .returning('id');
-      if (!inserted.length) {
-        await trx(ALERTS)
-          .where({ project_id: row.projectId, fingerprint: row.fingerprint })
-          .increment('events', 1)
-          .update({ payload: JSON.stringify(row.payload), updated_at: row.now });
-      }
-      const stored = await trx(ALERTS).select('*').where({ project_id: row.projectId, fingerprint: row.fingerprint }).first();
-      return toAlert(stored);
-    });
+  /**
+   * Stores an alert, or counts one more event on the project's alert with the same fingerprint (the
+   * unique index decides, so concurrent repeats never make two alerts). Run it in a transaction.
+   */
+  async recordAlert(
+    row: {
+      projectId: number;
+      agentId: number;
+      fingerprint: string;
+      title: string;
+      description: string | null;
+      payload: Record<string, unknown>;
+      now: Date;
+    },
+    db: Knex = this.db,
+  ): Promise<CiliumAlert> {
+    const inserted = await db(ALERTS)
+      .insert({
+        project_id: row.projectId,
+        agent_id: row.agentId,
+        fingerprint: row.fingerprint,
+        title: row.title,
+        description: row.description,
+        events: 1,
+        payload: JSON.stringify(row.payload),
+        started_at: row.now,
+        created_at: row.now,
+        updated_at: row.now,
+      })
+      .onConflict(['project_id', 'fingerprint'])
+      .ignore()
+      .returning('id');
+    if (!inserted.length) {
+      await db(ALERTS)
+        .where({ project_id: row.projectId, fingerprint: row.fingerprint })
+        .increment('events', 1)
+        .update({ payload: JSON.stringify(row.payload), updated_at: row.now });
+    }
+    const stored = await db(ALERTS).select('*').where({ project_id: row.projectId, fingerprint: row.fingerprint }).first();
+    return toAlert(stored);
   }
 
   async listAlerts(projectId: number, page: { offset: number; limit: number }): Promise<{ alerts: CiliumAlert[]; total: number }> {

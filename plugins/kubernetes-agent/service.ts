@@ -324,7 +324,12 @@ export class KubernetesAgentService {
       const values = input.unique_counters?.[key];
       if (values?.length) unique.set(key, values);
     }
-    if (counts.size || unique.size) await this.repository.accumulate(counts, unique);
+    if (!counts.size && !unique.size) return;
+    // All or nothing: a report KAS retries after a failure must not count twice.
+    await this.repository.db.transaction(async (trx) => {
+      for (const [name, increment] of counts) if (increment > 0) await this.repository.incrementCounter(name, increment, trx);
+      for (const [counter, values] of unique) await this.repository.addUniqueValues(counter, values, trx);
+    });
   }
 
   /** `cilium_alert`: stores the alert against the agent's project (repeats add events to one alert). */
@@ -334,15 +339,8 @@ export class KubernetesAgentService {
     const title = typeof alert.title === 'string' && alert.title ? alert.title : typeof policy === 'string' && policy ? policy : DEFAULT_ALERT_TITLE;
     const description = typeof alert.description === 'string' ? alert.description : typeof alert.message === 'string' ? alert.message : null;
     const fingerprint = sha1(typeof alert.fingerprint === 'string' && alert.fingerprint ? alert.fingerprint : canonicalJson(alert));
-    return this.repository.recordAlert({
-      projectId: project.id,
-      agentId: agent.id,
-      fingerprint,
-      title: title.slice(0, 255),
-      description,
-      payload: alert,
-      now: this.clock.now(),
-    });
+    const row = { projectId: project.id, agentId: agent.id, fingerprint, title: title.slice(0, 255), description, payload: alert, now: this.clock.now() };
+    return this.repository.db.transaction((trx) => this.repository.recordAlert(row, trx));
   }
 
   /**

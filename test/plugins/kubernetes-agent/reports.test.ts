@@ -224,3 +224,15 @@ test('GET /projects/:id/vulnerabilities: developers and up see the findings; rep
   t.deepEqual((await app.request(path, { token: f.outsider.plaintext })).body, PROJECT_NOT_FOUND);
   t.is((await app.request(path)).status, 401);
 });
+
+test('concurrent repeats of one alert and one report make one alert with every event, and one vulnerability', async (t) => {
+  const f = await agentFixture(app, { agentName: 'concurrent' });
+  const alerts = await Promise.all(Array.from({ length: 5 }, () => postAlert(f.agentToken, { alert: DOCS_ALERT })));
+  t.true(alerts.every((r) => r.status === 200));
+  const stored = await app.db('kubernetes_agent_cilium_alerts').where({ project_id: f.project.id });
+  t.is(stored.length, 1);
+  t.is(stored[0].events, 5);
+  const reports = await Promise.all(Array.from({ length: 5 }, () => putReport(f.agentToken, currentReport())));
+  t.is(new Set(reports.map((r) => r.body.uuid)).size, 1);
+  t.is((await app.db('kubernetes_agent_vulnerabilities').where({ project_id: f.project.id })).length, 1);
+});
