@@ -120,6 +120,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const bus = createInvalidationBus({ redis, keyPrefix: config.redis.keyPrefix, logger });
     closers.push(() => bus.close());
 
+    // Created before the plugins' services: plugins register their own metrics on the same registry.
+    const metrics = createMetrics();
     const services: Record<string, unknown> = {};
     for (const plugin of plugins) {
       const pluginDeps = Object.fromEntries((plugin.dependsOn ?? []).map((dep: string) => [dep, services[dep]]));
@@ -140,6 +142,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             secrets,
             bus,
             redis,
+            metrics: metrics.registry,
             plugins: pluginDeps as never,
           })
         : {};
@@ -159,7 +162,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
 
     let draining = false;
-    const metrics = createMetrics();
     const routes: BoundRoute[] = plugins.flatMap((plugin) =>
       (plugin.routes ?? []).map((route) => ({ plugin: plugin.name, route, services: services[plugin.name] })),
     );

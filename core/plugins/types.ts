@@ -3,6 +3,7 @@ import type { ParameterizedContext } from 'koa';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import type { SecretStore } from '../config/secrets.js';
 import type { AppConfig } from '../config/schema.js';
 import type { ParamGroup } from '../http/validation.js';
@@ -154,6 +155,11 @@ export interface PluginDeps<C = Record<string, unknown>, D extends keyof PluginS
   secrets: SecretStore;
   bus: InvalidationBus;
   redis?: Redis;
+  /**
+   * The registry `/-/metrics` serves. A plugin registers its own metrics on it (named
+   * `gatehouse_<area>_…`), e.g. a gauge whose `collect()` reads shared state at scrape time.
+   */
+  metrics: Registry;
   /** Services exported by the plugins named in `dependsOn`. */
   plugins: Pick<PluginServices, D>;
 }

@@ -1,0 +1,71 @@
+import { ServiceError, UnauthorizedError } from '../../core/errors.js';
+import type { AuthStrategy, Clock, GatehouseContext, Principal } from '../../core/plugins/types.js';
+import { createKasJwtVerifier } from './kas-jwt.js';
+import type { Agent, AgentToken } from './repository.js';
+import type { KubernetesAgentService } from './service.js';
+
+export const KAS_JWT_HEADER = 'Gitlab-Kas-Api-Request';
+/** Where current KAS versions send the agent token; the original docs used `Authorization: Bearer`. */
+export const AGENT_TOKEN_HEADER = 'Gitlab-Agent-Api-Request';
+export const KAS_JWT_INVALID = 'KAS JWT authentication invalid';
+
+const KAS_PRINCIPAL: Principal = Object.freeze({ kind: 'service', service: 'gitlab-kas' });
+const REQUEST_AGENT = Symbol('kubernetes-agent.request-agent');
+
+interface AgentState {
+  [REQUEST_AGENT]?: { agent: Agent; token: AgentToken };
+}
+
+/** The agent whose token authenticated a `kas_agent` route (set by the strategy before the handler runs). */
+export function requestAgent(ctx: GatehouseContext): Agent {
+  const found = (ctx.state as AgentState)[REQUEST_AGENT];
+  if (!found) throw new UnauthorizedError();
+  return found.agent;
+}
+
+/** The agent token a request presents: the current header, else the original docs' Bearer. */
+function presentedAgentToken(ctx: GatehouseContext): string | undefined {
+  const header = ctx.get(AGENT_TOKEN_HEADER).trim();
+  if (header) return header;
+  const bearer = /^Bearer\s+(.+)$/i.exec(ctx.get('Authorization'));
+  return bearer ? bearer[1].trim() : undefined;
+}
+
+export interface KasStrategyOptions {
+  /** The decoded 32-byte KAS secret. */
+  secret: Buffer;
+  clock: Clock;
+}
+
+/**
+ * The `kas` strategy: KAS's `Gitlab-Kas-Api-Request` JWT and nothing else (usage metrics). Never a
+ * user token: PAT and OAuth lookup is off for these routes, as in GitLab.
+ */
+export function kasStrategy(options: KasStrategyOptions): AuthStrategy {
+  const verify = createKasJwtVerifier(options.secret);
+  return {
+    authenticate(ctx) {
+      const jwt = ctx.get(KAS_JWT_HEADER);
+      if (!jwt || !verify(jwt, Math.floor(options.clock.now().getTime() / 1000))) throw new ServiceError(401, KAS_JWT_INVALID);
+      return KAS_PRINCIPAL;
+    },
+  };
+}
+
+/**
+ * The `kas_agent` strategy: the KAS JWT first, then an active agent token (`glagent-…`) naming the
+ * agent the call is for. A missing, unknown or revoked token is `401 Unauthorized`.
+ */
+export function kasAgentStrategy(options: KasStrategyOptions & { service: KubernetesAgentService }): AuthStrategy {
+  const kas = kasStrategy(options);
+  return {
+    async authenticate(ctx, auth) {
+      const principal = await kas.authenticate(ctx, auth);
+      const presented = presentedAgentToken(ctx);
+      const found = presented ? await options.service.authenticateAgent(presented) : undefined;
+      if (!found) throw new UnauthorizedError();
+      (ctx.state as AgentState)[REQUEST_AGENT] = found;
+      return principal;
+    },
+  };
+}
