@@ -5,7 +5,7 @@ import { createDirectory } from './migrations/20261122000000_create_directory.js
 import { UsersService } from './users-service.js';
 import { KeysService } from './keys-service.js';
 import { ProjectsService } from './projects-service.js';
-import { DirectoryReadCache } from './read-cache.js';
+import { DirectoryReadCache, type DerivedCache } from './read-cache.js';
 import { directoryRoutes } from './routes.js';
 import { projectUrls } from './projects-presenter.js';
 import type { Project } from './projects-repository.js';
@@ -31,6 +31,8 @@ export interface DirectoryServices {
   users: UsersService;
   keys: KeysService;
   projects: ProjectsService;
+  /** Values derived from directory reads, dropped with them on any directory write. */
+  derived: DerivedCache;
   externalUrl: string;
   /** A project's SSH and HTTP clone URLs and web URL, as the project API shows them. */
   projectUrls(project: Pick<Project, 'fullPath'>): ReturnType<typeof projectUrls>;
@@ -58,6 +60,7 @@ export const directoryPlugin = definePlugin({
       users: new UsersService(deps.db, deps.clock, deps.bus, pepper, cache),
       keys,
       projects: new ProjectsService(deps.db, deps.clock, keys, cache),
+      derived: cache,
       externalUrl: deps.app.externalUrl,
       projectUrls: (project) => projectUrls(project, deps.app.externalUrl),
       version: deps.app.version,

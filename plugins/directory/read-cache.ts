@@ -12,6 +12,22 @@ const KEY_TOUCH = /^\s*update\s+[`"]?directory_ssh_keys[`"]?\s+set\s+[`"]?last_u
 /** A commit may publish another connection's writes (PostgreSQL): what a reader cached meanwhile is dropped. */
 const TRANSACTION_END = /^\s*(commit|rollback)\b/i;
 
+/** Derived entries live in the same LRU as the reads, under their own prefix. */
+const DERIVED = 'derived:';
+
+/**
+ * Values a dependant computes from directory reads (e.g. a whole `/internal/allowed` answer), kept
+ * exactly as long as the reads they came from: any directory write drops them, as it drops the reads.
+ */
+export interface DerivedCache {
+  /** Bumped by every clear. Take it before reading what a value is derived from. */
+  readonly generation: number;
+  /** A remembered value, synchronously. */
+  peek<T>(key: string): T | undefined;
+  /** Remembers `value` unless the directory changed since `since` (the generation taken before reading). */
+  remember<T>(key: string, value: T, since: number): void;
+}
+
 /**
  * Hot-path reads of the directory (a key, a user, a project by path, a namespace lineage, an access
  * level, a deploy-key link), remembered so that GitLab Shell's `/internal/allowed` and the token
@@ -21,9 +37,9 @@ const TRANSACTION_END = /^\s*(commit|rollback)\b/i;
  * instances (with Redis) clear theirs. A load that overlapped a clear is not stored. The TTL bounds
  * staleness between instances that share a database without Redis.
  */
-export class DirectoryReadCache {
-  private readonly entries: LRUCache<string, { value: Promise<unknown> }>;
-  private generation = 0;
+export class DirectoryReadCache implements DerivedCache {
+  private readonly entries: LRUCache<string, { value?: Promise<unknown>; derived?: unknown }>;
+  private currentGeneration = 0;
 
   constructor(options: { db: Knex; bus: InvalidationBus; max: number; ttlMs: number }) {
     this.entries = new LRUCache({ max: options.max, ttl: options.ttlMs });
@@ -44,18 +60,30 @@ export class DirectoryReadCache {
    */
   get<T>(key: string, load: () => Promise<T>): Promise<T> {
     const hit = this.entries.get(key);
-    return hit ? (hit.value as Promise<T>) : this.load(key, load);
+    return hit?.value ? (hit.value as Promise<T>) : this.load(key, load);
+  }
+
+  get generation(): number {
+    return this.currentGeneration;
+  }
+
+  peek<T>(key: string): T | undefined {
+    return this.entries.get(DERIVED + key)?.derived as T | undefined;
+  }
+
+  remember<T>(key: string, value: T, since: number): void {
+    if (since === this.currentGeneration) this.entries.set(DERIVED + key, { derived: value });
   }
 
   private async load<T>(key: string, load: () => Promise<T>): Promise<T> {
-    const generation = this.generation;
+    const generation = this.currentGeneration;
     const value = await load();
-    if (value !== undefined && generation === this.generation) this.entries.set(key, { value: Promise.resolve(value) });
+    if (value !== undefined && generation === this.currentGeneration) this.entries.set(key, { value: Promise.resolve(value) });
     return value;
   }
 
   clear(): void {
-    this.generation += 1;
+    this.currentGeneration += 1;
     this.entries.clear();
   }
 }

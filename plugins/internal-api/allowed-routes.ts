@@ -32,7 +32,9 @@ export const allowedRoutes: RouteDefinition<InternalApiServices, any>[] = [
         ? CIRCUIT_BREAKER_HEADERS
         : undefined,
     handler: async (ctx, _input, { internal }) => {
-      ctx.body = await internal.gitAccess.allowed(ctx.state.params);
+      // Already JSON (remembered answers are kept serialised): typed before the body, so Koa keeps the type.
+      ctx.type = 'application/json';
+      ctx.body = await internal.gitAccess.allowedJson(ctx.state.params);
     },
   }),
 ];

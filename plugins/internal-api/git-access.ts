@@ -143,6 +143,31 @@ export function allowedRateLimitKey(params: Record<string, unknown>): string {
   return [text(params.action) ?? '', text(params.project) ?? text(params.gl_repository) ?? '', actor].join('|');
 }
 
+/** A remembered `/allowed` success: its JSON, the key whose use it records, and until when it holds. */
+interface RememberedAnswer {
+  json: string;
+  key?: SshKey;
+  validUntil: number;
+}
+
+/** The params `/allowed` decides on (`changes` only matters when pushing creates a project, never remembered). */
+const ANSWER_PARAMS = ['action', 'protocol', 'key_id', 'user_id', 'username', 'identifier', 'project', 'gl_repository', 'gitaly_client_context_bin'] as const;
+
+/**
+ * The key an answer is remembered under, from the params it depends on; undefined (not remembered)
+ * when one of them is neither a string nor a number, so absent and odd values never share a key.
+ */
+function answerKey(params: Record<string, unknown>): string | undefined {
+  const values: Array<string | number | null> = [];
+  for (const name of ANSWER_PARAMS) {
+    const value = params[name];
+    if (value === undefined) values.push(null);
+    else if (typeof value === 'string' || typeof value === 'number') values.push(value);
+    else return undefined;
+  }
+  return `internal-api:allowed:${JSON.stringify(values)}`;
+}
+
 /** GitLab's GitAccess: who may pull or push which repository, over which protocol (`/internal/allowed`). */
 export class GitAccess {
   constructor(private readonly internal: InternalApiService) {}
@@ -152,6 +177,42 @@ export class GitAccess {
    * order, so a request failing several checks gets the same message GitLab would give.
    */
   async allowed(params: Record<string, unknown>): Promise<AllowedBody> {
+    return (await this.decide(params)).body;
+  }
+
+  /**
+   * `/internal/allowed`'s answer as JSON text. GitLab Shell asks the same question (key, repository,
+   * action) before every clone and fetch, so a success is remembered with the directory reads it was
+   * decided from — any directory write drops it — and only until the key's expiry would change it. A
+   * repeat then costs the key's use being recorded and the protocol check (flags change at run time).
+   */
+  async allowedJson(params: Record<string, unknown>): Promise<string> {
+    const derived = this.internal.directory.derived;
+    const memoKey = answerKey(params);
+    if (memoKey !== undefined) {
+      const remembered = derived.peek<RememberedAnswer>(memoKey);
+      if (remembered && this.internal.clock.now().getTime() < remembered.validUntil) {
+        if (remembered.key) await this.internal.directory.keys.touch(remembered.key);
+        this.checkProtocol(text(params.protocol));
+        return remembered.json;
+      }
+    }
+    const since = derived.generation;
+    const { body, key, remember } = await this.decide(params);
+    const json = JSON.stringify(body);
+    if (memoKey !== undefined && remember) derived.remember<RememberedAnswer>(memoKey, { json, key, validUntil: this.answerValidUntil(key) }, since);
+    return json;
+  }
+
+  /** Until when a success holds for this key: its expiry brings the console warning, then the refusal. */
+  private answerValidUntil(key: SshKey | undefined): number {
+    const expiresAt = key?.expiresAt?.getTime();
+    if (expiresAt === undefined) return Infinity;
+    const warnFrom = expiresAt - EXPIRES_SOON_MS;
+    return this.internal.clock.now().getTime() < warnFrom ? warnFrom : expiresAt;
+  }
+
+  private async decide(params: Record<string, unknown>): Promise<{ body: AllowedBody; key?: SshKey; remember: boolean }> {
     checkClientContext(params.gitaly_client_context_bin);
     // Gatehouse keeps no snippets: every snippet repository is GitAccessSnippet's "not found", its first check.
     if (this.namesSnippet(params)) throw notFound(SNIPPET_NOT_FOUND);
@@ -161,21 +222,23 @@ export class GitAccess {
 
     const action = text(params.action) ?? '';
     // GitAccessDesign replaces every other check with its own two.
-    if (/^design-/.test(text(params.gl_repository) ?? '')) return this.allowedDesign(actor, params);
+    if (/^design-/.test(text(params.gl_repository) ?? '')) return { body: await this.allowedDesign(actor, params), remember: false };
     this.checkProtocol(text(params.protocol));
     this.checkKey(actor.key);
     this.checkActiveUser(actor.user);
     if (!DOWNLOAD_ACTIONS.has(action) && !PUSH_ACTIONS.has(action)) throw deny(COMMAND_NOT_ALLOWED);
 
-    const repository = (await this.findRepository(params)) ?? (await this.createOnPush(actor, action, params));
+    const found = await this.findRepository(params);
+    const repository = found ?? (await this.createOnPush(actor, action, params));
     if (!repository) throw notFound(PROJECT_NOT_FOUND);
-    if (repository.kind === 'design') return this.allowedDesign(actor, params, repository);
+    if (repository.kind === 'design') return { body: await this.allowedDesign(actor, params, repository), remember: false };
     const permissions = await this.permissionsOf(actor, repository.project, PUSH_ACTIONS.has(action));
     if (!permissions.read) throw notFound(repository.kind === 'wiki' ? WIKI_NOT_FOUND : PROJECT_NOT_FOUND);
     if (DOWNLOAD_ACTIONS.has(action)) this.checkDownload(repository, permissions);
     else await this.checkPush(actor, repository, permissions);
 
-    return this.successBody(actor, repository);
+    // A project created by this push is new to every later request: nothing to remember.
+    return { body: await this.successBody(actor, repository), key: actor.key, remember: found !== undefined };
   }
 
   /** `enabled_git_access_protocol` and the SSH ops flag; `web` (the UI's own operations) is always allowed. */

@@ -502,6 +502,74 @@ test('deploy keys: linked read-only pulls, cannot push; can_push pushes; unlinke
   t.truthy(row.last_used_at);
 });
 
+// ---------------------------------------------------------------- remembered answers
+
+test('a remembered answer never outlives what it was decided from: blocking, archiving, membership, flags, key expiry', async (t) => {
+  await withApp({}, async (app) => {
+    const own = await seed(app);
+    const { developer, outsider } = own.people;
+    const key = await addKey(app, developer.id, new Date(Date.parse(NOW) + 8 * DAY));
+    const pull = { action: 'git-upload-pack', key_id: key, project: own.projects.private.path };
+    const push = { action: 'git-receive-pack', key_id: key, project: own.projects.private.path };
+    const quiet = success(own, own.projects.private, { user: developer, keyId: key });
+    for (let i = 0; i < 3; i++) t.deepEqual((await allowed(app, pull)).body, quiet);
+    t.is((await allowed(app, push)).status, 200);
+
+    // Writes anywhere in the directory drop what was remembered.
+    await api(app, `/api/v4/users/${developer.id}/block`, {});
+    t.deepEqual((await allowed(app, pull)).body, denied(BLOCKED));
+    await api(app, `/api/v4/users/${developer.id}/unblock`, {});
+    t.deepEqual((await allowed(app, pull)).body, quiet);
+    await api(app, `/api/v4/projects/${own.projects.private.id}/archive`, {});
+    t.deepEqual((await allowed(app, push)).body, denied(ARCHIVED));
+    t.deepEqual((await allowed(app, pull)).body, quiet);
+
+    // Refusals are never remembered: a new membership counts at once.
+    const outsiderPull = { action: 'git-upload-pack', key_id: outsider.keyId, project: own.projects.private.path };
+    t.is((await allowed(app, outsiderPull)).status, 404);
+    await api(app, `/api/v4/projects/${own.projects.private.id}/members`, { user_id: outsider.id, access_level: 20 });
+    t.is((await allowed(app, outsiderPull)).status, 200);
+
+    // Flags are asked on every request.
+    app.flags.set('internal_api_ssh_git_access', false);
+    t.deepEqual((await allowed(app, pull)).body, denied(SSH_DISABLED));
+    app.flags.set('internal_api_ssh_git_access', true);
+
+    // The clock: the week before expiry brings the warning, expiry the refusal.
+    app.clock.advance(DAY + 1);
+    t.deepEqual((await allowed(app, pull)).body, { ...quiet, gl_console_messages: [EXPIRES_SOON] });
+    app.clock.advance(7 * DAY);
+    t.deepEqual((await allowed(app, pull)).body, denied(KEY_EXPIRED));
+  });
+});
+
+test('a remembered answer still records the key\'s use', async (t) => {
+  await withApp({}, async (app) => {
+    const own = await seed(app);
+    const { developer } = own.people;
+    const pull = { action: 'git-upload-pack', key_id: developer.keyId, project: own.projects.private.path };
+    const usedAt = async () => new Date((await app.db('directory_ssh_keys').where({ id: developer.keyId }).first()).last_used_at).toISOString();
+    t.is((await allowed(app, pull)).status, 200);
+    t.is(await usedAt(), NOW);
+    app.clock.advance(5 * 60_000);
+    t.is((await allowed(app, pull)).status, 200);
+    t.is(await usedAt(), new Date(Date.parse(NOW) + 5 * 60_000).toISOString());
+  });
+});
+
+test('odd param values are answered, never remembered under another value\'s key', async (t) => {
+  const { app, people, projects } = world;
+  const pull = { action: 'git-upload-pack', project: projects.private.path };
+  t.is((await allowed(app, { ...pull, key_id: people.developer.keyId })).status, 200);
+  // key_id null or an object is "no such key" (nobody), not "no key_id" — which would try user_id.
+  for (const keyId of [null, { id: people.developer.keyId }, [people.developer.keyId]]) {
+    const response = await allowed(app, { ...pull, key_id: keyId, user_id: people.developer.id });
+    t.is(response.status, 404, JSON.stringify(keyId));
+    t.deepEqual(response.body, denied(NOT_FOUND));
+  }
+  t.is((await allowed(app, { ...pull, user_id: people.developer.id })).status, 200);
+});
+
 // ---------------------------------------------------------------- key expiry (own clock)
 
 test('an expired key is refused; a key expiring within 7 days gets the console message', async (t) => {
