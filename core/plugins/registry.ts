@@ -2,9 +2,10 @@ import type { AnyPluginManifest } from './types.js';
 import { directoryPlugin } from '../../plugins/directory/manifest.js';
 import { tokensPlugin } from '../../plugins/tokens/manifest.js';
 import { internalApiPlugin } from '../../plugins/internal-api/manifest.js';
+import { codeSuggestionsPlugin } from '../../plugins/code-suggestions/manifest.js';
 
 /**
  * Every plugin shipped with gatehouse. The only place the core imports plugins: config decides which
  * of them are enabled.
  */
-export const registry: readonly AnyPluginManifest[] = [directoryPlugin, tokensPlugin, internalApiPlugin];
+export const registry: readonly AnyPluginManifest[] = [directoryPlugin, tokensPlugin, internalApiPlugin, codeSuggestionsPlugin];

@@ -1,0 +1,126 @@
+import { Pool, errors as undiciErrors } from 'undici';
+import type { Logger } from 'pino';
+import { ApiError } from '../../core/errors.js';
+import type { GatehouseContext } from '../../core/plugins/types.js';
+
+/** 502 `{"message":"502 Bad Gateway"}`: the AI gateway is unreachable or failed (5xx). */
+export class BadGatewayError extends ApiError {
+  constructor() {
+    super(502, { message: '502 Bad Gateway' });
+  }
+}
+
+/** 504 `{"message":"504 Gateway Timeout"}`: the AI gateway did not answer in time. */
+export class GatewayTimeoutError extends ApiError {
+  constructor() {
+    super(504, { message: '504 Gateway Timeout' });
+  }
+}
+
+/**
+ * Client headers passed on to the AI gateway. Everything else stays here — above all the caller's
+ * credentials (PRIVATE-TOKEN, Authorization, Cookie) and any identity header a client might try to
+ * set itself: gatehouse states the identity.
+ */
+const FORWARDED_HEADERS = ['user-agent', 'x-gitlab-language-server-version', 'x-supports-sse-streaming', 'accept'] as const;
+/** Editor telemetry headers GitLab 16.x forwarded (`/\Ax-gitlab-cs-/i`). */
+const TELEMETRY_PREFIX = 'x-gitlab-cs-';
+/** Response headers relayed to the client besides the status and the content type. */
+const RELAYED_RESPONSE_HEADERS = ['x-streaming-format'] as const;
+
+export interface UpstreamOptions {
+  baseUrl: string;
+  timeoutMs: number;
+  connections: number;
+  logger: Logger;
+}
+
+/**
+ * The AI gateway as an upstream: one keep-alive undici pool (not fetch: see DESIGN §7), explicit
+ * timeouts, responses relayed chunk by chunk.
+ */
+export class AiGatewayUpstream {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  readonly baseUrl: string;
+
+  constructor(private readonly options: UpstreamOptions) {
+    const url = new URL(options.baseUrl);
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(url.origin, {
+      connections: options.connections,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connect: { timeout: Math.min(options.timeoutMs, 10_000) },
+    });
+  }
+
+  /** The headers of the client's request that may go upstream (allowlist + telemetry prefix). */
+  static forwardedHeaders(ctx: GatehouseContext, into: Record<string, string>): void {
+    const incoming = ctx.req.headers;
+    for (const name of FORWARDED_HEADERS) {
+      const value = incoming[name];
+      if (typeof value === 'string') into[name] = value;
+    }
+    for (const name in incoming) {
+      if (name.startsWith(TELEMETRY_PREFIX)) {
+        const value = incoming[name];
+        if (typeof value === 'string') into[name] = value;
+      }
+    }
+  }
+
+  /**
+   * POSTs `body` to `<base><path>` and relays the answer: 2xx and 4xx with their status, content type,
+   * `X-Streaming-Format` and body, streamed as it arrives; 5xx and transport failures → 502; no
+   * response headers in time → 504. A client that goes away aborts the upstream request, before the
+   * answer starts (the signal) and while it streams (Koa destroys the body stream when the response closes).
+   */
+  async relay(ctx: GatehouseContext, path: string, headers: Record<string, string>, body: string): Promise<void> {
+    const abort = new AbortController();
+    const res = ctx.res;
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClose);
+    let response;
+    try {
+      response = await this.pool.request({ path: this.basePath + path, method: 'POST', headers, body, signal: abort.signal });
+    } catch (error) {
+      res.off('close', onClose);
+      if (abort.signal.aborted) {
+        // Nobody is left to answer; the request log still records the route.
+        ctx.status = 499;
+        return;
+      }
+      if (error instanceof undiciErrors.HeadersTimeoutError) {
+        this.options.logger.warn({ requestId: ctx.state.requestId, path }, 'AI gateway timed out');
+        throw new GatewayTimeoutError();
+      }
+      this.options.logger.warn({ err: error, requestId: ctx.state.requestId, path }, 'AI gateway unreachable');
+      throw new BadGatewayError();
+    }
+    const { statusCode } = response;
+    if (statusCode >= 500 || statusCode < 200) {
+      res.off('close', onClose);
+      response.body.dump().catch(() => {});
+      this.options.logger.warn({ requestId: ctx.state.requestId, path, upstreamStatus: statusCode }, 'AI gateway failed');
+      throw new BadGatewayError();
+    }
+    ctx.status = statusCode;
+    const type = response.headers['content-type'];
+    ctx.set('Content-Type', typeof type === 'string' ? type : 'application/json');
+    for (const name of RELAYED_RESPONSE_HEADERS) {
+      const value = response.headers[name];
+      if (typeof value === 'string') ctx.set(name, value);
+    }
+    // From here Koa owns the stream: it pipes it and destroys it when the response closes.
+    res.off('close', onClose);
+    ctx.body = response.body;
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
