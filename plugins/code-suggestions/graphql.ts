@@ -1,4 +1,5 @@
-import { buildSchema, graphql, type GraphQLSchema } from 'graphql';
+import { buildSchema, graphql, GraphQLError, type GraphQLSchema } from 'graphql';
+import type { Logger } from 'pino';
 import type { PrincipalUser } from '../../core/plugins/types.js';
 import type { CodeSuggestionsService } from './service.js';
 
@@ -24,6 +25,9 @@ const SDL = /* GraphQL */ `
     username: String!
     name: String!
     webUrl: String!
+    publicEmail: String
+    avatarUrl: String
+    bot: Boolean!
     "Whether the user may use Code Suggestions."
     duoCodeSuggestionsAvailable: Boolean!
     "Whether the user may use Duo Chat (not served by this gateway)."
@@ -60,10 +64,14 @@ export const SWITCH_FLAG = 'ai_duo_code_suggestions_switch';
 export class GraphqlEndpoint {
   private readonly schema: GraphQLSchema = buildSchema(SDL);
 
-  constructor(private readonly service: CodeSuggestionsService, private readonly revision: string) {}
+  constructor(
+    private readonly service: CodeSuggestionsService,
+    private readonly revision: string,
+    private readonly logger: Logger,
+  ) {}
 
   /** `{"data":…}` or `{"errors":[…]}`, and the HTTP status graphql-over-http gives it. */
-  async execute(request: GraphqlRequest, user: PrincipalUser): Promise<{ status: number; body: Record<string, unknown> }> {
+  async execute(request: GraphqlRequest, user: PrincipalUser, requestId: string): Promise<{ status: number; body: Record<string, unknown> }> {
     if (typeof request.query !== 'string' || request.query.trim() === '') {
       return { status: 400, body: { errors: [{ message: 'No query string was present' }] } };
     }
@@ -80,6 +88,9 @@ export class GraphqlEndpoint {
         username: user.username,
         name: user.name,
         webUrl: `${service.externalUrl}/${user.username}`,
+        publicEmail: null,
+        avatarUrl: null,
+        bot: false,
         duoCodeSuggestionsAvailable: available,
         duoChatAvailable: false,
         ide: () => ({ codeSuggestionsEnabled: available }),
@@ -95,6 +106,12 @@ export class GraphqlEndpoint {
       variableValues: (variables as Record<string, unknown> | null | undefined) ?? undefined,
       operationName: typeof request.operationName === 'string' ? request.operationName : undefined,
     });
-    return { status: 200, body: JSON.parse(JSON.stringify(result)) };
+    const errors = result.errors?.map((error) => {
+      // A resolver's own failure (the database, say) is logged, never shown: the client gets a generic error.
+      if (!error.originalError || error.originalError instanceof GraphQLError) return error.toJSON();
+      this.logger.error({ err: error.originalError, requestId }, 'GraphQL resolver failed');
+      return { message: 'Internal server error', locations: error.locations, path: error.path };
+    });
+    return { status: 200, body: JSON.parse(JSON.stringify(errors ? { ...result, errors } : result)) };
   }
 }

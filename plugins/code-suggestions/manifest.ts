@@ -69,7 +69,7 @@ export const codeSuggestionsPlugin = definePlugin({
         connections: config.upstreamConnections,
         logger: deps.logger,
       }),
-      graphql: new GraphqlEndpoint(service, deps.app.version.revision),
+      graphql: new GraphqlEndpoint(service, deps.app.version.revision, deps.logger),
       directory: deps.plugins.directory,
     };
   },

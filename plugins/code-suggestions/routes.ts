@@ -204,7 +204,7 @@ export const codeSuggestionsRoutes = [
     auth: { strategy: 'token', scopes: ['read_api', 'ai_features'] },
     async handler(ctx, _input, { graphql }) {
       const request = ((ctx.request as { body?: unknown }).body ?? {}) as GraphqlRequest;
-      const { status, body } = await graphql.execute(Array.isArray(request) ? {} : request, userOf(ctx));
+      const { status, body } = await graphql.execute(Array.isArray(request) ? {} : request, userOf(ctx), ctx.state.requestId);
       ctx.status = status;
       ctx.body = body;
     },

@@ -144,8 +144,8 @@ test('completions: a forwarded body over 600 000 bytes → 413 with the origin h
 // --- what goes upstream ----------------------------------------------------------------------------------
 
 test('completions: the client body goes to /v2/code/completions with prompt_version, minus credentials', async (t) => {
-  const { user, plaintext } = await userWithToken(cs.app);
-  const body = completionBody({ private_token: plaintext, model_name: 'codestral', stream: 'false' });
+  const { plaintext } = await userWithToken(cs.app);
+  const body: Record<string, unknown> = completionBody({ private_token: plaintext, model_name: 'codestral', stream: 'false' });
   const response = await post(cs.app, COMPLETIONS, { token: plaintext, body, headers: LS_HEADERS });
   t.is(response.status, 200);
   t.deepEqual(response.body, COMPLETION);
@@ -155,7 +155,6 @@ test('completions: the client body goes to /v2/code/completions with prompt_vers
   const { private_token: _, ...expected } = body;
   t.deepEqual(received.body, { ...expected, stream: false, prompt_version: 1 });
   t.false(received.text.includes(plaintext), 'the caller\'s token never leaves');
-  void user;
 });
 
 test('completions: headers upstream are the allowlist plus GitLab\'s identity headers and a gatehouse JWT; never the caller\'s credentials', async (t) => {
