@@ -28,6 +28,9 @@ const TELEMETRY_PREFIX = 'x-gitlab-cs-';
 /** Response headers relayed to the client besides the status and the content type. */
 const RELAYED_RESPONSE_HEADERS = ['x-streaming-format'] as const;
 
+/** The upstream body's errors end the client's response (Koa's pipeline does that); nothing else to do. */
+function ignoreAbort(): void {}
+
 export interface UpstreamOptions {
   baseUrl: string;
   timeoutMs: number;
@@ -115,8 +118,11 @@ export class AiGatewayUpstream {
       const value = response.headers[name];
       if (typeof value === 'string') ctx.set(name, value);
     }
-    // From here Koa owns the stream: it pipes it and destroys it when the response closes.
+    // From here Koa owns the stream: it pipes it and destroys it when the response closes. A stream
+    // destroyed before its end (the client went away) emits an abort error after Koa's pipeline has
+    // let go of it; without a listener of its own that error would take the process down.
     res.off('close', onClose);
+    response.body.on('error', ignoreAbort);
     ctx.body = response.body;
   }
 

@@ -144,7 +144,7 @@ test('Language Server: token check → version → GraphQL → direct-access pro
       audience: 'gitlab-ai-gateway',
       currentDate: NOW,
     });
-    t.is(payload.sub, received.headers['x-gitlab-global-user-id']);
+    t.is(payload.sub, String(received.headers['x-gitlab-global-user-id']));
     for (const name of ['x-gitlab-realm', 'x-gitlab-instance-id', 'x-gitlab-global-user-id', 'x-gitlab-host-name']) t.truthy(received.headers[name], name);
     t.like(received.body, { model_provider: 'fireworks_ai', model_name: 'codestral' });
 
