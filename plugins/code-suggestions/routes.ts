@@ -131,7 +131,7 @@ export const codeSuggestionsRoutes = [
         'x-gitlab-feature-enabled-by-namespace-ids': namespaceIds.join(','),
       };
       AiGatewayUpstream.forwardedHeaders(ctx, headers);
-      await upstream.relay(ctx, generation ? GENERATIONS_PATH : COMPLETIONS_PATH, headers, body);
+      await upstream.relay(ctx, generation ? GENERATIONS_PATH : COMPLETIONS_PATH, headers, body, input.stream);
     },
   }),
   route({
