@@ -136,6 +136,11 @@ test('completions: a forwarded body over 600 000 bytes → 413 with the origin h
   t.deepEqual(response.body, TOO_LARGE);
   t.is(response.headers.get(ORIGIN_HEADER), 'monolith');
   t.deepEqual(cs.fake.received(response.requestId), []);
+  // Over the server's body limit (2 MiB) the body is not even read: the same 413, the same header.
+  const huge = await post(cs.app, COMPLETIONS, { token: plaintext, body: completionBody({ user_instruction: 'x'.repeat(2_200_000) }) });
+  t.is(huge.status, 413);
+  t.deepEqual(huge.body, TOO_LARGE);
+  t.is(huge.headers.get(ORIGIN_HEADER), 'monolith');
   // Just under the limit goes through.
   const fits = await post(cs.app, COMPLETIONS, { token: plaintext, body: completionBody({ context: [{ type: 'file', name: 'a.py', content: big }] }) });
   t.is(fits.status, 200);
