@@ -116,9 +116,4 @@ export class UpstreamCredentialCache {
     );
     return entry.credential;
   }
-
-  /** Forgets a user's token (e.g. when their access changed). */
-  forget(userId: number): void {
-    this.entries.delete(userId);
-  }
 }

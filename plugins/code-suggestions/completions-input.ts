@@ -86,5 +86,7 @@ export const CompletionsInputSchema = z.looseObject({}).transform((params, ctx):
   const messages = grapeMessages(params);
   for (const message of messages) ctx.addIssue({ code: 'custom', message: whole(message) });
   if (messages.length) return z.NEVER;
-  return { ...params, stream: params.stream === undefined || params.stream === null ? false : BOOLEANS[String(params.stream)] } as CompletionsInput;
+  // `params` is this request's own merged copy: typed in place rather than copied again.
+  params.stream = params.stream === undefined || params.stream === null ? false : BOOLEANS[String(params.stream)];
+  return params as CompletionsInput;
 });

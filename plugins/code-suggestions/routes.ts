@@ -4,6 +4,7 @@ import { p } from '../../core/http/validation.js';
 import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
 import { CompletionsInputSchema, type CompletionsInput } from './completions-input.js';
 import { SWITCH_FLAG, type GraphqlRequest } from './graphql.js';
+import { CONTEXT_FLAG } from './service.js';
 import { AiGatewayUpstream } from './proxy.js';
 import {
   JWKS_CACHE_CONTROL,
@@ -35,10 +36,10 @@ const userOf = (ctx: GatehouseContext) => ctx.state.principal!.user!;
 /**
  * The body sent to the AI gateway: the client's own (unknown keys included, as GitLab passes them
  * on), minus credentials, minus `context`/`user_instruction` unless that flag is on, the file
- * trimmed around the cursor, `stream` as a boolean, and `prompt_version` added.
+ * trimmed around the cursor, `stream` as a boolean, and `prompt_version` added. The parsed request
+ * body is this request's own object and read by nobody after this, so it is changed in place.
  */
-function forwardedBody(raw: Record<string, unknown>, input: CompletionsInput, contextAllowed: boolean): string {
-  const body: Record<string, unknown> = { ...raw };
+function forwardedBody(body: Record<string, unknown>, input: CompletionsInput, contextAllowed: boolean): string {
   for (const key of CREDENTIAL_KEYS) delete body[key];
   if (!contextAllowed) {
     delete body.context;
@@ -118,7 +119,7 @@ export const codeSuggestionsRoutes = [
       const namespaceIds = await service.requireAccess(user);
       const credential = await service.upstreamCredential(user.id);
       const raw = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-      const contextAllowed = service.flags.isEnabled('code_suggestions_context', { userId: String(user.id) });
+      const contextAllowed = service.flags.isEnabled(CONTEXT_FLAG, { userId: String(user.id) });
       const body = forwardedBody(raw, input, contextAllowed);
       // Cheap bound first: a UTF-8 byte is at most 3 per UTF-16 unit here, so short bodies skip the count.
       if (body.length * 3 > service.config.maxBodyBytes && Buffer.byteLength(body) > service.config.maxBodyBytes) throw new PayloadTooLargeError();
@@ -129,6 +130,8 @@ export const codeSuggestionsRoutes = [
         'x-request-id': ctx.state.requestId,
         'x-gitlab-unit-primitive': generation ? 'generate_code' : 'complete_code',
         'x-gitlab-feature-enabled-by-namespace-ids': namespaceIds.join(','),
+        // The flags the AI gateway is told about are exactly the one checked above.
+        'x-gitlab-enabled-feature-flags': contextAllowed ? CONTEXT_FLAG : '',
       };
       AiGatewayUpstream.forwardedHeaders(ctx, headers);
       await upstream.relay(ctx, generation ? GENERATIONS_PATH : COMPLETIONS_PATH, headers, body, input.stream);
@@ -161,7 +164,13 @@ export const codeSuggestionsRoutes = [
     path: '/api/v4/code_suggestions/direct_access',
     auth: { strategy: 'token', scopes: AI_SCOPES },
     flag: SWITCH_FLAG,
-    rateLimit: { max: (config) => config.directAccessRateLimit, windowMs: 5 * 60_000, by: 'user' },
+    // GitLab refuses with "Direct connections are disabled" before it counts a request: with direct
+    // connections off the limit is set out of reach, so that answer never turns into a 429.
+    rateLimit: {
+      max: (config) => (config.directConnections.enabled ? config.directAccessRateLimit : Number.MAX_SAFE_INTEGER),
+      windowMs: 5 * 60_000,
+      by: 'user',
+    },
     errorHeaders: MONOLITH,
     // `project_path`, or the Language Server's camelCase `projectPath` usage-quota probe; both optional.
     input: z.looseObject({ project_path: p.string().optional(), projectPath: p.string().optional() }),
@@ -173,6 +182,7 @@ export const codeSuggestionsRoutes = [
       const minted = await service.mintFor(user.id);
       const headers = {
         ...service.identityHeaders(user.id),
+        'x-gitlab-enabled-feature-flags': service.enabledFlags(user.id),
         'x-gitlab-feature-enabled-by-namespace-ids': namespaceIds.join(','),
         'x-gitlab-unit-primitive': 'complete_code',
       };

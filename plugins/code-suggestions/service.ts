@@ -5,8 +5,10 @@ import { TokenMinter, UpstreamCredentialCache, type MintedToken, type UpstreamCr
 import type { SigningKeys } from './signing-keys.js';
 import type { CodeSuggestionsConfig } from './config.js';
 
+/** Whether completion requests' `context` and `user_instruction` reach the AI gateway. */
+export const CONTEXT_FLAG = 'code_suggestions_context';
 /** Flags whose state the AI gateway is told about (`x-gitlab-enabled-feature-flags`). */
-export const REPORTED_FLAGS = ['code_suggestions_context'] as const;
+export const REPORTED_FLAGS = [CONTEXT_FLAG] as const;
 
 /** The upstream token is renewed this long before it expires, so none near its end is ever sent. */
 const REFRESH_MARGIN_S = 300;
@@ -98,7 +100,8 @@ export class CodeSuggestionsService {
 
   /**
    * The identity headers of a user's requests to the AI gateway, GitLab's names and spelling
-   * (reference §5.5). Per-request headers (unit primitive, namespace ids) are added by the caller.
+   * (reference §5.5), without the ones that may change from one request to the next (enabled flags,
+   * unit primitive, namespace ids): callers add those.
    */
   identityHeaders(userId: number): Record<string, string> {
     return {
@@ -112,7 +115,6 @@ export class CodeSuggestionsService {
       'X-Gitlab-Authentication-Type': 'oidc',
       'x-gitlab-subject-type': 'human',
       'x-gitlab-feature-enablement-type': this.config.featureEnablementType,
-      'x-gitlab-enabled-feature-flags': this.enabledFlags(userId),
       'x-gitlab-enabled-instance-verbose-ai-logs': 'false',
       'X-Gitlab-Model-Prompt-Cache-Enabled': 'true',
       'X-Gitlab-Is-Team-Member': 'false',

@@ -144,14 +144,17 @@ test('direct_access: model_details when a model is configured; base_url defaults
   }
 });
 
-test('direct_access: direct connections disabled → 403 "Direct connections are disabled"', async (t) => {
-  const app = await startTestApp({ config: { plugins: { 'code-suggestions': { directConnections: { enabled: false } } } } });
+test('direct_access: direct connections disabled → 403 "Direct connections are disabled", never a 429', async (t) => {
+  const app = await startTestApp({ redis: false, config: { plugins: { 'code-suggestions': { directAccessRateLimit: 2, directConnections: { enabled: false } } } } });
   try {
     const { plaintext } = await userWithToken(app);
-    const response = await post(app, DIRECT_ACCESS, { token: plaintext, body: { project_path: '' } });
-    t.is(response.status, 403);
-    t.deepEqual(response.body, DIRECT_CONNECTIONS_DISABLED);
-    t.is(response.headers.get(ORIGIN_HEADER), 'monolith');
+    // Past the configured limit the answer stays the same: GitLab refuses before it counts.
+    for (let i = 0; i < 4; i++) {
+      const response = await post(app, DIRECT_ACCESS, { token: plaintext, body: { project_path: '' } });
+      t.is(response.status, 403);
+      t.deepEqual(response.body, DIRECT_CONNECTIONS_DISABLED);
+      t.is(response.headers.get(ORIGIN_HEADER), 'monolith');
+    }
   } finally {
     await app.close();
   }
