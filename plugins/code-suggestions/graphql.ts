@@ -1,4 +1,4 @@
-import { buildSchema, graphql, GraphQLError, type GraphQLSchema } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
 import type { PrincipalUser } from '../../core/plugins/types.js';
 import type { CodeSuggestionsService } from './service.js';
@@ -60,9 +60,18 @@ export interface GraphqlRequest {
 /** The flag that switches Code Suggestions off for everyone (GitLab's `ai_duo_code_suggestions_switch`). */
 export const SWITCH_FLAG = 'ai_duo_code_suggestions_switch';
 
-/** Runs the Language Server's queries against the tiny schema; unknown fields are GraphQL errors. */
+interface Engine {
+  schema: GraphQLSchema;
+  graphql: typeof import('graphql').graphql;
+  GraphQLError: typeof import('graphql').GraphQLError;
+}
+
+/**
+ * Runs the Language Server's queries against the tiny schema; unknown fields are GraphQL errors. The
+ * `graphql` package is loaded (and the schema built) on the first query, not at boot.
+ */
 export class GraphqlEndpoint {
-  private readonly schema: GraphQLSchema = buildSchema(SDL);
+  private engine?: Promise<Engine>;
 
   constructor(
     private readonly service: CodeSuggestionsService,
@@ -99,8 +108,13 @@ export class GraphqlEndpoint {
       featureFlagsEnabled: ({ names }: { names: string[] }) => names.map((name) => ({ name, enabled: service.flags.isEnabled(name, flagContext) })),
       metadata: () => ({ version: service.version, revision: this.revision, enterprise: true }),
     };
+    const { schema, graphql, GraphQLError } = await (this.engine ??= import('graphql').then((module) => ({
+      schema: module.buildSchema(SDL),
+      graphql: module.graphql,
+      GraphQLError: module.GraphQLError,
+    })));
     const result = await graphql({
-      schema: this.schema,
+      schema,
       source: request.query,
       rootValue,
       variableValues: (variables as Record<string, unknown> | null | undefined) ?? undefined,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { definePlugin } from '../../core/plugins/types.js';
+import { definePlugin, type PluginServices } from '../../core/plugins/types.js';
 import { codeSuggestionsConfig } from './config.js';
 import { GraphqlEndpoint, SWITCH_FLAG } from './graphql.js';
 import { AiGatewayUpstream } from './proxy.js';
@@ -12,7 +12,7 @@ export interface CodeSuggestionsServices {
   service: CodeSuggestionsService;
   upstream: AiGatewayUpstream;
   graphql: GraphqlEndpoint;
-  directory: import('../../core/plugins/types.js').PluginServices['directory'];
+  directory: PluginServices['directory'];
 }
 
 declare module '../../core/plugins/types.js' {

@@ -1,4 +1,4 @@
-import { Pool, errors as undiciErrors } from 'undici';
+import type { Pool } from 'undici';
 import type { Logger } from 'pino';
 import { ApiError } from '../../core/errors.js';
 import type { GatehouseContext } from '../../core/plugins/types.js';
@@ -40,25 +40,41 @@ export interface UpstreamOptions {
   logger: Logger;
 }
 
+/** undici's code for "no response headers within headersTimeout". */
+const HEADERS_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT';
+
 /**
  * The AI gateway as an upstream: one keep-alive undici pool (not fetch: see DESIGN §7), explicit
- * timeouts, responses relayed chunk by chunk.
+ * timeouts, responses relayed chunk by chunk. undici is loaded with the first completion, so a
+ * gateway that never proxies one does not pay for it at boot.
  */
 export class AiGatewayUpstream {
-  private readonly pool: Pool;
+  private pool?: Pool;
+  private loading?: Promise<Pool>;
+  private closed = false;
+  private readonly origin: string;
   private readonly basePath: string;
   readonly baseUrl: string;
 
   constructor(private readonly options: UpstreamOptions) {
     const url = new URL(options.baseUrl);
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');
-    this.pool = new Pool(url.origin, {
-      connections: options.connections,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect: { timeout: Math.min(options.timeoutMs, 10_000) },
-    });
+  }
+
+  private loadPool(): Promise<Pool> {
+    return (this.loading ??= import('undici').then(({ Pool: UndiciPool }) => {
+      const { timeoutMs, connections } = this.options;
+      this.pool = new UndiciPool(this.origin, {
+        connections,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        connect: { timeout: Math.min(timeoutMs, 10_000) },
+      });
+      if (this.closed) void this.pool.close();
+      return this.pool;
+    }));
   }
 
   /** The headers of the client's request that may go upstream (allowlist + telemetry prefix). */
@@ -93,7 +109,8 @@ export class AiGatewayUpstream {
     };
     res.once('close', onClose);
     try {
-      const response = await this.pool.request({ path: this.basePath + path, method: 'POST', headers, body, signal: abort.signal });
+      const pool = this.pool ?? (await this.loadPool());
+      const response = await pool.request({ path: this.basePath + path, method: 'POST', headers, body, signal: abort.signal });
       const { statusCode } = response;
       if (statusCode >= 500 || statusCode < 200) {
         response.body.dump().catch(ignoreAbort);
@@ -124,7 +141,7 @@ export class AiGatewayUpstream {
         return;
       }
       if (error instanceof BadGatewayError) throw error;
-      if (error instanceof undiciErrors.HeadersTimeoutError) {
+      if ((error as { code?: string }).code === HEADERS_TIMEOUT) {
         this.options.logger.warn({ requestId: ctx.state.requestId, path }, 'AI gateway timed out');
         throw new GatewayTimeoutError();
       }
@@ -135,7 +152,8 @@ export class AiGatewayUpstream {
     }
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pool?.close();
   }
 }
