@@ -11,7 +11,8 @@
  *   (SSE), timed to the first body chunk;
  * - throughput at 20 connections ≥ 30 % of direct: autocannon in its own process, alternating rounds.
  *
- * The completions rate limit stays on, raised far above what the run sends.
+ * The completions rate limit stays on, raised far above what the run sends. `BENCH_SEQUENTIAL` sets the
+ * number of timed sequential requests per target; `BENCH_KEEP=1` keeps the data directory and the logs.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
