@@ -438,3 +438,35 @@ test('streaming: a client that disconnects before the upstream answers aborts th
   t.true((await pending) instanceof Error);
   t.true(await cs.fake.received(requestId)[0].aborted);
 });
+
+test('completions: a plain answer of unknown length (chunked) is relayed whole', async (t) => {
+  const { plaintext } = await userWithToken(cs.app);
+  const requestId = crypto.randomUUID();
+  const text = JSON.stringify(COMPLETION);
+  cs.fake.on(requestId, (_request, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.write(text.slice(0, 10));
+    res.end(text.slice(10));
+  });
+  const response = await post(cs.app, COMPLETIONS, { token: plaintext, body: completionBody(), requestId });
+  t.is(response.status, 200);
+  t.deepEqual(response.body, COMPLETION);
+});
+
+test('streaming: an AI gateway that fails mid-stream cuts the client\'s response; the next request is served', async (t) => {
+  const { plaintext } = await userWithToken(cs.app);
+  const requestId = crypto.randomUUID();
+  cs.fake.on(requestId, (_request, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'X-Streaming-Format': 'sse' });
+    res.write('event: stream_chunk\ndata: "def"\n\n', () => setTimeout(() => res.socket?.destroy(), 20));
+  });
+  const { response, reader } = await openStream(cs.app.url, plaintext, requestId);
+  t.is(response.status, 200);
+  t.is(decoder.decode((await reader.read()).value), 'event: stream_chunk\ndata: "def"\n\n');
+  await t.throwsAsync(async () => {
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read());
+  });
+  const next = await post(cs.app, COMPLETIONS, { token: plaintext, body: completionBody() });
+  t.is(next.status, 200);
+  t.deepEqual(next.body, COMPLETION);
+});
