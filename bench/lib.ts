@@ -77,6 +77,8 @@ export function rssMb(pid: number): number {
 export interface LoadRequest {
   method?: string;
   body?: string;
+  /** Concurrent connections (default CONNECTIONS). */
+  connections?: number;
 }
 
 /** Runs autocannon in its own process; samples the target's RSS meanwhile. */
@@ -87,7 +89,7 @@ export async function load(
   targetPid?: number,
   request: LoadRequest = {},
 ): Promise<LoadResult> {
-  const args = [join(ROOT, 'node_modules/autocannon/autocannon.js'), '-c', String(CONNECTIONS), '-d', String(durationS), '-j'];
+  const args = [join(ROOT, 'node_modules/autocannon/autocannon.js'), '-c', String(request.connections ?? CONNECTIONS), '-d', String(durationS), '-j'];
   if (request.method) args.push('-m', request.method);
   if (request.body !== undefined) args.push('-b', request.body);
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);

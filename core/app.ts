@@ -74,13 +74,25 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
     else await handle(ctx);
   };
 
-  if (!BODY_METHODS.has(route.method)) return [runRoute];
-  const parse = parseBody(deps.config.server.bodyLimit);
+  const parse = BODY_METHODS.has(route.method) ? parseBody(deps.config.server.bodyLimit) : undefined;
+  const run: Middleware<GatehouseState> = parse
+    ? function readBodyThenRun(ctx, next) {
+        // Named before the body is read, so a body refused as too large or malformed counts for the route.
+        ctx.state.routeName = route.name;
+        return parse(ctx, () => runRoute(ctx, next));
+      }
+    : runRoute;
+  const { errorHeaders } = route;
+  if (!errorHeaders) return [run];
   return [
-    function readBodyThenRun(ctx, next) {
-      // Named before the body is read, so a body refused as too large or malformed counts for the route.
-      ctx.state.routeName = route.name;
-      return parse(ctx, () => runRoute(ctx, next));
+    async function withErrorHeaders(ctx, next) {
+      try {
+        await run(ctx, next);
+      } catch (error) {
+        // The error writer sets the error's own headers on top; these stay.
+        ctx.set(errorHeaders);
+        throw error;
+      }
     },
   ];
 }

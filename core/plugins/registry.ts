@@ -5,9 +5,10 @@ import { internalApiPlugin } from '../../plugins/internal-api/manifest.js';
 import { oauthApplicationsPlugin } from '../../plugins/oauth-applications/manifest.js';
 import { subscriptionsPlugin } from '../../plugins/subscriptions/manifest.js';
 import { kubernetesAgentPlugin } from '../../plugins/kubernetes-agent/manifest.js';
+import { codeSuggestionsPlugin } from '../../plugins/code-suggestions/manifest.js';
 
 /**
  * Every plugin shipped with gatehouse. The only place the core imports plugins: config decides which
  * of them are enabled.
  */
-export const registry: readonly AnyPluginManifest[] = [directoryPlugin, tokensPlugin, internalApiPlugin, oauthApplicationsPlugin, subscriptionsPlugin, kubernetesAgentPlugin];
+export const registry: readonly AnyPluginManifest[] = [directoryPlugin, tokensPlugin, internalApiPlugin, codeSuggestionsPlugin, oauthApplicationsPlugin, kubernetesAgentPlugin, subscriptionsPlugin];

@@ -108,6 +108,12 @@ export interface RouteDefinition<S = unknown, I extends z.ZodType | undefined = 
   auth: RouteAuth;
   flag?: string;
   rateLimit?: RateLimitSpec;
+  /**
+   * Headers added to every error this route answers with, whichever stage raised it (authentication,
+   * flag gate, body limit, rate limit, validation, handler) — e.g. `X-GitLab-Error-Origin: monolith`,
+   * which tells Code Suggestions clients the error is the gateway's own, not an upstream's.
+   */
+  errorHeaders?: Readonly<Record<string, string>>;
   /** Validates the merged params; failures become Grape-style 400 `{"error":"x is missing"}`. */
   input?: I;
   /** Grape's rules over several params of `input` (`exactly_one_of`, `mutually_exclusive`, …). */

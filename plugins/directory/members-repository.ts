@@ -71,6 +71,12 @@ export class MembersRepository {
     return Number(row?.n ?? 0);
   }
 
+  /** The ids of the groups a user is a direct member of. */
+  async namespaceIdsOf(userId: number, trx: Knex = this.db): Promise<number[]> {
+    const rows = await trx(TABLE).select('source_id').where({ user_id: userId, source_type: 'namespace' }).orderBy('source_id');
+    return rows.map((row) => Number(row.source_id));
+  }
+
   async insert(member: Omit<Member, 'id' | 'createdAt'>, now: Date, trx: Knex = this.db): Promise<Member> {
     await trx(TABLE).insert({
       source_type: member.sourceType,

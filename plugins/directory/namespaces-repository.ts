@@ -182,7 +182,12 @@ export class NamespacesRepository {
    * the user's name). Called by `UsersService.create` inside its transaction, so `trx` is required. A
    * group already holding that path is a username clash (409, as UsersService words it).
    */
-  async insertUserNamespace(user: { id: number; username: string; name: string }, now: Date, trx: Knex): Promise<Namespace> {
+  async insertUserNamespace(
+    user: { id: number; username: string; name: string },
+    now: Date,
+    trx: Knex,
+    codeSuggestions = true,
+  ): Promise<Namespace> {
     if (await this.fullPathTaken(user.username, trx)) throw new ServiceError(409, USERNAME_TAKEN);
     return this.insert(
       {
@@ -194,7 +199,7 @@ export class NamespacesRepository {
         ownerId: user.id,
         description: '',
         visibility: 'private',
-        codeSuggestions: true,
+        codeSuggestions,
         now,
       },
       trx,

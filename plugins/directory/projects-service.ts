@@ -357,6 +357,22 @@ export class ProjectsService {
     return lineage.every((ns) => ns.codeSuggestions);
   }
 
+  /**
+   * The namespaces through which a user may use Code Suggestions: their personal namespace and the
+   * groups they are a direct member of, each counted when it and its ancestors allow them. Subgroups
+   * need no look: they inherit a member's access, and their switch cannot be on below an "off".
+   * Ids in ascending order; empty when the user may not use Code Suggestions.
+   */
+  codeSuggestionsNamespaceIds(userId: number): Promise<number[]> {
+    return this.cached(`code-suggestions:${userId}`, async () => {
+      const personal = await this.namespaces.findUserNamespace(userId);
+      const groups = await Promise.all((await this.members.namespaceIdsOf(userId)).map((id) => this.namespaces.findById(id)));
+      const candidates = [personal, ...groups].filter((ns): ns is Namespace => ns !== undefined && ns.codeSuggestions);
+      const allowed = await Promise.all(candidates.map((ns) => this.codeSuggestionsEnabled(ns)));
+      return candidates.filter((_, i) => allowed[i]).map((ns) => ns.id).sort((a, b) => a - b);
+    });
+  }
+
   /** A project's deploy keys with their push right, oldest link first. */
   async deployKeysFor(projectId: number): Promise<ProjectDeployKey[]> {
     const links = await this.projects.deployKeyLinksOf(projectId);

@@ -38,6 +38,8 @@ const CreateUser = z.object({
   username: p.string(),
   force_random_password: p.boolean().optional(),
   admin: p.boolean().optional(),
+  /** The personal namespace's Code Suggestions switch, as `PUT /groups/:id` sets a group's. */
+  code_suggestions: p.boolean().optional(),
 });
 const UpdateUser = z.object({
   id: p.integer(),
@@ -48,6 +50,7 @@ const UpdateUser = z.object({
   admin: p.boolean().optional(),
   /** A gatehouse extension: operators importing users carry their 2FA state over. */
   two_factor_enabled: p.boolean().optional(),
+  code_suggestions: p.boolean().optional(),
 });
 
 /** The user with this id, or GitLab's 404 `{"message":"404 User Not Found"}`. */
@@ -103,6 +106,7 @@ export const usersRoutes = [
         password: randomPassword ? undefined : input.password,
         forceRandomPassword: randomPassword,
         isAdmin: input.admin ?? false,
+        codeSuggestions: input.code_suggestions,
       });
       ctx.status = 201;
       ctx.body = presentUser(user, services.externalUrl);
@@ -133,6 +137,7 @@ export const usersRoutes = [
         username: input.username,
         isAdmin: input.admin,
         twoFactorEnabled: input.two_factor_enabled,
+        codeSuggestions: input.code_suggestions,
       });
       ctx.body = presentUser(updated, services.externalUrl);
     },

@@ -26,6 +26,8 @@ export interface CreateUserInput {
   password?: string;
   forceRandomPassword?: boolean;
   isAdmin?: boolean;
+  /** The personal namespace's Code Suggestions switch (default on). */
+  codeSuggestions?: boolean;
 }
 
 export interface UpdateUserInput {
@@ -35,6 +37,8 @@ export interface UpdateUserInput {
   password?: string;
   isAdmin?: boolean;
   twoFactorEnabled?: boolean;
+  /** The personal namespace's Code Suggestions switch. */
+  codeSuggestions?: boolean;
 }
 
 /** Users: creation with scrypt passwords, updates, block/unblock, deletion, 2FA recovery codes. */
@@ -104,7 +108,7 @@ export class UsersService {
         trx,
       );
       // Every user owns a personal namespace (GitLab's user namespace), home of their own projects.
-      await new NamespacesRepository(trx).insertUserNamespace(user, this.clock.now(), trx);
+      await new NamespacesRepository(trx).insertUserNamespace(user, this.clock.now(), trx, input.codeSuggestions ?? true);
       return user;
     }));
   }
@@ -138,6 +142,11 @@ export class UsersService {
         // The personal namespace follows the username, and its projects' paths with it (GitLab moves them).
         const namespace = await new NamespacesRepository(trx).renameUserNamespace(user.id, input.username, now, trx);
         if (namespace) await new ProjectsRepository(trx).movePrefix(namespace.id, input.username, now, trx);
+      }
+      if (input.codeSuggestions !== undefined) {
+        const namespaces = new NamespacesRepository(trx);
+        const personal = await namespaces.findUserNamespace(user.id, trx);
+        if (personal) await namespaces.update(personal.id, { codeSuggestions: input.codeSuggestions }, now, trx);
       }
       return (await this.repository.findById(user.id, trx))!;
     }));

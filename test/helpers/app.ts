@@ -86,6 +86,8 @@ export interface TestAppOptions {
    * multi-instance deployment). Its close leaves the shared database and keys to the first app.
    */
   joining?: TestApp;
+  /** The secret files to boot with (e.g. seeded keys, or kept across a restart); default a fresh in-memory store. */
+  secrets?: SecretStore;
 }
 
 /** Creates a uniquely named PostgreSQL schema for one app; dropped by the returned function. */
@@ -155,7 +157,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const logger = options.captureLogs
     ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
     : pino({ level: config.log.level });
-  const secrets = options.joining?.secrets ?? createMemorySecretStore();
+  const secrets = options.secrets ?? options.joining?.secrets ?? createMemorySecretStore();
   let gateway: Gateway;
   try {
     gateway = await createGateway({

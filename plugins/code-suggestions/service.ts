@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto';
+import { UnauthorizedError } from '../../core/errors.js';
+import type { Clock, FlagResolver, PluginServices, PrincipalUser } from '../../core/plugins/types.js';
+import { TokenMinter, UpstreamCredentialCache, type MintedToken, type UpstreamCredential } from './ai-tokens.js';
+import type { SigningKeys } from './signing-keys.js';
+import type { CodeSuggestionsConfig } from './config.js';
+
+/** Whether completion requests' `context` and `user_instruction` reach the AI gateway. */
+export const CONTEXT_FLAG = 'code_suggestions_context';
+/** Flags whose state the AI gateway is told about (`x-gitlab-enabled-feature-flags`). */
+export const REPORTED_FLAGS = [CONTEXT_FLAG] as const;
+
+/** The upstream token is renewed this long before it expires, so none near its end is ever sent. */
+const REFRESH_MARGIN_S = 300;
+
+export interface CodeSuggestionsServiceOptions {
+  config: CodeSuggestionsConfig;
+  keys: SigningKeys;
+  instanceId: string;
+  externalUrl: string;
+  version: string;
+  clock: Clock;
+  flags: FlagResolver;
+  directory: Pick<PluginServices['directory'], 'projects' | 'users'>;
+}
+
+/**
+ * Who may use Code Suggestions, the tokens gatehouse mints for the AI gateway, and the identity
+ * headers GitLab sends with them (reference §5.3, §5.5).
+ */
+export class CodeSuggestionsService {
+  readonly config: CodeSuggestionsConfig;
+  readonly keys: SigningKeys;
+  readonly instanceId: string;
+  readonly externalUrl: string;
+  readonly hostName: string;
+  readonly version: string;
+  readonly flags: FlagResolver;
+  private readonly minter: TokenMinter;
+  private readonly credentials: UpstreamCredentialCache;
+  private readonly directory: CodeSuggestionsServiceOptions['directory'];
+
+  constructor(options: CodeSuggestionsServiceOptions) {
+    this.config = options.config;
+    this.keys = options.keys;
+    this.instanceId = options.instanceId;
+    this.externalUrl = options.externalUrl;
+    this.hostName = new URL(options.externalUrl).hostname;
+    this.version = options.version;
+    this.flags = options.flags;
+    this.directory = options.directory;
+    this.minter = new TokenMinter({ keys: options.keys, issuer: options.externalUrl, realm: options.config.realm, clock: options.clock });
+    this.credentials = new UpstreamCredentialCache({
+      clock: options.clock,
+      max: Math.max(1, options.config.tokenCacheSize),
+      refreshMarginS: REFRESH_MARGIN_S,
+      build: (userId) => this.buildCredential(userId),
+    });
+  }
+
+  /**
+   * The namespaces through which the user may use Code Suggestions (personal namespace, member
+   * groups); 401 `{"message":"401 Unauthorized"}` when there are none, as GitLab answers a user
+   * without the `access_code_suggestions` ability.
+   */
+  async requireAccess(user: PrincipalUser): Promise<readonly number[]> {
+    const ids = await this.directory.projects.codeSuggestionsNamespaceIds(user.id);
+    if (ids.length === 0) throw new UnauthorizedError();
+    return ids;
+  }
+
+  /** Whether the user may use Code Suggestions (GraphQL's `duoCodeSuggestionsAvailable`). */
+  async available(userId: number): Promise<boolean> {
+    return (await this.directory.projects.codeSuggestionsNamespaceIds(userId)).length > 0;
+  }
+
+  /**
+   * GitLab's global user id: an id of the user that is stable for this instance and reveals neither
+   * the local id nor the instance to whoever correlates tokens across instances.
+   */
+  globalUserId(userId: number): string {
+    return createHash('sha256').update(`${this.instanceId}:${userId}`).digest('hex');
+  }
+
+  /** A fresh token for the user (the tokens endpoint and direct access hand it to the client). */
+  mintFor(userId: number): Promise<MintedToken> {
+    return this.minter.mint(this.globalUserId(userId));
+  }
+
+  /** The proxy's token and headers for the user, reused until shortly before the token expires. */
+  upstreamCredential(userId: number): Promise<UpstreamCredential> {
+    return this.credentials.get(userId);
+  }
+
+  /** The flags enabled for this user among those the AI gateway is told about, comma-separated. */
+  enabledFlags(userId: number): string {
+    const context = { userId: String(userId) };
+    return REPORTED_FLAGS.filter((name) => this.flags.isEnabled(name, context)).join(',');
+  }
+
+  /**
+   * The identity headers of a user's requests to the AI gateway, GitLab's names and spelling
+   * (reference §5.5), without the ones that may change from one request to the next (enabled flags,
+   * unit primitive, namespace ids): callers add those.
+   */
+  identityHeaders(userId: number): Record<string, string> {
+    return {
+      'x-gitlab-global-user-id': this.globalUserId(userId),
+      'x-gitlab-user-id': String(userId),
+      'x-gitlab-instance-id': this.instanceId,
+      'x-gitlab-host-name': this.hostName,
+      'x-gitlab-realm': this.config.realm,
+      'x-gitlab-deployment-type': this.config.realm,
+      'x-gitlab-version': this.version,
+      'X-Gitlab-Authentication-Type': 'oidc',
+      'x-gitlab-subject-type': 'human',
+      'x-gitlab-feature-enablement-type': this.config.featureEnablementType,
+      'x-gitlab-enabled-instance-verbose-ai-logs': 'false',
+      'X-Gitlab-Model-Prompt-Cache-Enabled': 'true',
+      'X-Gitlab-Is-Team-Member': 'false',
+    };
+  }
+
+  private async buildCredential(userId: number): Promise<UpstreamCredential> {
+    const token = await this.mintFor(userId);
+    return {
+      token,
+      headers: Object.freeze({ ...this.identityHeaders(userId), authorization: `Bearer ${token.token}` }),
+    };
+  }
+}
