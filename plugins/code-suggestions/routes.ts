@@ -33,6 +33,12 @@ const CREDENTIAL_KEYS = ['private_token', 'access_token'] as const;
 
 const userOf = (ctx: GatehouseContext) => ctx.state.principal!.user!;
 
+/** The public JWKS, served at both of GitLab's paths for it. */
+function serveJwks(ctx: GatehouseContext, _input: unknown, { service }: CodeSuggestionsServices): void {
+  ctx.set('Cache-Control', JWKS_CACHE_CONTROL);
+  ctx.body = presentJwks(service.keys.published);
+}
+
 /**
  * The body sent to the AI gateway: the client's own (unknown keys included, as GitLab passes them
  * on), minus credentials, minus `context`/`user_instruction` unless that flag is on, the file
@@ -80,20 +86,14 @@ export const codeSuggestionsRoutes = [
     method: 'GET',
     path: '/oauth/discovery/keys',
     auth: { strategy: 'none', reason: 'The JWKS is public: the AI gateway verifies gatehouse\'s tokens with it' },
-    handler(ctx, _input, { service }) {
-      ctx.set('Cache-Control', JWKS_CACHE_CONTROL);
-      ctx.body = presentJwks(service.keys.published);
-    },
+    handler: serveJwks,
   }),
   route({
     name: 'code-suggestions.jwks-alias',
     method: 'GET',
     path: '/-/jwks',
     auth: { strategy: 'none', reason: 'The JWKS is public (GitLab\'s second path for it)' },
-    handler(ctx, _input, { service }) {
-      ctx.set('Cache-Control', JWKS_CACHE_CONTROL);
-      ctx.body = presentJwks(service.keys.published);
-    },
+    handler: serveJwks,
   }),
   route({
     name: 'code-suggestions.openid-configuration',
