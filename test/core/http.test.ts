@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import test from 'ava';
 import { startTestApp, ROOT_TOKEN, type TestApp } from '../helpers/app.js';
 
@@ -67,6 +68,39 @@ test('bodies over the limit get 413 and nothing is stored', async (t) => {
   });
   t.is(response.status, 413);
   t.deepEqual(response.body, { message: '413 Request Entity Too Large' });
+});
+
+/** POSTs a JSON body in several chunks without Content-Length (chunked transfer), as a streaming client does. */
+function postChunked(path: string, chunks: string[]): Promise<{ status: number; body: any }> {
+  const url = new URL(path, app.url);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'PRIVATE-TOKEN': ROOT_TOKEN } }, (response) => {
+      let text = '';
+      response.on('data', (chunk) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
+    });
+    request.on('error', reject);
+    const write = (i: number) => {
+      if (i === chunks.length) return void request.end();
+      request.write(chunks[i], () => setTimeout(() => write(i + 1), 5));
+    };
+    write(0);
+  });
+}
+
+test('plain JSON bodies arriving in chunks are read whole; past the limit they are 413 and nothing is stored', async (t) => {
+  const name = `chunked-${Date.now()}`;
+  const json = JSON.stringify({ name, scopes: ['k8s_proxy'], expires_at: '2026-12-01' });
+  const pieces = [json.slice(0, 7), json.slice(7, 20), json.slice(20)];
+  const created = await postChunked('/api/v4/user/personal_access_tokens', pieces);
+  t.is(created.status, 201);
+  t.is(created.body.name, name);
+
+  const big = `{"name":"${'x'.repeat(1024 * 1024)}`;
+  const tooBig = await postChunked('/api/v4/user/personal_access_tokens', [big, big, big, '"}']);
+  t.is(tooBig.status, 413);
+  t.deepEqual(tooBig.body, { message: '413 Request Entity Too Large' });
+  t.is(await app.db('tokens_personal_access_tokens').where('name', 'like', 'x%').count('* as n').first().then((row: any) => Number(row.n)), 0);
 });
 
 test('request logs name the route and never contain a token', async (t) => {
