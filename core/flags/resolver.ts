@@ -99,6 +99,8 @@ export async function createFlagResolver(options: {
     isEnabled(name: string, context?: FlagContext) {
       return unleash.isEnabled(name, context ? { ...context } : undefined, defaults.get(name) ?? false);
     },
+    // Flags only the Unleash server or the bootstrap file knows are not declared: no code reads them.
+    isDeclared: (name: string) => defaults.has(name),
     synced: () => synced,
     async close() {
       closed = true;
@@ -113,10 +115,13 @@ export async function createFlagResolver(options: {
 
 /** For tests: declared defaults plus overrides that can change while the app runs. */
 export function createStaticFlags(flags: readonly FlagDefinition[], overrides: Record<string, boolean> = {}) {
+  const declared = new Set(flags.map((flag) => flag.name));
   const values = new Map(flags.map((flag) => [flag.name, flag.default]));
   for (const [name, value] of Object.entries(overrides)) values.set(name, value);
   return {
     isEnabled: (name: string) => values.get(name) ?? false,
+    // An override does not declare a flag, as a bootstrap file's entry does not.
+    isDeclared: (name: string) => declared.has(name),
     set: (name: string, value: boolean) => void values.set(name, value),
     synced: () => true,
     close: async () => {},

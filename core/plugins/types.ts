@@ -30,6 +30,8 @@ export interface FlagContext {
 /** Answers whether a feature flag is on. Synchronous: unleash-client evaluates from memory. */
 export interface FlagResolver {
   isEnabled(name: string, context?: FlagContext): boolean;
+  /** Whether a plugin's manifest declares the flag (GitLab's "has a definition"). */
+  isDeclared(name: string): boolean;
 }
 
 /** A flag a plugin declares: snake_case name, Unleash kind, and the value used until Unleash says otherwise. */

@@ -106,6 +106,8 @@ test('offline: the bootstrap file decides, flags it does not list use the manife
   t.true(resolver.isEnabled('for_user_seven', { userId: '7' }), 'the Unleash context reaches the strategies');
   t.false(resolver.isEnabled('for_user_seven', { userId: '8' }));
   t.false(resolver.isEnabled('for_user_seven'));
+  t.true(resolver.isDeclared('untouched_off'), 'declared by a manifest, whatever its value');
+  t.false(resolver.isDeclared('not_declared_anywhere'), 'a flag only the file knows is not declared');
 });
 
 test('offline without a bootstrap file: manifest defaults', async (t) => {
