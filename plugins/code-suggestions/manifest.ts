@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { definePlugin, type PluginServices } from '../../core/plugins/types.js';
+import { definePlugin } from '../../core/plugins/types.js';
 import { codeSuggestionsConfig } from './config.js';
 import { GraphqlEndpoint, SWITCH_FLAG } from './graphql.js';
 import { AiGatewayUpstream } from './proxy.js';
@@ -12,7 +12,6 @@ export interface CodeSuggestionsServices {
   service: CodeSuggestionsService;
   upstream: AiGatewayUpstream;
   graphql: GraphqlEndpoint;
-  directory: PluginServices['directory'];
 }
 
 declare module '../../core/plugins/types.js' {
@@ -70,7 +69,6 @@ export const codeSuggestionsPlugin = definePlugin({
         logger: deps.logger,
       }),
       graphql: new GraphqlEndpoint(service, deps.app.version.revision, deps.logger),
-      directory: deps.plugins.directory,
     };
   },
   routes: codeSuggestionsRoutes,

@@ -145,14 +145,12 @@ export const codeSuggestionsRoutes = [
     flag: SWITCH_FLAG,
     errorHeaders: MONOLITH,
     input: z.object({ project_path: p.string() }),
-    async handler(ctx, input, { service, directory }) {
+    async handler(ctx, input, { service }) {
       const user = userOf(ctx);
       await service.requireAccess(user);
-      // A project the user cannot see is indistinguishable from a missing one.
-      const project = input.project_path === '' ? undefined : await directory.projects.findProjectByPath(input.project_path);
-      if (!project || !(await directory.projects.canRead(user, project))) throw new NotFoundError();
-      const lineage = await directory.projects.projectLineage(project);
-      if (!lineage.every((namespace) => namespace.codeSuggestions)) throw new ForbiddenError();
+      const project = await service.visibleProject(user, input.project_path);
+      if (!project) throw new NotFoundError();
+      if (!(await service.enabledInProject(project))) throw new ForbiddenError();
       ctx.status = 200;
       // Grape answers with the value of `status 200`.
       ctx.body = 200;

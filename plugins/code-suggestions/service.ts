@@ -13,6 +13,10 @@ export const REPORTED_FLAGS = [CONTEXT_FLAG] as const;
 /** The upstream token is renewed this long before it expires, so none near its end is ever sent. */
 const REFRESH_MARGIN_S = 300;
 
+type Directory = Pick<PluginServices['directory'], 'projects' | 'users'>;
+/** A directory project, as the directory's lookups return it. */
+export type Project = NonNullable<Awaited<ReturnType<Directory['projects']['findProjectById']>>>;
+
 export interface CodeSuggestionsServiceOptions {
   config: CodeSuggestionsConfig;
   keys: SigningKeys;
@@ -21,7 +25,7 @@ export interface CodeSuggestionsServiceOptions {
   version: string;
   clock: Clock;
   flags: FlagResolver;
-  directory: Pick<PluginServices['directory'], 'projects' | 'users'>;
+  directory: Directory;
 }
 
 /**
@@ -38,7 +42,7 @@ export class CodeSuggestionsService {
   readonly flags: FlagResolver;
   private readonly minter: TokenMinter;
   private readonly credentials: UpstreamCredentialCache;
-  private readonly directory: CodeSuggestionsServiceOptions['directory'];
+  private readonly directory: Directory;
 
   constructor(options: CodeSuggestionsServiceOptions) {
     this.config = options.config;
@@ -72,6 +76,33 @@ export class CodeSuggestionsService {
   /** Whether the user may use Code Suggestions (GraphQL's `duoCodeSuggestionsAvailable`). */
   async available(userId: number): Promise<boolean> {
     return (await this.directory.projects.codeSuggestionsNamespaceIds(userId)).length > 0;
+  }
+
+  /**
+   * A project by full path that the user may see; undefined when there is none or the user may not
+   * see it, which look the same from outside.
+   */
+  async visibleProject(user: PrincipalUser, fullPath: string): Promise<Project | undefined> {
+    if (fullPath === '') return undefined;
+    return this.ifVisible(user, await this.directory.projects.findProjectByPath(fullPath));
+  }
+
+  /** A project by id that the user may see; undefined when there is none or the user may not see it. */
+  async visibleProjectById(user: PrincipalUser, id: number): Promise<Project | undefined> {
+    return this.ifVisible(user, await this.directory.projects.findProjectById(id));
+  }
+
+  /**
+   * Whether Code Suggestions may be used in a project: its namespace and every ancestor group have
+   * them on (`POST /code_suggestions/enabled`; GraphQL's `duoFeaturesEnabled`).
+   */
+  async enabledInProject(project: Project): Promise<boolean> {
+    const lineage = await this.directory.projects.projectLineage(project);
+    return lineage.every((namespace) => namespace.codeSuggestions);
+  }
+
+  private async ifVisible(user: PrincipalUser, project: Project | undefined): Promise<Project | undefined> {
+    return project && (await this.directory.projects.canRead(user, project)) ? project : undefined;
   }
 
   /**
