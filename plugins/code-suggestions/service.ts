@@ -16,6 +16,8 @@ const REFRESH_MARGIN_S = 300;
 type Directory = Pick<PluginServices['directory'], 'projects' | 'users'>;
 /** A directory project, as the directory's lookups return it. */
 export type Project = NonNullable<Awaited<ReturnType<Directory['projects']['findProjectById']>>>;
+/** A directory namespace (group or personal), as the directory's lookups return it. */
+export type Namespace = NonNullable<Awaited<ReturnType<Directory['projects']['findNamespaceById']>>>;
 
 export interface CodeSuggestionsServiceOptions {
   config: CodeSuggestionsConfig;
@@ -99,6 +101,29 @@ export class CodeSuggestionsService {
   async enabledInProject(project: Project): Promise<boolean> {
     const lineage = await this.directory.projects.projectLineage(project);
     return lineage.every((namespace) => namespace.codeSuggestions);
+  }
+
+  /**
+   * GitLab's `duoDefaultNamespace` for a user who never chose one (gatehouse has no such preference):
+   * its fallback, the only candidate, where a self-managed GitLab's candidates are the user's
+   * top-level groups. Here they are the top-level groups above the groups through which the user may
+   * use Code Suggestions; undefined unless there is exactly one.
+   */
+  async duoDefaultNamespace(userId: number): Promise<Namespace | undefined> {
+    const ids = await this.directory.projects.codeSuggestionsNamespaceIds(userId);
+    const namespaces = await Promise.all(ids.map((id) => this.directory.projects.findNamespaceById(id)));
+    const roots = new Map<number, Namespace>();
+    for (const namespace of namespaces) {
+      if (namespace?.kind !== 'group') continue;
+      const [root] = await this.directory.projects.lineageOf(namespace);
+      if (root) roots.set(root.id, root);
+    }
+    return roots.size === 1 ? [...roots.values()][0] : undefined;
+  }
+
+  /** A namespace's name with its ancestors', `Parent / Child`, as GitLab's `full_name`. */
+  async namespaceFullName(namespace: Namespace): Promise<string> {
+    return (await this.directory.projects.lineageOf(namespace)).map((ancestor) => ancestor.name).join(' / ');
   }
 
   private async ifVisible(user: PrincipalUser, project: Project | undefined): Promise<Project | undefined> {

@@ -60,17 +60,23 @@ async function startUp(t: import('ava').ExecutionContext, app: TestApp, token: s
     t.true(major > 17 || (major === 17 && minor >= 2), 'the version lets the LS try direct access (≥ 17.2.0)');
   }
 
-  const graphql = (query: string, variables?: Record<string, unknown>) => ls(app, token, 'POST', '/api/graphql', { query, variables });
+  // The operation name is always the document's.
+  const graphql = (query: string, variables?: Record<string, unknown>) =>
+    ls(app, token, 'POST', '/api/graphql', { operationName: /^query (\w+)/.exec(query)?.[1], query, variables });
   const available = await graphql('query suggestionsAvailable { currentUser { duoCodeSuggestionsAvailable } }');
   t.is(available.status, 200);
   t.deepEqual(available.body, { data: { currentUser: { duoCodeSuggestionsAvailable: true } } });
-  const flags = await graphql('query featureFlagsEnabled($names: [String!]!) { featureFlagsEnabled(names: $names) { name enabled } }', {
+  // Instances from 17.4 on: the flags are under metadata.
+  const flags = await graphql('query featureFlagsEnabled($names: [String!]!) { metadata { featureFlags(names: $names) { enabled name } } }', {
     names: ['code_suggestions_context'],
   });
-  t.deepEqual(flags.body, { data: { featureFlagsEnabled: [{ name: 'code_suggestions_context', enabled: true }] } });
-  const user = await graphql('query getUser { currentUser { id username name } }');
+  t.deepEqual(flags.body, { data: { metadata: { featureFlags: [{ enabled: true, name: 'code_suggestions_context' }] } } });
+  const user = await graphql(
+    'query getUser { currentUser { id username name avatarUrl webUrl userPreferences @gl_introduced(version: "18.10.0") { duoDefaultNamespace { id fullName fullPath } } } }',
+  );
   t.is(user.status, 200);
   t.regex(user.body.data.currentUser.id, /^gid:\/\/gitlab\/User\/\d+$/);
+  t.is(user.body.data.currentUser.userPreferences, null, 'introduced after the version gatehouse answers as');
   const chat = await graphql('query chatAvailable { currentUser { duoChatAvailable } }');
   t.deepEqual(chat.body, { data: { currentUser: { duoChatAvailable: false } } });
 }
