@@ -44,7 +44,9 @@ function publicJwk(publicKey: KeyObject): PublicJwk {
  * The signing key from its file (generated, mode 0600, on first boot) and the older keys still
  * published so tokens signed before a rotation keep verifying. Older key files may hold the private
  * key or only the public key; a missing one is a boot error, never generated (a new key there would
- * verify nothing). Rotation: name a new `signingKeyFile` and move the old file into `previousSigningKeyFiles`.
+ * verify nothing). Rotation: publish the new key first (in `previousSigningKeyFiles`, for the AI
+ * gateway's 24-hour JWKS cache), then name it `signingKeyFile` and move the old file into
+ * `previousSigningKeyFiles`.
  */
 export function loadSigningKeys(secrets: SecretStore, currentFile: string, previousFiles: readonly string[]): SigningKeys {
   const currentPem = secrets.ensure(currentFile, generateSigningKeyPem);
