@@ -160,10 +160,16 @@ test.serial('start: prints the root token once on an empty database, serves it, 
 
   const response = await server.get('/api/v4/user', rootToken);
   t.is(response.status, 200);
-  const body = (await response.json()) as { username: string; is_admin?: boolean };
+  const body = (await response.json()) as { id: number; username: string; is_admin?: boolean };
   t.is(body.username, 'root');
   t.is((await server.get('/api/v4/user', 'glpat-not-a-real-token-0000')).status, 401);
   t.deepEqual(await server.stop(), { code: 0, signal: null });
+  // Log lines are handed to the writer thread in batches; every one held at SIGTERM is still written.
+  const logLines = server.stdout().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+  const requests = logLines.filter((line) => line.msg === 'request' && line.url === '/api/v4/user');
+  t.deepEqual(requests.map((line) => line.status), [200, 401]);
+  t.is(requests[0].userId, body.id);
+  t.true(logLines.some((line) => line.msg === 'draining' && line.signal === 'SIGTERM'));
 
   const again = await startServer(ws);
   t.false(again.lines().some((line) => line.includes('root token')), 'a second start on the same data does not print a token');
