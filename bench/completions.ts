@@ -10,6 +10,8 @@
  * - streaming time to first byte added, p50 ≤ 2 ms: the same for `intent: generation, stream: true`
  *   (SSE), timed to the first body chunk;
  * - throughput at 20 connections ≥ 30 % of direct: autocannon in its own process, alternating rounds.
+ *   For context (no target): the same load through a frameworkless Node proxy (bench/bare-proxy.ts),
+ *   the ceiling of any proxy written in Node on this machine.
  *
  * The completions rate limit stays on, raised far above what the run sends. `BENCH_SEQUENTIAL` sets the
  * number of timed sequential requests per target; `BENCH_KEEP=1` keeps the data directory and the logs.
@@ -124,6 +126,8 @@ async function main() {
       /gatehouse listening on/,
       join(dataDir, 'gatehouse.log'),
     );
+    const bareProxy = await startProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-proxy.ts')], { PORT: String(await freePort()), UPSTREAM: fakeUrl }, /listening \d+/, join(dataDir, 'bare-proxy.log'));
+    const bareProxyUrl = `http://127.0.0.1:${/listening (\d+)/.exec(bareProxy.output())![1]}/v2/code/completions`;
     const base = `http://127.0.0.1:${port}`;
     const directPool = new Pool(fakeUrl, { connections: 1 });
     const gatehousePool = new Pool(base, { connections: 1 });
@@ -148,11 +152,19 @@ async function main() {
       const loadHeaders = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
       await load(directUrl, { 'Content-Type': 'application/json' }, WARMUP_S, undefined, post);
       await load(gatehouseUrl, loadHeaders, WARMUP_S, undefined, post);
-      const rounds: Array<{ direct: LoadResult; gatehouse: LoadResult; ratio: number }> = [];
+      await load(bareProxyUrl, { 'Content-Type': 'application/json' }, WARMUP_S, undefined, post);
+      const rounds: Array<{ direct: LoadResult; gatehouse: LoadResult; bareProxy: LoadResult; ratio: number; bareProxyRatio: number }> = [];
       for (let i = 0; i < ROUNDS; i++) {
         const directRound = await load(directUrl, { 'Content-Type': 'application/json' }, DURATION_S, fake.child.pid, post);
         const gatehouseRound = await load(gatehouseUrl, loadHeaders, DURATION_S, gatehouse.child.pid, post);
-        rounds.push({ direct: directRound, gatehouse: gatehouseRound, ratio: gatehouseRound.requestsPerSecond / directRound.requestsPerSecond });
+        const bareProxyRound = await load(bareProxyUrl, { 'Content-Type': 'application/json' }, DURATION_S, undefined, post);
+        rounds.push({
+          direct: directRound,
+          gatehouse: gatehouseRound,
+          bareProxy: bareProxyRound,
+          ratio: gatehouseRound.requestsPerSecond / directRound.requestsPerSecond,
+          bareProxyRatio: bareProxyRound.requestsPerSecond / directRound.requestsPerSecond,
+        });
       }
       const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)];
 
@@ -169,8 +181,11 @@ async function main() {
             gatehouseP99Ms: r.gatehouse.p99Ms,
             gatehouseNon2xx: r.gatehouse.non2xx,
             ratio: round(r.ratio),
+            bareProxyRps: Math.round(r.bareProxy.requestsPerSecond),
+            bareProxyRatio: round(r.bareProxyRatio),
           })),
           direct: median.direct,
+          bareProxyRatio: round(median.bareProxyRatio),
           gatehouse: { ...median.gatehouse, peakRssMb: Math.max(...rounds.map((r) => r.gatehouse.peakRssMb ?? 0)) },
           ratio: round(median.ratio),
         },
@@ -192,6 +207,7 @@ async function main() {
           `streaming first byte, c=1:     direct p50 ${ttfb.directP50Ms} ms; through gatehouse p50 ${ttfb.gatehouseP50Ms} ms; added p50 ${ttfb.addedP50Ms} ms (target ≤ 2)`,
           `throughput, 20 connections:    direct ${Math.round(median.direct.requestsPerSecond)} req/s, through gatehouse ${Math.round(median.gatehouse.requestsPerSecond)} req/s (p99 ${median.gatehouse.p99Ms} ms)`,
           `  ratio:                       ${report.throughputAt20.ratio} (target ≥ 0.30; median of ${ROUNDS} alternating rounds: ${report.throughputAt20.rounds.map((r) => r.ratio).join(', ')})`,
+          `  frameworkless Node proxy:    ${Math.round(median.bareProxy.requestsPerSecond)} req/s, ${report.throughputAt20.bareProxyRatio} of direct (context only: the ceiling of a proxy in Node here)`,
           `pass: ${JSON.stringify(report.pass)}`,
           '',
         ].join('\n'),
@@ -200,6 +216,7 @@ async function main() {
       await directPool.close();
       await gatehousePool.close();
       await stop(gatehouse.child);
+      await stop(bareProxy.child);
       await stop(fake.child);
     }
   } finally {
