@@ -124,23 +124,34 @@ function requestPartitionKey(path: string): string | undefined {
   return path.slice(1, end);
 }
 
+/** A declared path that only matches itself: no parameters, wildcards or groups. */
+const isExactPath = (path: string) => !/[:*(?]/.test(path);
+
 /**
- * Routes grouped into one router per static prefix. @koa/router tests every layer's regex in turn,
+ * Routes grouped into one router per static prefix; routes whose path has no parameter are also
+ * found by an exact lookup first (a static path always wins under the routers' `specificity` rule). @koa/router tests every layer's regex in turn,
  * so one table of every plugin's routes costs a few microseconds per request; a request only looks
  * at the routes sharing its prefix (then at the few routes with a parameter in their prefix).
  */
 function partitionedRouter(routes: readonly BoundRoute[], deps: AppDeps): Middleware<GatehouseState> {
   const partitions = new Map<string, Router<GatehouseState>>();
   const fallback = new Router<GatehouseState>({ exclusive: 'specificity' });
+  const exactRoutes = new Map<string, Middleware<GatehouseState>>();
   for (const bound of routes) {
     const key = partitionKey(bound.route.path);
     let router = key === undefined ? fallback : partitions.get(key);
     if (!router) partitions.set(key!, (router = new Router<GatehouseState>({ exclusive: 'specificity' })));
-    router.register(bound.route.path, [bound.route.method], pipelineFor(bound, deps), { name: bound.route.name });
+    const pipeline = pipelineFor(bound, deps);
+    router.register(bound.route.path, [bound.route.method], pipeline, { name: bound.route.name });
+    if (isExactPath(bound.route.path) && pipeline.length === 1) exactRoutes.set(`${bound.route.method} ${bound.route.path}`, pipeline[0]);
   }
   const dispatchers = new Map([...partitions].map(([key, router]) => [key, router.routes() as unknown as Middleware<GatehouseState>]));
   const fallbackDispatch = fallback.routes() as unknown as Middleware<GatehouseState>;
   return function dispatch(ctx, next) {
+    // A path without parameters, as declared: straight to its pipeline. Anything else (HEAD, a
+    // trailing slash, other letter case, parameters) is matched by the routers as before.
+    const exact = exactRoutes.get(`${ctx.method} ${ctx.path}`);
+    if (exact) return exact(ctx, next);
     const key = requestPartitionKey(ctx.path);
     const router = key === undefined ? undefined : dispatchers.get(key);
     return router ? router(ctx, () => fallbackDispatch(ctx, next)) : fallbackDispatch(ctx, next);

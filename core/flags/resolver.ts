@@ -95,9 +95,29 @@ export async function createFlagResolver(options: {
   unleash.start().catch((error: Error) => logger.warn({ err: error }, 'Unleash failed to start; using manifest defaults'));
   if (offline) await Promise.race([ready, new Promise((done) => setTimeout(done, 250))]);
 
+  // Answers that cannot depend on the context (toggle off, unknown, or on with only unconstrained
+  // `default` strategies), remembered until Unleash reports new toggles: most checks are of ops flags
+  // like these, on every request, and unleash-client evaluates each call afresh.
+  const constant = new Map<string, boolean>();
+  unleash.on('changed', () => constant.clear());
+  const constantAnswer = (name: string): boolean | undefined => {
+    const feature = unleash.getFeatureToggleDefinition(name);
+    if (!feature) return defaults.get(name) ?? false;
+    if (!feature.enabled) return false;
+    if ((feature as { dependencies?: unknown[] }).dependencies?.length) return undefined;
+    const strategies = (feature.strategies ?? []) as Array<{ name: string; constraints?: unknown[]; segments?: unknown[]; disabled?: boolean }>;
+    const unconstrained = strategies.every((strategy) => strategy.name === 'default' && !strategy.constraints?.length && !strategy.segments?.length && !strategy.disabled);
+    return unconstrained ? true : undefined;
+  };
+
   return {
     isEnabled(name: string, context?: FlagContext) {
-      return unleash.isEnabled(name, context ? { ...context } : undefined, defaults.get(name) ?? false);
+      let answer = constant.get(name);
+      if (answer !== undefined) return answer;
+      answer = constantAnswer(name);
+      if (answer === undefined) return unleash.isEnabled(name, context ? { ...context } : undefined, defaults.get(name) ?? false);
+      constant.set(name, answer);
+      return answer;
     },
     // Flags only the Unleash server or the bootstrap file knows are not declared: no code reads them.
     isDeclared: (name: string) => defaults.has(name),

@@ -94,6 +94,7 @@ test('offline: the bootstrap file decides, flags it does not list use the manife
         feature('off_by_default', true),
         feature('not_declared_anywhere', true),
         feature('for_user_seven', true, [{ name: 'userWithId', parameters: { userIds: '7' } }]),
+        feature('constrained_default', true, [{ name: 'default', parameters: {}, constraints: [{ contextName: 'userId', operator: 'IN', values: ['7'] }] }]),
       ],
     }),
   );
@@ -106,6 +107,12 @@ test('offline: the bootstrap file decides, flags it does not list use the manife
   t.true(resolver.isEnabled('for_user_seven', { userId: '7' }), 'the Unleash context reaches the strategies');
   t.false(resolver.isEnabled('for_user_seven', { userId: '8' }));
   t.false(resolver.isEnabled('for_user_seven'));
+  // Answers that depend on the context are never remembered (those that cannot are): asked in turn.
+  for (let i = 0; i < 3; i++) {
+    t.true(resolver.isEnabled('constrained_default', { userId: '7' }));
+    t.false(resolver.isEnabled('constrained_default', { userId: '8' }));
+    t.false(resolver.isEnabled('on_by_default'));
+  }
   t.true(resolver.isDeclared('untouched_off'), 'declared by a manifest, whatever its value');
   t.false(resolver.isDeclared('not_declared_anywhere'), 'a flag only the file knows is not declared');
 });
@@ -152,7 +159,12 @@ test('online: the server\'s values win once synced; flags it does not know keep 
 
   features = [feature('on_by_default', true), feature('off_by_default', true)];
   await eventually(() => resolver.isEnabled('on_by_default'), 'a later poll picks up a change');
-  t.pass();
+  t.true(resolver.isEnabled('on_by_default'), 'and keeps it');
+
+  features = [feature('on_by_default', true, [{ name: 'userWithId', parameters: { userIds: '7' } }]), feature('off_by_default', false)];
+  await eventually(() => !resolver.isEnabled('off_by_default'), 'the next change replaces remembered answers');
+  t.true(resolver.isEnabled('on_by_default', { userId: '7' }), 'a flag that became user-specific is evaluated per user');
+  t.false(resolver.isEnabled('on_by_default', { userId: '8' }));
 });
 
 test('online: a token the server refuses is logged as an error', async (t) => {
