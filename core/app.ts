@@ -136,21 +136,26 @@ const isExactPath = (path: string) => !/[:*(?]/.test(path);
 function partitionedRouter(routes: readonly BoundRoute[], deps: AppDeps): Middleware<GatehouseState> {
   const partitions = new Map<string, Router<GatehouseState>>();
   const fallback = new Router<GatehouseState>({ exclusive: 'specificity' });
-  const exactRoutes = new Map<string, Middleware<GatehouseState>>();
+  // Method → path → pipeline: two lookups by strings the request already holds, no key built per request.
+  const exactRoutes = new Map<string, Map<string, Middleware<GatehouseState>>>();
   for (const bound of routes) {
     const key = partitionKey(bound.route.path);
     let router = key === undefined ? fallback : partitions.get(key);
     if (!router) partitions.set(key!, (router = new Router<GatehouseState>({ exclusive: 'specificity' })));
     const pipeline = pipelineFor(bound, deps);
     router.register(bound.route.path, [bound.route.method], pipeline, { name: bound.route.name });
-    if (isExactPath(bound.route.path) && pipeline.length === 1) exactRoutes.set(`${bound.route.method} ${bound.route.path}`, pipeline[0]);
+    if (isExactPath(bound.route.path) && pipeline.length === 1) {
+      let byPath = exactRoutes.get(bound.route.method);
+      if (!byPath) exactRoutes.set(bound.route.method, (byPath = new Map()));
+      byPath.set(bound.route.path, pipeline[0]);
+    }
   }
   const dispatchers = new Map([...partitions].map(([key, router]) => [key, router.routes() as unknown as Middleware<GatehouseState>]));
   const fallbackDispatch = fallback.routes() as unknown as Middleware<GatehouseState>;
   return function dispatch(ctx, next) {
     // A path without parameters, as declared: straight to its pipeline. Anything else (HEAD, a
     // trailing slash, other letter case, parameters) is matched by the routers as before.
-    const exact = exactRoutes.get(`${ctx.method} ${ctx.path}`);
+    const exact = exactRoutes.get(ctx.method)?.get(ctx.path);
     if (exact) return exact(ctx, next);
     const key = requestPartitionKey(ctx.path);
     const router = key === undefined ? undefined : dispatchers.get(key);

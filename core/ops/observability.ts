@@ -131,13 +131,17 @@ export function createMetrics(): Metrics {
 
 /** Counts, times and (optionally) logs a finished request under its route name. */
 export function requestObserver(metrics: Metrics, logger: Logger, logRequests: boolean): (ctx: GatehouseContext, startedNs: bigint) => void {
-  // Label sets are few (routes × methods × statuses): bind each once instead of hashing labels per request.
-  const counters = new Map<string, { inc(): void }>();
+  // Label sets are few (routes × methods × statuses): bind each once instead of hashing labels per
+  // request, found through nested maps by values the request already holds (no key string built).
+  const counters = new Map<string, Map<string, Map<number, { inc(): void }>>>();
   const timers = new Map<string, { observe(value: number): void }>();
-  const counterFor = (route: string, method: string, status: string) => {
-    const key = `${route} ${method} ${status}`;
-    let child = counters.get(key);
-    if (!child) counters.set(key, (child = metrics.requests.labels(route, method, status)));
+  const counterFor = (route: string, method: string, status: number) => {
+    let byMethod = counters.get(route);
+    if (!byMethod) counters.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map()));
+    let child = byStatus.get(status);
+    if (!child) byStatus.set(status, (child = metrics.requests.labels(route, method, String(status))));
     return child;
   };
   const timerFor = (route: string) => {
@@ -148,16 +152,18 @@ export function requestObserver(metrics: Metrics, logger: Logger, logRequests: b
   return function observeRequest(ctx, started) {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const route = ctx.state.routeName ?? 'unmatched';
-    counterFor(route, ctx.method, String(ctx.status)).inc();
+    const { method, url } = ctx.req;
+    const status = ctx.res.statusCode;
+    counterFor(route, method!, status).inc();
     timerFor(route).observe(seconds);
     if (logRequests) {
       logger.info(
         {
           requestId: ctx.state.requestId,
-          method: ctx.method,
-          url: redactUrl(ctx.url),
+          method,
+          url: redactUrl(url!),
           route,
-          status: ctx.status,
+          status,
           ms: Math.round(seconds * 1e5) / 100,
           userId: ctx.state.principal?.user?.id,
           ip: ctx.ip,
