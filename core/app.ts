@@ -68,7 +68,7 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
     }
     if (route.responseHeaders) {
       const headers = route.responseHeaders(ctx, services);
-      if (headers) ctx.set(headers);
+      if (headers) for (const name in headers) ctx.res.setHeader(name, headers[name]);
     }
     if (rateLimit) await rateLimit(ctx, () => handle(ctx));
     else await handle(ctx);

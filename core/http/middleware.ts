@@ -64,6 +64,8 @@ const STRICT_JSON = /^[\x20\x09\x0a\x0d]*[[{]/;
  * compressed bodies, charsets) goes through @koa/bodyparser. Limits, strictness and the
  * prototype-poisoning guard are the same on both paths.
  */
+const PLAIN_JSON_WITH_CHARSET = /^application\/json\s*;\s*charset=utf-8$/i;
+
 export function parseBody(limitBytes: number): Middleware<GatehouseState> {
   const general = bodyParser({
     enableTypes: ['json', 'form'],
@@ -73,10 +75,11 @@ export function parseBody(limitBytes: number): Middleware<GatehouseState> {
     // co-body's form parser is qs: `scopes[]=a&scopes[]=b` arrive as arrays.
   }) as unknown as Middleware<GatehouseState>;
   return async function parseBody(ctx, next) {
-    const type = ctx.get('Content-Type');
-    const plainJson = (type === 'application/json' || /^application\/json\s*;\s*charset=utf-8$/i.test(type)) && !ctx.get('Content-Encoding');
+    const { headers } = ctx.req;
+    const type = headers['content-type'];
+    const plainJson = (type === 'application/json' || (type !== undefined && PLAIN_JSON_WITH_CHARSET.test(type))) && !headers['content-encoding'];
     if (!plainJson) return general(ctx, next);
-    const text = (await getRawBody(ctx.req, { length: ctx.get('Content-Length') || undefined, limit: limitBytes })).toString('utf8');
+    const text = (await getRawBody(ctx.req, { length: headers['content-length'] || undefined, limit: limitBytes })).toString('utf8');
     if (text === '') (ctx.request as { body?: unknown }).body = {};
     else if (!STRICT_JSON.test(text)) throw Object.assign(new SyntaxError('invalid JSON, only supports object and array'), { status: 400 });
     else (ctx.request as { body?: unknown }).body = parseJson(text, { protoAction: 'error' });
