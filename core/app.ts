@@ -128,10 +128,11 @@ function requestPartitionKey(path: string): string | undefined {
 const isExactPath = (path: string) => !/[:*(?]/.test(path);
 
 /**
- * Routes grouped into one router per static prefix; routes whose path has no parameter are also
- * found by an exact lookup first (a static path always wins under the routers' `specificity` rule). @koa/router tests every layer's regex in turn,
+ * Routes grouped into one router per static prefix. @koa/router tests every layer's regex in turn,
  * so one table of every plugin's routes costs a few microseconds per request; a request only looks
- * at the routes sharing its prefix (then at the few routes with a parameter in their prefix).
+ * at the routes sharing its prefix (then at the few routes with a parameter in their prefix). Routes
+ * whose path has no parameter are found by an exact lookup before any router (a static path wins
+ * under the routers' `specificity` rule anyway).
  */
 function partitionedRouter(routes: readonly BoundRoute[], deps: AppDeps): Middleware<GatehouseState> {
   const partitions = new Map<string, Router<GatehouseState>>();
@@ -153,8 +154,8 @@ function partitionedRouter(routes: readonly BoundRoute[], deps: AppDeps): Middle
   const dispatchers = new Map([...partitions].map(([key, router]) => [key, router.routes() as unknown as Middleware<GatehouseState>]));
   const fallbackDispatch = fallback.routes() as unknown as Middleware<GatehouseState>;
   return function dispatch(ctx, next) {
-    // A path without parameters, as declared: straight to its pipeline. Anything else (HEAD, a
-    // trailing slash, other letter case, parameters) is matched by the routers as before.
+    // A path without parameters, exactly as declared: straight to its pipeline. Anything else (HEAD,
+    // a trailing slash, parameters) goes to the routers.
     const exact = exactRoutes.get(ctx.method)?.get(ctx.path);
     if (exact) return exact(ctx, next);
     const key = requestPartitionKey(ctx.path);

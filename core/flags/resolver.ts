@@ -105,7 +105,9 @@ export async function createFlagResolver(options: {
     if (!feature) return defaults.get(name) ?? false;
     if (!feature.enabled) return false;
     if ((feature as { dependencies?: unknown[] }).dependencies?.length) return undefined;
-    const strategies = (feature.strategies ?? []) as Array<{ name: string; constraints?: unknown[]; segments?: unknown[]; disabled?: boolean }>;
+    const strategies = feature.strategies as Array<{ name: string; constraints?: unknown[]; segments?: unknown[]; disabled?: boolean }> | undefined;
+    // A malformed toggle is left to unleash-client, which reports it and answers false.
+    if (!Array.isArray(strategies)) return undefined;
     const unconstrained = strategies.every((strategy) => strategy.name === 'default' && !strategy.constraints?.length && !strategy.segments?.length && !strategy.disabled);
     return unconstrained ? true : undefined;
   };

@@ -53,6 +53,7 @@ export function writeError(ctx: GatehouseContext, caught: unknown, logger: Logge
 
 /** RFC 8259 whitespace then `{` or `[`: bodies are objects or arrays, as co-body's strict mode requires. */
 const STRICT_JSON = /^[\x20\x09\x0a\x0d]*[[{]/;
+const PLAIN_JSON_WITH_CHARSET = /^application\/json\s*;\s*charset=utf-8$/i;
 
 /**
  * JSON and form bodies with a size limit. Raw text is never parsed: nothing here takes it.
@@ -64,8 +65,6 @@ const STRICT_JSON = /^[\x20\x09\x0a\x0d]*[[{]/;
  * compressed bodies, charsets) goes through @koa/bodyparser. Limits, strictness and the
  * prototype-poisoning guard are the same on both paths.
  */
-const PLAIN_JSON_WITH_CHARSET = /^application\/json\s*;\s*charset=utf-8$/i;
-
 export function parseBody(limitBytes: number): Middleware<GatehouseState> {
   const general = bodyParser({
     enableTypes: ['json', 'form'],

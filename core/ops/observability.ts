@@ -31,9 +31,9 @@ const LOG_BATCH_BYTES = 64 * 1024;
 
 /**
  * A pino destination that hands lines to `target` in batches: at most every LOG_BATCH_MS, or as soon
- * as LOG_BATCH_BYTES are held, and on `flush()`. Handing a line to pino's transport wakes its writer
- * thread; on a 2-core VM that wake-up cost each request about as much as building the line (/-/health
- * went from 38 to 32 µs of main-thread CPU with request logs off). A batch wakes it once.
+ * as LOG_BATCH_BYTES are held, and on `flush()`. pino's transport wakes its writer thread for every
+ * event-loop turn that wrote a line (a futex wake, a cross-core interrupt on a VM); under load that is
+ * about once per request, a batch wakes it once per LOG_BATCH_MS.
  */
 export class BatchedDestination {
   private lines: string[] = [];
