@@ -120,6 +120,9 @@ test('request logs name the route and never contain a token', async (t) => {
       ],
     );
     t.is(lines[0].url, '/api/v4/version?private_token=[REDACTED]');
+    t.is(lines[0].method, 'GET');
+    for (const field of ['requestId', 'method', 'url', 'route', 'status', 'ms', 'userId', 'ip']) t.true(field in lines[0], field);
+    t.regex(lines[0].requestId, /^[0-9a-f-]{36}$/);
     t.false(JSON.stringify(logged.logs).includes(ROOT_TOKEN));
   } finally {
     await logged.close();
