@@ -9,6 +9,7 @@
  *   through gatehouse so both see the same machine;
  * - streaming time to first byte added, p50 ≤ 2 ms: the same for `intent: generation, stream: true`
  *   (SSE), timed to the first body chunk;
+ *   for context, the frameworkless proxy's added latency, measured the same way;
  * - throughput at 20 connections ≥ 30 % of direct: autocannon in its own process, alternating rounds.
  *   For context (no target): the same load through a frameworkless Node proxy (bench/bare-proxy.ts),
  *   the ceiling of any proxy written in Node on this machine.
@@ -131,6 +132,7 @@ async function main() {
     const base = `http://127.0.0.1:${port}`;
     const directPool = new Pool(fakeUrl, { connections: 1 });
     const gatehousePool = new Pool(base, { connections: 1 });
+    const bareProxyPool = new Pool(new URL(bareProxyUrl).origin, { connections: 1 });
     try {
       const token = await seed(base);
       const json = { 'content-type': 'application/json' };
@@ -144,6 +146,8 @@ async function main() {
         gatehouse: { pool: gatehousePool, path: '/api/v4/code_suggestions/completions', headers: { ...auth, 'x-supports-sse-streaming': 'true' } },
       };
       const latency = await sequential(completions.direct, completions.gatehouse, COMPLETION_BODY, 1);
+      // Context for the added latency: the same measurement through the frameworkless proxy.
+      const bareProxyLatency = await sequential(completions.direct, { pool: bareProxyPool, path: '/v2/code/completions', headers: json }, COMPLETION_BODY, 1);
       const ttfb = await sequential(streams.direct, streams.gatehouse, STREAM_BODY, 0);
 
       const post = { method: 'POST', body: COMPLETION_BODY, connections: THROUGHPUT_CONNECTIONS };
@@ -172,7 +176,7 @@ async function main() {
         date: new Date().toISOString(),
         node: process.version,
         sequentialRequests: SEQUENTIAL,
-        latencyAtConcurrency1: latency,
+        latencyAtConcurrency1: { ...latency, bareProxyAddedP50Ms: bareProxyLatency.addedP50Ms, bareProxyAddedP99Ms: bareProxyLatency.addedP99Ms },
         streamingTimeToFirstByte: ttfb,
         throughputAt20: {
           rounds: rounds.map((r) => ({
@@ -204,6 +208,7 @@ async function main() {
         [
           `completions, concurrency 1:    direct p50 ${latency.directP50Ms} ms p99 ${latency.directP99Ms} ms; through gatehouse p50 ${latency.gatehouseP50Ms} ms p99 ${latency.gatehouseP99Ms} ms`,
           `  added:                       p50 ${latency.addedP50Ms} ms (target ≤ 0.5), p99 ${latency.addedP99Ms} ms (target ≤ 3)`,
+          `  frameworkless Node proxy:    adds p50 ${bareProxyLatency.addedP50Ms} ms, p99 ${bareProxyLatency.addedP99Ms} ms (context only)`,
           `streaming first byte, c=1:     direct p50 ${ttfb.directP50Ms} ms; through gatehouse p50 ${ttfb.gatehouseP50Ms} ms; added p50 ${ttfb.addedP50Ms} ms (target ≤ 2)`,
           `throughput, 20 connections:    direct ${Math.round(median.direct.requestsPerSecond)} req/s, through gatehouse ${Math.round(median.gatehouse.requestsPerSecond)} req/s (p99 ${median.gatehouse.p99Ms} ms)`,
           `  ratio:                       ${report.throughputAt20.ratio} (target ≥ 0.30; median of ${ROUNDS} alternating rounds: ${report.throughputAt20.rounds.map((r) => r.ratio).join(', ')})`,
@@ -215,6 +220,7 @@ async function main() {
     } finally {
       await directPool.close();
       await gatehousePool.close();
+      await bareProxyPool.close();
       await stop(gatehouse.child);
       await stop(bareProxy.child);
       await stop(fake.child);

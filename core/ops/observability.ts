@@ -159,8 +159,7 @@ export function requestObserver(metrics: Metrics, logger: Logger, logRequests: b
     if (!child) byMethod.set(method, (child = logger.child({ method, route })));
     return child;
   };
-  return function observeRequest(ctx, started) {
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const record = (ctx: GatehouseContext, seconds: number) => {
     const route = ctx.state.routeName ?? 'unmatched';
     const { method, url } = ctx.req;
     const status = ctx.res.statusCode;
@@ -172,5 +171,19 @@ export function requestObserver(metrics: Metrics, logger: Logger, logRequests: b
         'request',
       );
     }
+  };
+  // Requests are counted and logged once their answers are written (the same turn of the event loop,
+  // in one batch for all the requests it finished), not before: the client does not wait for the
+  // metrics and the log line. The duration is taken when the handling ends, as before.
+  let pending: Array<{ ctx: GatehouseContext; seconds: number }> = [];
+  const recordPending = () => {
+    const batch = pending;
+    pending = [];
+    for (const { ctx, seconds } of batch) record(ctx, seconds);
+  };
+  return function observeRequest(ctx, started) {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (pending.length === 0) setImmediate(recordPending);
+    pending.push({ ctx, seconds });
   };
 }

@@ -38,20 +38,26 @@ export function createRateLimiterFactory(options: RateLimiterFactoryOptions) {
       id: (ctx) => keyOf(spec, ctx as GatehouseContext),
       disableHeader: true,
     });
-    return async function rateLimit(ctx, next) {
+    // koa-ratelimit calls `next` only for a request within the limit; the handler runs inside it
+    // (no extra async layer per request), and a limiter that returns without calling it has refused.
+    return function rateLimit(ctx, next) {
       let allowed = false;
-      try {
-        await limiter(ctx as never, async () => {
-          allowed = true;
-        });
-      } catch (error) {
-        if (!options.redis) throw error;
-        options.logger.warn({ err: error, route: routeName }, 'rate limiter unavailable');
-        if (!options.failOpen) throw new ServiceUnavailableError();
+      const proceed = () => {
         allowed = true;
-      }
-      if (!allowed) throw new TooManyRequestsError(retryAfter, spec.headers);
-      await next();
+        return next();
+      };
+      return (limiter(ctx as never, proceed) as Promise<void>).then(
+        () => {
+          if (!allowed) throw new TooManyRequestsError(retryAfter, spec.headers);
+        },
+        (error: unknown) => {
+          // The handler's own errors, and the memory driver's (it has no outage), pass through.
+          if (allowed || !options.redis) throw error;
+          options.logger.warn({ err: error, route: routeName }, 'rate limiter unavailable');
+          if (!options.failOpen) throw new ServiceUnavailableError();
+          return proceed();
+        },
+      );
     };
   };
 }

@@ -19,6 +19,10 @@ export class GatewayTimeoutError extends ApiError {
 
 /** Plain (non-streaming) answers up to this size are read whole before they are written. */
 const BUFFERED_ANSWER_MAX = 1024 * 1024;
+/** The upstream response headers the relay reads. */
+const CONTENT_TYPE = 'content-type';
+const STREAMING_FORMAT = 'x-streaming-format';
+const CONTENT_LENGTH = 'content-length';
 /** undici's code for "no response headers within headersTimeout". */
 const HEADERS_TIMEOUT = 'UND_ERR_HEADERS_TIMEOUT';
 
@@ -88,10 +92,14 @@ export class RelayHandler {
     let format: string | undefined;
     let length: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i].toString('latin1').toLowerCase();
-      if (name === 'content-type') type = rawHeaders[i + 1].toString('latin1');
-      else if (name === 'x-streaming-format') format = rawHeaders[i + 1].toString('latin1');
-      else if (name === 'content-length') length = rawHeaders[i + 1].toString('latin1');
+      // Only names as long as one of the three are turned into strings: most headers are skipped unread.
+      const raw = rawHeaders[i];
+      const size = raw.length;
+      if (size !== CONTENT_TYPE.length && size !== STREAMING_FORMAT.length && size !== CONTENT_LENGTH.length) continue;
+      const name = raw.toString('latin1').toLowerCase();
+      if (name === CONTENT_TYPE) type = rawHeaders[i + 1].toString('latin1');
+      else if (name === STREAMING_FORMAT) format = rawHeaders[i + 1].toString('latin1');
+      else if (name === CONTENT_LENGTH) length = rawHeaders[i + 1].toString('latin1');
     }
     const ctx = this.ctx;
     ctx.status = statusCode;

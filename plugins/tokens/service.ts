@@ -149,23 +149,29 @@ export class TokensService {
    * without the database; `last_used_at` is written at most once a minute. Expiry is checked before
    * revocation, as GitLab's AccessTokenValidationService does (a revoked, expired token is "expired").
    */
-  async resolve(presented: string): Promise<Resolution> {
+  resolve(presented: string): Resolution | Promise<Resolution> {
     const digest = this.digest(presented);
-    let resolved = this.cache.get(digest);
-    if (!resolved) {
-      const generation = this.cache.generation;
-      const token = await this.repository.findByDigest(digest);
-      if (!token) return { problem: 'unknown' };
-      const user = await this.directory.users.findById(token.userId);
-      if (!user) return { problem: 'unknown' };
-      resolved = { token, user };
-      this.cache.setIfCurrent(digest, resolved, generation);
-    }
+    const cached = this.cache.get(digest);
+    // A cached token is answered without a promise unless its use is due to be written.
+    return cached ? this.check(cached) : this.load(digest);
+  }
+
+  private async load(digest: string): Promise<Resolution> {
+    const generation = this.cache.generation;
+    const token = await this.repository.findByDigest(digest);
+    if (!token) return { problem: 'unknown' };
+    const user = await this.directory.users.findById(token.userId);
+    if (!user) return { problem: 'unknown' };
+    const resolved: ResolvedToken = { token, user };
+    this.cache.setIfCurrent(digest, resolved, generation);
+    return this.check(resolved);
+  }
+
+  private check(resolved: ResolvedToken): Resolution | Promise<Resolution> {
     if (this.isExpired(resolved.token)) return { problem: 'expired', token: resolved.token };
     if (resolved.token.revoked) return { problem: 'revoked', token: resolved.token };
     const write = this.recordUse(resolved.token);
-    if (write) await write;
-    return resolved;
+    return write ? write.then(() => resolved) : resolved;
   }
 
   /**

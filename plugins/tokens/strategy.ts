@@ -7,7 +7,7 @@ import {
 } from '../../core/errors.js';
 import type { AuthStrategy, GatehouseContext, Principal, PrincipalUser, RouteAuth } from '../../core/plugins/types.js';
 import { ANY_SCOPE } from './scopes.js';
-import type { TokensService } from './service.js';
+import type { Resolution, TokensService } from './service.js';
 import type { ResolvedToken } from './principal-cache.js';
 import type { User } from './types.js';
 
@@ -97,33 +97,39 @@ export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy {
     if (!scopes) byMethod.set(method, (scopes = acceptableScopes(method, auth)));
     return scopes;
   };
+  /** The checks after the token is known, in GitLab's AccessTokenValidationService order. */
+  const admit = (ctx: GatehouseContext, auth: RouteAuth, resolved: Resolution): Principal | Promise<Principal> => {
+    if (resolved.problem === 'unknown') throw new UnauthorizedError();
+    if (resolved.problem === 'expired') throw new InvalidTokenError(EXPIRED, REALM);
+    if (resolved.problem === 'revoked') {
+      // A revoked token presented again may be a leaked, rotated one: revoke what was rotated from it.
+      return service.revokeDescendants(resolved.token).then(() => {
+        throw new InvalidTokenError(REVOKED, REALM);
+      });
+    }
+    const { token, user } = resolved;
+
+    // Expired, revoked, scope, then impersonation.
+    const acceptable = acceptableFor(ctx.method, auth);
+    if (acceptable[0] !== ANY_SCOPE && !token.scopes.some((scope) => acceptable.includes(scope))) {
+      throw new InsufficientScopeError(acceptable);
+    }
+    if (token.impersonation && !options.impersonationEnabled) throw new InvalidTokenError(IMPERSONATION_DISABLED, REALM);
+    assertCanUseApi(user, options.externalUrl);
+    service.rememberRequestToken(ctx.state, token);
+
+    // The principal of a cached token is built once per cache entry (dropped with it on any change).
+    const principal = (resolved.principal ??= principalOf(token, user, options.adminMode));
+    const sudo = sudoTarget(ctx);
+    return sudo ? applySudo(sudo, principal, token.scopes, options) : principal;
+  };
   return {
-    async authenticate(ctx, auth) {
+    // Synchronous for a cached token (no promise on the hot path); a promise when the database is asked.
+    authenticate(ctx, auth) {
       const presented = presentedToken(ctx);
       if (!presented) throw new UnauthorizedError();
-      const resolved = await service.resolve(presented);
-      if (resolved.problem === 'unknown') throw new UnauthorizedError();
-      if (resolved.problem === 'expired') throw new InvalidTokenError(EXPIRED, REALM);
-      if (resolved.problem === 'revoked') {
-        // A revoked token presented again may be a leaked, rotated one: revoke what was rotated from it.
-        await service.revokeDescendants(resolved.token);
-        throw new InvalidTokenError(REVOKED, REALM);
-      }
-      const { token, user } = resolved;
-
-      // GitLab's AccessTokenValidationService order: expired, revoked, scope, then impersonation.
-      const acceptable = acceptableFor(ctx.method, auth);
-      if (acceptable[0] !== ANY_SCOPE && !token.scopes.some((scope) => acceptable.includes(scope))) {
-        throw new InsufficientScopeError(acceptable);
-      }
-      if (token.impersonation && !options.impersonationEnabled) throw new InvalidTokenError(IMPERSONATION_DISABLED, REALM);
-      assertCanUseApi(user, options.externalUrl);
-      service.rememberRequestToken(ctx.state, token);
-
-      // The principal of a cached token is built once per cache entry (dropped with it on any change).
-      const principal = (resolved.principal ??= principalOf(token, user, options.adminMode));
-      const sudo = sudoTarget(ctx);
-      return sudo ? applySudo(sudo, principal, token.scopes, options) : principal;
+      const resolved = service.resolve(presented);
+      return resolved instanceof Promise ? resolved.then((answer) => admit(ctx, auth, answer)) : admit(ctx, auth, resolved);
     },
   };
 }
