@@ -30,6 +30,10 @@ export interface AppDeps {
   operations: readonly RouteDefinition<unknown, any>[];
 }
 
+/** The type Koa gives JSON bodies, and the one GitLab sends (reference: `Content-Type: application/json`). */
+const KOA_JSON_TYPE = 'application/json; charset=utf-8';
+const JSON_TYPE = 'application/json';
+
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
@@ -179,6 +183,10 @@ function frontDoor(deps: AppDeps): Middleware<GatehouseState> {
     } catch (caught) {
       writeError(ctx, caught, deps.logger);
     } finally {
+      // Koa types JSON bodies `application/json; charset=utf-8`; GitLab answers `application/json`,
+      // and python-gitlab 3.x compares the header with exactly that: given anything else, it hands its
+      // callers the raw HTTP response instead of the decoded object.
+      if (ctx.res.getHeader('Content-Type') === KOA_JSON_TYPE) ctx.res.setHeader('Content-Type', JSON_TYPE);
       observe(ctx, started);
     }
   };

@@ -33,7 +33,7 @@ export const allowedRoutes: RouteDefinition<InternalApiServices, any>[] = [
         : undefined,
     handler: async (ctx, _input, { internal }) => {
       // Already JSON (remembered answers are kept serialised): typed before the body, so Koa keeps the type.
-      ctx.set('Content-Type', 'application/json; charset=utf-8');
+      ctx.set('Content-Type', 'application/json');
       ctx.body = await internal.gitAccess.allowedJson(ctx.state.params);
     },
   }),

@@ -77,6 +77,8 @@ export interface TestAppOptions {
   flags?: Record<string, boolean>;
   registry?: readonly AnyPluginManifest[];
   clock?: TestClock;
+  /** The port to listen on (default: any free one), for a client that needs the external URL to be the address it calls. */
+  port?: number;
   /** Use Redis when GATEHOUSE_TEST_REDIS_URL is set (default true). */
   redis?: boolean;
   /** Capture log lines (level info and up) into `app.logs` instead of discarding them. */
@@ -173,7 +175,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     throw error;
   }
   const server: Server = createServer(gateway.app.callback());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {

@@ -349,7 +349,7 @@ test('GET /projects/:id by id and by URL-encoded full path (any case), with a re
   const byPath = await app.request(`/api/v4/projects/${encodeURIComponent(`${top.full_path}/SUB/proj`)}`, { token: reader.token });
   t.is(byPath.status, 200);
   t.deepEqual(byPath.body, byId.body);
-  t.is(byPath.headers.get('content-type'), 'application/json; charset=utf-8');
+  t.is(byPath.headers.get('content-type'), 'application/json');
 });
 
 test('GET /projects/:id hides private projects from outsiders with 404 (also a .git suffix is not a path)', async (t) => {

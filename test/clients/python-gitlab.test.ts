@@ -1,0 +1,123 @@
+import test from 'ava';
+import { execFile, execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startTestApp, ROOT_TOKEN, type TestApp } from '../helpers/app.js';
+
+/**
+ * python-gitlab, the real library (Debian's python3-gitlab, which `.ci/run` installs), driven against
+ * a running gatehouse by test/clients/python-gitlab/scenario.py: what the script prints is what the
+ * library handed its caller, checked here field by field, then the database after it.
+ */
+
+const PYTHON = '/usr/bin/python3';
+const SCENARIO = join(import.meta.dirname, 'python-gitlab', 'scenario.py');
+
+function pythonGitlabVersion(): string | undefined {
+  try {
+    return execFileSync(PYTHON, ['-c', 'import gitlab; print(gitlab.__version__)'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function ed25519PublicKey(comment: string) {
+  const { publicKey } = generateKeyPairSync('ed25519');
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  const field = (buf: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, buf.length]), buf]);
+  return `ssh-ed25519 ${Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]).toString('base64')} ${comment}`;
+}
+
+const version = pythonGitlabVersion();
+
+if (!version) {
+  test.skip(`python-gitlab tests skipped: ${PYTHON} cannot import gitlab (apt-get install python3-gitlab)`, () => {});
+} else {
+  let app: TestApp;
+  test.before(async () => {
+    // python-gitlab checks that the URLs in answers (web_url, Link) start with the URL it was given.
+    const port = await freePort();
+    app = await startTestApp({ port, config: { externalUrl: `http://127.0.0.1:${port}` } });
+    // Token expiry is checked against the gateway's clock; the script picks no dates of its own.
+    app.clock.set(new Date());
+  });
+  test.after.always(async () => {
+    await app?.close();
+  });
+
+  test(`python-gitlab ${version}: auth, users and pagination, tokens, keys, groups, projects, applications, errors`, async (t) => {
+    const expiresAt = new Date(app.clock.now().getTime() + 30 * 86_400_000).toISOString().slice(0, 10);
+    const { stdout } = await promisify(execFile)(PYTHON, [SCENARIO], {
+      env: { PATH: process.env.PATH, GITLAB_URL: app.url, GITLAB_TOKEN: ROOT_TOKEN, SSH_KEY: ed25519PublicKey('py@laptop'), PAT_EXPIRES_AT: expiresAt },
+      timeout: 60_000,
+    });
+    const seen = JSON.parse(stdout);
+
+    t.deepEqual(seen, {
+      auth_user: { username: 'root', is_admin: true },
+      version: ['17.11.0', 'gatehouse'],
+      created_users: [
+        { username: 'py_user_0', state: 'active' },
+        { username: 'py_user_1', state: 'active' },
+        { username: 'py_user_2', state: 'active' },
+      ],
+      // Two per page: the library followed Link rel="next" to the end, and read the x-total headers.
+      all_usernames: ['py_user_0', 'py_user_1', 'py_user_2', 'root'],
+      pagination: { total: 4, total_pages: 2, per_page: 2, iterated: 4 },
+      by_username: ['py_user_1'],
+      renamed: 'Py Alice',
+      blocked_state: 'blocked',
+      unblocked_state: 'active',
+      pat: { name: 'py token', scopes: ['api', 'read_user'], active: true, token_prefix: 'glpat-', expires_at: expiresAt },
+      as_alice: 'py_user_0',
+      alice_tokens: ['py token'],
+      revoked_auth: { code: 401, message: 'invalid_token' },
+      impersonation: { name: 'py impersonation', impersonation: true, active: true },
+      impersonation_list: ['py impersonation'],
+      impersonation_after_revoke: true,
+      own_key: { title: 'py laptop', listed: ['py laptop'] },
+      own_keys_after_delete: [],
+      group: { full_path: 'py-group', description: 'made by python-gitlab' },
+      project: { path_with_namespace: 'py-group/py-project', by_path: true },
+      archived: true,
+      unarchived: false,
+      application: { name: 'Py App', has_secret: true, listed: ['Py App'] },
+      applications_after_delete: [],
+      missing_user: { code: 404, message: '404 User Not Found' },
+      duplicate_user: { code: 409, message: 'Username has already been taken' },
+      after_delete: ['py_user_0', 'py_user_1', 'root'],
+    });
+
+    // What the library did is what the database holds.
+    const alice = await app.db('directory_users').where({ username: 'py_user_0' }).first('id', 'name', 'state');
+    t.like(alice, { name: 'Py Alice', state: 'active' });
+    const tokens = await app.db('tokens_personal_access_tokens').where({ user_id: alice.id }).orderBy('id').select('name', 'impersonation', 'revoked');
+    t.deepEqual(
+      tokens.map((row) => ({ name: row.name, impersonation: Boolean(row.impersonation), revoked: Boolean(row.revoked) })),
+      [
+        { name: 'py token', impersonation: false, revoked: true },
+        { name: 'py impersonation', impersonation: true, revoked: true },
+      ],
+    );
+    t.is((await app.db('directory_users').where({ username: 'py_user_2' })).length, 0);
+    t.is((await app.db('oauth_applications').where({ name: 'Py App' })).length, 0);
+    t.is((await app.db('directory_ssh_keys').where({ title: 'py laptop' })).length, 0);
+    const project = await app.db('directory_projects').where({ full_path: 'py-group/py-project' }).first('archived');
+    t.false(Boolean(project.archived));
+    const group = await app.db('directory_namespaces').where({ full_path: 'py-group' }).first('description');
+    t.is(group.description, 'made by python-gitlab');
+  });
+}
