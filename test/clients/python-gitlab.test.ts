@@ -1,10 +1,10 @@
 import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestApp, ROOT_TOKEN, type TestApp } from '../helpers/app.js';
+import { makeEd25519Key } from '../helpers/ssh-keys.js';
+import { clientScenarioState } from '../helpers/client-scenario.js';
 
 /**
  * python-gitlab, the real library (Debian's python3-gitlab, which `.ci/run` installs), driven against
@@ -23,24 +23,6 @@ function pythonGitlabVersion(): string | undefined {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-function ed25519PublicKey(comment: string) {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  const field = (buf: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, buf.length]), buf]);
-  return `ssh-ed25519 ${Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]).toString('base64')} ${comment}`;
-}
-
 const version = pythonGitlabVersion();
 
 if (!version) {
@@ -49,8 +31,7 @@ if (!version) {
   let app: TestApp;
   test.before(async () => {
     // python-gitlab checks that the URLs in answers (web_url, Link) start with the URL it was given.
-    const port = await freePort();
-    app = await startTestApp({ port, config: { externalUrl: `http://127.0.0.1:${port}` } });
+    app = await startTestApp({ ownExternalUrl: true });
     // Token expiry is checked against the gateway's clock; the script picks no dates of its own.
     app.clock.set(new Date());
   });
@@ -61,7 +42,7 @@ if (!version) {
   test(`python-gitlab ${version}: auth, users and pagination, tokens, keys, groups, projects, applications, errors`, async (t) => {
     const expiresAt = new Date(app.clock.now().getTime() + 30 * 86_400_000).toISOString().slice(0, 10);
     const { stdout } = await promisify(execFile)(PYTHON, [SCENARIO], {
-      env: { PATH: process.env.PATH, GITLAB_URL: app.url, GITLAB_TOKEN: ROOT_TOKEN, SSH_KEY: ed25519PublicKey('py@laptop'), PAT_EXPIRES_AT: expiresAt },
+      env: { PATH: process.env.PATH, GITLAB_URL: app.url, GITLAB_TOKEN: ROOT_TOKEN, SSH_KEY: makeEd25519Key('py@laptop').line, PAT_EXPIRES_AT: expiresAt },
       timeout: 60_000,
     });
     const seen = JSON.parse(stdout);
@@ -102,22 +83,17 @@ if (!version) {
     });
 
     // What the library did is what the database holds.
-    const alice = await app.db('directory_users').where({ username: 'py_user_0' }).first('id', 'name', 'state');
-    t.like(alice, { name: 'Py Alice', state: 'active' });
-    const tokens = await app.db('tokens_personal_access_tokens').where({ user_id: alice.id }).orderBy('id').select('name', 'impersonation', 'revoked');
-    t.deepEqual(
-      tokens.map((row) => ({ name: row.name, impersonation: Boolean(row.impersonation), revoked: Boolean(row.revoked) })),
-      [
+    t.deepEqual(await clientScenarioState(app, 'py'), {
+      alice: { name: 'Py Alice', state: 'active' },
+      tokens: [
         { name: 'py token', impersonation: false, revoked: true },
         { name: 'py impersonation', impersonation: true, revoked: true },
       ],
-    );
-    t.is((await app.db('directory_users').where({ username: 'py_user_2' })).length, 0);
-    t.is((await app.db('oauth_applications').where({ name: 'Py App' })).length, 0);
-    t.is((await app.db('directory_ssh_keys').where({ title: 'py laptop' })).length, 0);
-    const project = await app.db('directory_projects').where({ full_path: 'py-group/py-project' }).first('archived');
-    t.false(Boolean(project.archived));
-    const group = await app.db('directory_namespaces').where({ full_path: 'py-group' }).first('description');
-    t.is(group.description, 'made by python-gitlab');
+      deletedUserRows: 0,
+      applicationRows: 0,
+      keyRows: 0,
+      projectArchived: false,
+      groupDescription: 'made by python-gitlab',
+    });
   });
 }

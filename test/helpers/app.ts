@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -77,8 +78,11 @@ export interface TestAppOptions {
   flags?: Record<string, boolean>;
   registry?: readonly AnyPluginManifest[];
   clock?: TestClock;
-  /** The port to listen on (default: any free one), for a client that needs the external URL to be the address it calls. */
-  port?: number;
+  /**
+   * Make the external URL the address the app listens on (default: EXTERNAL_URL), for clients that
+   * check the URLs in answers against the one they were given (python-gitlab).
+   */
+  ownExternalUrl?: boolean;
   /** Use Redis when GATEHOUSE_TEST_REDIS_URL is set (default true). */
   redis?: boolean;
   /** Capture log lines (level info and up) into `app.logs` instead of discarding them. */
@@ -130,6 +134,18 @@ function deepMerge(base: Record<string, any>, layer: Record<string, any>): Recor
   return out;
 }
 
+/** A port nobody listens on now (the kernel's pick for port 0, released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /**
  * Boots a real gateway for one test: in-memory SQLite (or a fresh PostgreSQL schema), static flags,
  * an injected clock, the root admin seeded with ROOT_TOKEN, listening on 127.0.0.1 port 0.
@@ -142,8 +158,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const pg = TEST_DATABASE_URL && !joined ? await createPgSchema(TEST_DATABASE_URL) : undefined;
   const useRedis = !joined && (options.redis ?? true) && TEST_REDIS_URL;
   const redisPrefix = `gh-test-${randomBytes(6).toString('hex')}:`;
+  const port = options.ownExternalUrl ? await freePort() : 0;
   const base: Record<string, unknown> = {
-    externalUrl: EXTERNAL_URL,
+    externalUrl: options.ownExternalUrl ? `http://127.0.0.1:${port}` : EXTERNAL_URL,
     rootToken: ROOT_TOKEN,
     db: joined
       ? { client: 'pg', url: joined.db.url, searchPath: joined.db.searchPath, poolMax: 4 }
@@ -175,7 +192,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     throw error;
   }
   const server: Server = createServer(gateway.app.callback());
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {
