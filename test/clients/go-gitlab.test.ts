@@ -54,7 +54,7 @@ if (!(await goAvailable())) {
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  test('go-gitlab: version, users and pagination, tokens (ISO and RFC 3339 expiry), keys, groups, projects, applications, errors', async (t) => {
+  test('go-gitlab: version, users and pagination, tokens (ISO and RFC 3339 expiry), keys, groups, projects, Kubernetes agents, applications, errors', async (t) => {
     const { stdout } = await run(binary, [], {
       env: { GITLAB_URL: app.url, GITLAB_TOKEN: ROOT_TOKEN, SSH_KEY: makeEd25519Key('go@laptop').line, TZ: 'UTC' },
       timeout: 60_000,
@@ -83,6 +83,18 @@ if (!(await goAvailable())) {
       project: { path_with_namespace: 'go-group/go-project', by_path: true, default_branch: 'main' },
       archived: true,
       unarchived: false,
+      agent: {
+        name: 'go-agent',
+        config_project: 'go-group/go-project',
+        created_by_root: true,
+        listed: 1,
+        token_prefix: 'glagent-',
+        token_agent: true,
+        tokens: ['go agent token:active'],
+      },
+      // A revoked agent token is not found (GitLab's RecordNotFound wording).
+      agent_token_after_revoke: { code: 404, message: '{message: 404 Not found}' },
+      agents_after_delete: 0,
       application: { name: 'Go App', has_secret: true, listed: 1 },
       applications_after_delete: 0,
       // go-gitlab flattens GitLab's `{"message": …}` into `{message: …}`.
@@ -104,5 +116,8 @@ if (!(await goAvailable())) {
       projectArchived: false,
       groupDescription: 'made by go-gitlab',
     });
+    // The agent is gone, and its tokens with it.
+    t.is((await app.db('kubernetes_agents').where({ name: 'go-agent' })).length, 0);
+    t.is((await app.db('kubernetes_agent_tokens').where({ name: 'go agent token' })).length, 0);
   });
 }

@@ -152,6 +152,24 @@ func main() {
 	out["archived"] = must(git.Projects.ArchiveProject(project.ID)).Archived
 	out["unarchived"] = must(git.Projects.UnarchiveProject(project.ID)).Archived
 
+	// Kubernetes agents and their tokens, in the project.
+	agent := must(git.ClusterAgents.RegisterAgent(project.ID, &gitlab.RegisterAgentOptions{Name: gitlab.String("go-agent")}))
+	agentToken := must(git.ClusterAgents.CreateAgentToken(project.ID, agent.ID, &gitlab.CreateAgentTokenOptions{Name: gitlab.String("go agent token"), Description: gitlab.String("for the go cluster")}))
+	shownAgent := must(git.ClusterAgents.GetAgent(project.ID, agent.ID))
+	var tokenStatuses []string
+	for _, t := range must(git.ClusterAgents.ListAgentTokens(project.ID, agent.ID, nil)) {
+		tokenStatuses = append(tokenStatuses, t.Name+":"+t.Status)
+	}
+	out["agent"] = map[string]any{
+		"name": agent.Name, "config_project": shownAgent.ConfigProject.PathWithNamespace, "created_by_root": shownAgent.CreatedByUserID == me.ID,
+		"listed": len(must(git.ClusterAgents.ListAgents(project.ID, nil))), "token_prefix": agentToken.Token[:8], "token_agent": agentToken.AgentID == agent.ID,
+		"tokens": tokenStatuses,
+	}
+	mustDo(git.ClusterAgents.RevokeAgentToken(project.ID, agent.ID, agentToken.ID))
+	out["agent_token_after_revoke"] = errorOf(git.ClusterAgents.GetAgentToken(project.ID, agent.ID, agentToken.ID))
+	mustDo(git.ClusterAgents.DeleteAgent(project.ID, agent.ID))
+	out["agents_after_delete"] = len(must(git.ClusterAgents.ListAgents(project.ID, nil)))
+
 	// OAuth applications.
 	app := must(git.Applications.CreateApplication(&gitlab.CreateApplicationOptions{
 		Name: gitlab.String("Go App"), RedirectURI: gitlab.String("https://go.test/callback"), Scopes: gitlab.String("api read_user"),
