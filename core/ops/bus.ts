@@ -6,6 +6,19 @@ import type { InvalidationBus } from '../plugins/types.js';
 type Handler = (message: string) => void;
 
 /**
+ * What readiness reports of cache invalidation. Without Redis (`distributed: false`), or while it is
+ * down (`delivering: false`), other instances do not hear this one's writes: their cached entries stay
+ * until they expire, at most `staleness_bound_ms` (the longest cache TTL). Never fails readiness on
+ * its own: the `redis` check already does when Redis is down.
+ */
+export interface InvalidationStatus {
+  status: 'ok';
+  distributed: boolean;
+  delivering: boolean;
+  staleness_bound_ms: number;
+}
+
+/**
  * Cache invalidation messages. Always delivered in-process at once; with Redis also published to the
  * other instances (each ignores its own echo).
  */
@@ -33,13 +46,26 @@ export function createInvalidationBus(options: { redis?: Redis; keyPrefix: strin
   });
   subscriber?.on('error', (error) => options.logger.warn({ err: error }, 'invalidation subscriber error'));
 
-  const bus: InvalidationBus & { close(): Promise<void> } = {
+  const caches = new Map<string, number>();
+  const bus: InvalidationBus & { close(): Promise<void>; status(): InvalidationStatus } = {
     distributed: Boolean(options.redis),
-    publish(channel, message) {
+    async publish(channel, message) {
       deliver(channel, message);
-      options.redis
-        ?.publish(`${prefix}${channel}`, `${instanceId}|${message}`)
-        .catch((error) => options.logger.error({ err: error, channel }, 'invalidation publish failed'));
+      if (!options.redis) return;
+      try {
+        await options.redis.publish(`${prefix}${channel}`, `${instanceId}|${message}`);
+      } catch (error) {
+        options.logger.error({ err: error, channel }, 'invalidation publish failed: other instances keep their entries until the cache TTL');
+      }
+    },
+    registerCache(name, ttlMs) {
+      caches.set(name, Math.max(ttlMs, caches.get(name) ?? 0));
+    },
+    status() {
+      const stalenessBoundMs = Math.max(0, ...caches.values());
+      if (!options.redis) return { status: 'ok', distributed: false, delivering: false, staleness_bound_ms: stalenessBoundMs };
+      const delivering = options.redis.status === 'ready' && subscriber!.status === 'ready';
+      return { status: 'ok', distributed: true, delivering, staleness_bound_ms: stalenessBoundMs };
     },
     subscribe(channel, handler) {
       const list = handlers.get(channel) ?? [];

@@ -3,12 +3,15 @@ import type { Redis } from 'ioredis';
 import { pingDb } from '../db/index.js';
 import type { RouteDefinition } from '../plugins/types.js';
 import type { Metrics } from './observability.js';
+import type { InvalidationStatus } from './bus.js';
 
 export interface OperationsDeps {
   db: Knex;
   redis?: Redis;
   metrics: Metrics;
   flagsSynced: () => boolean;
+  /** Whether cache invalidations reach the other instances, and how stale a lost one can leave them. */
+  invalidation: () => InvalidationStatus;
   /** True while draining for shutdown: readiness then fails so load balancers stop sending traffic. */
   draining: () => boolean;
 }
@@ -25,7 +28,7 @@ async function check(work: () => Promise<unknown>): Promise<{ status: 'ok' } | {
   }
 }
 
-/** `/-/health` (process up), `/-/readiness` (db, redis, flags), `/-/metrics` (Prometheus text). */
+/** `/-/health` (process up), `/-/readiness` (db, redis, flags, cache invalidation), `/-/metrics` (Prometheus text). */
 export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>[] {
   return [
     {
@@ -47,6 +50,7 @@ export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>
         if (deps.redis) checks.redis = await check(() => deps.redis!.ping());
         // Flags never block readiness: manifest defaults serve until Unleash syncs.
         checks.unleash = { status: 'ok', synced: deps.flagsSynced() };
+        checks.cache_invalidation = deps.invalidation();
         const failed = deps.draining() || Object.values(checks).some((c) => (c as { status: string }).status !== 'ok');
         ctx.status = failed ? 503 : 200;
         ctx.body = { status: failed ? 'failed' : 'ok', checks };

@@ -134,10 +134,17 @@ export interface RouteDefinition<S = unknown, I extends z.ZodType | undefined = 
 
 /** Publishes invalidation messages to every instance (Redis pub/sub when configured, in-process otherwise). */
 export interface InvalidationBus {
-  publish(channel: string, message: string): void;
+  /**
+   * Delivers `message` to this instance's handlers at once, then to the other instances. Settles (never
+   * rejects) once Redis took the message, or failed to: a lost message is logged, and the caches' TTL
+   * bounds what it leaves stale.
+   */
+  publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, handler: (message: string) => void): void;
   /** True when messages reach other instances (Redis); caches may then live longer. */
   readonly distributed: boolean;
+  /** Records a cache and its TTL, so readiness can state how stale a lost invalidation leaves it. */
+  registerCache?(name: string, ttlMs: number): void;
 }
 
 /** The product's version, as `/api/v4/version` and `/internal/check` report it. */

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Clock } from '../../core/plugins/types.js';
 import { ModelValidationError } from '../../core/errors.js';
-import type { DirectoryReadCache } from './read-cache.js';
+import { changedKey, type DirectoryCache } from './read-cache.js';
 import { KeysRepository, type KeyUsageType, type SshKey } from './keys-repository.js';
 import { fingerprintOfBlob, parseKeyBlob, parseSshPublicKey } from './ssh-public-key.js';
 
@@ -47,13 +47,13 @@ export class KeysService {
   constructor(
     private readonly db: Knex,
     private readonly clock: Clock,
-    private readonly cache?: DirectoryReadCache,
+    private readonly cache: DirectoryCache,
   ) {
     this.repository = new KeysRepository(db);
   }
 
   findById(id: number) {
-    return this.cache ? this.cache.get(`key:${id}`, () => this.repository.findById(id)) : this.repository.findById(id);
+    return this.cache.get(`key:${id}`, () => this.repository.findById(id));
   }
 
   findByFingerprint(fingerprintSha256: string) {
@@ -94,8 +94,9 @@ export class KeysService {
     // GitLab's `Expirable#expired?` (`expires_at <= now`), checked to the second on create.
     if (input.expiresAt && input.expiresAt.getTime() <= now.getTime()) errors.add('key', KEY_EXPIRED);
     errors.throwIfAny();
+    let key: SshKey;
     try {
-      return await this.repository.insert(
+      key = await this.repository.insert(
         {
           type,
           userId,
@@ -114,6 +115,9 @@ export class KeysService {
       if (isUniqueViolation(error)) throw new ModelValidationError({ fingerprint_sha256: [FINGERPRINT_TAKEN] });
       throw error;
     }
+    // Inside a caller's transaction, the caller says what changed once it commits.
+    if (trx === this.db) await this.cache.invalidate([changedKey(key.id)]);
+    return key;
   }
 
   /** The user's own key (`type: key`) with this id; someone else's key or a deploy key is "not found". */
@@ -122,8 +126,9 @@ export class KeysService {
     return key && key.type === 'key' && key.userId === userId ? key : undefined;
   }
 
-  remove(key: SshKey) {
-    return this.repository.delete(key.id);
+  async remove(key: SshKey): Promise<void> {
+    await this.repository.delete(key.id);
+    await this.cache.invalidate([changedKey(key.id)]);
   }
 
   /** Records use of a key (GitLab Shell sessions); at most one write a minute per key. */

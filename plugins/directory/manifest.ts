@@ -5,7 +5,7 @@ import { createDirectory } from './migrations/20261122000000_create_directory.js
 import { UsersService } from './users-service.js';
 import { KeysService } from './keys-service.js';
 import { ProjectsService } from './projects-service.js';
-import { DirectoryReadCache, type DerivedCache } from './read-cache.js';
+import { changedUser, createDirectoryCache, type DirectoryCache } from './read-cache.js';
 import { directoryRoutes } from './routes.js';
 import { projectUrls } from './projects-presenter.js';
 import type { Project } from './projects-repository.js';
@@ -18,7 +18,7 @@ const config = z.object({
     .min(1)
     .default(10_000)
     .describe(
-      'Longest time a cached directory read may go unchecked. Any write clears the cache at once on this instance, and on all instances when Redis is configured; this bounds staleness between instances without Redis.',
+      'Longest time a cached directory read may go unchecked. Every write through the API clears the cache at once on this instance, and on all instances when Redis is configured; this bounds staleness between instances without Redis (or while it is down).',
     ),
   recoveryCodePepperFile: z
     .string()
@@ -31,8 +31,13 @@ export interface DirectoryServices {
   users: UsersService;
   keys: KeysService;
   projects: ProjectsService;
-  /** Values derived from directory reads, dropped with them on any directory write. */
-  derived: DerivedCache;
+  /**
+   * Directory reads, and values dependants derive from them (stored untagged, so any directory write
+   * drops them too); `onInvalidate` tells dependants what each write changed.
+   */
+  readCache: DirectoryCache;
+  /** The tag a write to this user is invalidated with: dependants tag what they build from the user with it. */
+  userCacheTag(id: number): string;
   externalUrl: string;
   /** A project's SSH and HTTP clone URLs and web URL, as the project API shows them. */
   projectUrls(project: Pick<Project, 'fullPath'>): ReturnType<typeof projectUrls>;
@@ -54,13 +59,14 @@ export const directoryPlugin = definePlugin({
   migrations: { '20261122000000_create_directory': createDirectory },
   services: (deps): DirectoryServices => {
     const pepper = deps.secrets.ensure(deps.config.recoveryCodePepperFile, () => randomHex(32));
-    const cache = new DirectoryReadCache({ db: deps.db, bus: deps.bus, max: deps.config.readCacheSize, ttlMs: deps.config.readCacheTtlMs });
+    const cache = createDirectoryCache({ bus: deps.bus, max: deps.config.readCacheSize, ttlMs: deps.config.readCacheTtlMs });
     const keys = new KeysService(deps.db, deps.clock, cache);
     return {
-      users: new UsersService(deps.db, deps.clock, deps.bus, pepper, cache),
+      users: new UsersService(deps.db, deps.clock, pepper, cache),
       keys,
       projects: new ProjectsService(deps.db, deps.clock, keys, cache),
-      derived: cache,
+      readCache: cache,
+      userCacheTag: changedUser,
       externalUrl: deps.app.externalUrl,
       projectUrls: (project) => projectUrls(project, deps.app.externalUrl),
       version: deps.app.version,

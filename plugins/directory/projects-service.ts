@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { DirectoryReadCache } from './read-cache.js';
+import { changedKey, changedNamespace, changedProject, changedUser, type DirectoryCache } from './read-cache.js';
 import type { Clock } from '../../core/plugins/types.js';
 import { ForbiddenError, ModelValidationError, NotFoundError, ServiceError } from '../../core/errors.js';
 import { KeysService } from './keys-service.js';
@@ -229,8 +229,8 @@ export class ProjectsService {
   constructor(
     private readonly db: Knex,
     private readonly clock: Clock,
-    private readonly keys: KeysService = new KeysService(db, clock),
-    private readonly cache?: DirectoryReadCache,
+    private readonly keys: KeysService,
+    private readonly cache: DirectoryCache,
   ) {
     this.namespaces = new NamespacesRepository(db);
     this.projects = new ProjectsRepository(db);
@@ -254,9 +254,15 @@ export class ProjectsService {
     return this.cached(`project:${id}`, () => this.projects.findById(id));
   }
 
-  /** Reads outside a transaction go through the read cache (writes anywhere clear it). */
+  /** Reads outside a transaction go through the read cache (every committed directory write clears it). */
   private cached<T>(key: string, load: () => Promise<T>, db: Knex = this.db): Promise<T> {
-    return this.cache && db === this.db ? this.cache.get(key, load) : load();
+    return db === this.db ? this.cache.get(key, load) : load();
+  }
+
+  /** After a committed write: every instance's directory cache drops what it read, before the answer. */
+  private async changed<T>(result: T, ...tags: string[]): Promise<T> {
+    await this.cache.invalidate(tags);
+    return result;
   }
 
   /**
@@ -391,6 +397,7 @@ export class ProjectsService {
   /** Archives or unarchives a project (no permission check: callers decide who may). */
   async setArchived(project: Project, archived: boolean): Promise<Project> {
     await this.projects.update(project.id, { archived }, this.clock.now());
+    await this.changed(undefined, changedProject(project.id));
     return (await this.projects.findById(project.id))!;
   }
 
@@ -434,7 +441,7 @@ export class ProjectsService {
     const visibility = input.visibility ?? DEFAULT_VISIBILITY;
     const fullPath = parent ? `${parent.fullPath}/${input.path}` : input.path;
 
-    return this.db.transaction(async (trx) => {
+    const created = await this.db.transaction(async (trx) => {
       const errors = new Errors();
       checkName(errors, input.name, GROUP_NAME, GROUP_NAME_MESSAGE);
       checkPath(errors, input.path, NAMESPACE_PATH, NAMESPACE_PATH_MESSAGE);
@@ -464,12 +471,13 @@ export class ProjectsService {
       await this.members.insert({ sourceType: 'namespace', sourceId: group.id, userId: viewer.id, accessLevel: ACCESS.OWNER }, now, trx);
       return group;
     });
+    return this.changed(created, changedNamespace(created.id));
   }
 
   /** Updates a group's settings (owners and admins). A group can be no more visible than its parent, nor less than its children. */
   async updateGroup(viewer: Viewer, group: Namespace, input: UpdateGroupInput): Promise<Namespace> {
     await this.requireGroupAccess(viewer, group, ADMIN_GROUP_ACCESS);
-    return this.db.transaction(async (trx) => {
+    const updated = await this.db.transaction(async (trx) => {
       const errors = new Errors();
       if (input.name !== undefined) checkName(errors, input.name, GROUP_NAME, GROUP_NAME_MESSAGE);
       checkLength(errors, 'description', input.description, MAX_GROUP_DESCRIPTION);
@@ -480,6 +488,7 @@ export class ProjectsService {
       await this.namespaces.update(group.id, input, this.clock.now(), trx);
       return (await this.namespaces.findById(group.id, trx))!;
     });
+    return this.changed(updated, changedNamespace(group.id));
   }
 
   private async checkGroupVisibility(errors: Errors, group: Namespace, visibility: Visibility, trx: Knex) {
@@ -521,7 +530,7 @@ export class ProjectsService {
     if (namespace.kind === 'group' && visibilityRank(visibility) > visibilityRank(namespace.visibility)) visibility = namespace.visibility;
     const fullPath = `${namespace.fullPath}/${path}`;
 
-    return this.db.transaction(async (trx) => {
+    const created = await this.db.transaction(async (trx) => {
       const errors = new Errors();
       checkName(errors, name, PROJECT_NAME, PROJECT_NAME_MESSAGE);
       checkPath(errors, path, PROJECT_PATH, PROJECT_PATH_MESSAGE);
@@ -551,6 +560,7 @@ export class ProjectsService {
       await this.projects.update(created.id, { diskPath: hashedDiskPath(created.id) }, now, trx);
       return (await this.projects.findById(created.id, trx))!;
     });
+    return this.changed(created, changedProject(created.id));
   }
 
   /**
@@ -564,7 +574,7 @@ export class ProjectsService {
     const visibilityChanges = input.visibility !== undefined && input.visibility !== project.visibility;
     if (visibilityChanges) await this.requireProjectAccess(viewer, project, CHANGE_VISIBILITY_ACCESS);
 
-    return this.db.transaction(async (trx) => {
+    const updated = await this.db.transaction(async (trx) => {
       const errors = new Errors();
       if (input.name !== undefined) {
         checkName(errors, input.name, PROJECT_NAME, PROJECT_NAME_MESSAGE);
@@ -591,6 +601,7 @@ export class ProjectsService {
       await this.projects.update(project.id, changes, this.clock.now(), trx);
       return (await this.projects.findById(project.id, trx))!;
     });
+    return this.changed(updated, changedProject(project.id));
   }
 
   /** Archives or unarchives a project for a viewer allowed to (owners and admins, GitLab's archive_project). */
@@ -611,7 +622,8 @@ export class ProjectsService {
     if (existing) return existing;
     const user = await this.users.findById(userId);
     if (!user) return undefined;
-    return this.db.transaction((trx) => this.namespaces.insertUserNamespace(user, this.clock.now(), trx));
+    const created = await this.db.transaction((trx) => this.namespaces.insertUserNamespace(user, this.clock.now(), trx));
+    return this.changed(created, changedUser(userId));
   }
 
   // ——— Members ———
@@ -631,7 +643,7 @@ export class ProjectsService {
 
   /** 404 `User Not Found` for an unknown user, 409 `Member already exists` for a direct member. */
   private async addMember(sourceType: MemberSource, sourceId: number, input: AddMemberInput): Promise<Membership> {
-    return this.db.transaction(async (trx) => {
+    const added = await this.db.transaction(async (trx) => {
       const user =
         input.userId !== undefined
           ? await this.users.findById(input.userId, trx)
@@ -643,6 +655,7 @@ export class ProjectsService {
       const member = await this.members.insert({ sourceType, sourceId, userId: user.id, accessLevel: input.accessLevel }, this.clock.now(), trx);
       return { user, member };
     });
+    return this.changed(added, sourceType === 'project' ? changedProject(sourceId) : changedNamespace(sourceId));
   }
 
   // ——— Deploy keys ———
@@ -657,7 +670,7 @@ export class ProjectsService {
   async addDeployKey(viewer: Viewer, project: Project, input: AddDeployKeyInput): Promise<ProjectDeployKey> {
     await this.requireProjectAccess(viewer, project, ADMIN_PROJECT_ACCESS);
     const canPush = input.canPush ?? false;
-    return this.db.transaction(async (trx) => {
+    const added = await this.db.transaction(async (trx): Promise<ProjectDeployKey> => {
       const parsed = parseSshPublicKey(input.key);
       const existing = parsed ? await this.keysRepository.findByFingerprint(parsed.fingerprintSha256, trx) : undefined;
       if (existing) {
@@ -674,6 +687,7 @@ export class ProjectsService {
       const link = await this.projects.insertDeployKeyLink({ deployKeyId: key.id, projectId: project.id, canPush }, this.clock.now(), trx);
       return { key, canPush: link.canPush };
     });
+    return this.changed(added, changedProject(project.id), changedKey(added.key.id));
   }
 
   private async canReuseDeployKey(viewer: Viewer, key: SshKey, trx: Knex): Promise<boolean> {

@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { Clock, InvalidationBus } from '../../core/plugins/types.js';
+import type { Clock } from '../../core/plugins/types.js';
 import { ModelValidationError, ServiceError } from '../../core/errors.js';
 import { hashPassword, pepperedDigest, randomHex, verifyPassword } from '../../core/util/secrets.js';
 import { UsersRepository, type User, type UserChanges, type UserOrder } from './users-repository.js';
 import { NamespacesRepository } from './namespaces-repository.js';
 import { ProjectsRepository } from './projects-repository.js';
 import { uniqueViolation } from '../../core/db/index.js';
-import type { DirectoryReadCache } from './read-cache.js';
-
-/** Bus channel on which the directory announces that a user's access may have changed (id as message). */
-export const USER_CHANGED_CHANNEL = 'directory.user-changed';
+import { changedUser, type DirectoryCache } from './read-cache.js';
 
 const USERNAME = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
@@ -48,20 +45,18 @@ export class UsersService {
   constructor(
     private readonly db: Knex,
     private readonly clock: Clock,
-    private readonly bus: InvalidationBus,
     private readonly pepper: string,
-    private readonly cache?: DirectoryReadCache,
+    private readonly cache: DirectoryCache,
   ) {
     this.repository = new UsersRepository(db);
   }
 
   findById(id: number) {
-    return this.cache ? this.cache.get(`user:${id}`, () => this.repository.findById(id)) : this.repository.findById(id);
+    return this.cache.get(`user:${id}`, () => this.repository.findById(id));
   }
 
   findByUsername(username: string) {
-    const load = () => this.repository.findByUsername(username);
-    return this.cache ? this.cache.get(`username:${username.toLowerCase()}`, load) : load();
+    return this.cache.get(`username:${username.toLowerCase()}`, () => this.repository.findByUsername(username));
   }
 
   count() {
@@ -101,7 +96,7 @@ export class UsersService {
     this.validate(input);
     const password = input.password ?? randomHex(24);
     const passwordHash = await hashPassword(password);
-    return this.asTakenOnRace(() => this.db.transaction(async (trx) => {
+    const created = await this.asTakenOnRace(() => this.db.transaction(async (trx) => {
       await this.ensureUnique(input, undefined, trx);
       const user = await this.repository.insert(
         { username: input.username, name: input.name, email: input.email, isAdmin: input.isAdmin ?? false, passwordHash, now: this.clock.now() },
@@ -111,6 +106,8 @@ export class UsersService {
       await new NamespacesRepository(trx).insertUserNamespace(user, this.clock.now(), trx, input.codeSuggestions ?? true);
       return user;
     }));
+    await this.changed(created.id);
+    return created;
   }
 
   /** Two requests racing for the same username or email: the loser gets the pre-check's 409, not a 500. */
@@ -150,18 +147,18 @@ export class UsersService {
       }
       return (await this.repository.findById(user.id, trx))!;
     }));
-    this.announce(user.id);
+    await this.changed(user.id);
     return updated;
   }
 
   async setState(user: User, state: User['state']): Promise<void> {
     await this.repository.update(user.id, { state }, this.clock.now());
-    this.announce(user.id);
+    await this.changed(user.id);
   }
 
   async delete(user: User): Promise<void> {
     await this.repository.delete(user.id);
-    this.announce(user.id);
+    await this.changed(user.id);
   }
 
   async checkPassword(user: User, password: string): Promise<boolean> {
@@ -182,8 +179,11 @@ export class UsersService {
     return pepperedDigest(value, this.pepper);
   }
 
-  /** Tells every cache holding this user (e.g. resolved token principals) to drop it. */
-  private announce(userId: number) {
-    this.bus.publish(USER_CHANGED_CHANNEL, String(userId));
+  /**
+   * After a committed write: every instance's directory cache, and what is built from this user (the
+   * token principals), drop it before the request that wrote is answered.
+   */
+  private changed(userId: number): Promise<void> {
+    return this.cache.invalidate([changedUser(userId)]);
   }
 }

@@ -187,7 +187,7 @@ export class GitAccess {
    * repeat then costs the key's use being recorded and the protocol check (flags change at run time).
    */
   async allowedJson(params: Record<string, unknown>): Promise<string> {
-    const derived = this.internal.directory.derived;
+    const derived = this.internal.directory.readCache;
     const memoKey = answerKey(params);
     if (memoKey !== undefined) {
       const remembered = derived.peek<RememberedAnswer>(memoKey);
@@ -200,7 +200,7 @@ export class GitAccess {
     const since = derived.generation;
     const { body, key, remember } = await this.decide(params);
     const json = JSON.stringify(body);
-    if (memoKey !== undefined && remember) derived.remember<RememberedAnswer>(memoKey, { json, key, validUntil: this.answerValidUntil(key) }, since);
+    if (memoKey !== undefined && remember) derived.set(memoKey, { json, key, validUntil: this.answerValidUntil(key) } satisfies RememberedAnswer, since);
     return json;
   }
 

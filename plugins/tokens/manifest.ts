@@ -25,7 +25,7 @@ const config = z.object({
     .min(1)
     .default(10_000)
     .describe(
-      'Longest time a cached token may go unchecked against the database. Revocation, rotation and user changes invalidate at once on this instance, and on all instances when Redis is configured; this bounds staleness between instances without Redis.',
+      'Longest time a cached token may go unchecked against the database. Revocation, rotation and user changes invalidate at once on this instance, and on all instances when Redis is configured; this bounds staleness between instances without Redis (or while it is down).',
     ),
 });
 

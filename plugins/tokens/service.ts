@@ -3,16 +3,12 @@ import type { Knex } from 'knex';
 import type { Clock, InvalidationBus } from '../../core/plugins/types.js';
 import { pepperedDigest } from '../../core/util/secrets.js';
 import { addDays, utcDayCache } from '../../core/util/time.js';
-import { PrincipalCache, type ResolvedToken } from './principal-cache.js';
+import { createCache, type Cache } from '../../core/cache/index.js';
 import { TokensRepository, type AccessToken, type TokenFilter } from './repository.js';
 import { ALL_SCOPES } from './scopes.js';
-import type { DirectoryServices, User } from './types.js';
+import type { DirectoryServices, ResolvedToken, User } from './types.js';
 
 export const TOKEN_PREFIX = 'glpat-';
-/** Bus channel announcing a revoked token id to every instance's principal cache. */
-export const TOKEN_REVOKED_CHANNEL = 'tokens.revoked';
-/** The directory's channel for user changes (block, unblock, admin flag, deletion). */
-export const USER_CHANGED_CHANNEL = 'directory.user-changed';
 
 /** Where the token strategy leaves the resolved token on `ctx.state` (private to this plugin). */
 const REQUEST_TOKEN = Symbol('tokens.request-token');
@@ -94,26 +90,32 @@ export interface Actor {
 /** The user a token belongs to: the model rules only need who it is and whether they are an admin. */
 export type Owner = Pick<User, 'id' | 'isAdmin'>;
 
+const tokenTag = (id: number) => `token:${id}`;
+
 /** Personal access and impersonation tokens: create, authenticate (cached), list, revoke, rotate. */
 export class TokensService {
   readonly repository: TokensRepository;
-  readonly cache: PrincipalCache;
+  /**
+   * Resolved tokens by digest, tagged with their token and user: revocation and rotation drop the
+   * token's entry, and a directory write to the user (block, admin flag, deletion) drops every entry
+   * built from it, on every instance before the write is answered.
+   */
+  readonly cache: Cache<ResolvedToken>;
   private readonly db: Knex;
   private readonly clock: Clock;
-  private readonly bus: InvalidationBus;
   private readonly pepper: string;
   readonly directory: DirectoryServices;
 
   constructor(options: TokensServiceOptions) {
     this.db = options.db;
     this.clock = options.clock;
-    this.bus = options.bus;
     this.pepper = options.pepper;
     this.directory = options.directory;
     this.repository = new TokensRepository(options.db);
-    this.cache = new PrincipalCache(options.cache);
-    this.bus.subscribe(TOKEN_REVOKED_CHANNEL, (id) => this.cache.dropToken(Number(id)));
-    this.bus.subscribe(USER_CHANGED_CHANNEL, (id) => this.cache.dropUser(Number(id)));
+    this.cache = createCache<ResolvedToken>({ name: 'tokens.principals', bus: options.bus, ...options.cache });
+    // The directory's invalidations reach every instance; each follows them here, in the same turn.
+    // Tags of other things (projects, keys) match no entry here and drop nothing.
+    this.directory.readCache.onInvalidate((tags) => this.cache.drop(tags));
   }
 
   private readonly currentDay = utcDayCache(() => this.clock.now());
@@ -151,7 +153,7 @@ export class TokensService {
    */
   resolve(presented: string): Resolution | Promise<Resolution> {
     const digest = this.digest(presented);
-    const cached = this.cache.get(digest);
+    const cached = this.cache.peek(digest);
     // A cached token is answered without a promise unless its use is due to be written.
     return cached ? this.check(cached) : this.load(digest);
   }
@@ -163,7 +165,7 @@ export class TokensService {
     const user = await this.directory.users.findById(token.userId);
     if (!user) return { problem: 'unknown' };
     const resolved: ResolvedToken = { token, user };
-    this.cache.setIfCurrent(digest, resolved, generation);
+    this.cache.set(digest, resolved, generation, [tokenTag(token.id), this.directory.userCacheTag(user.id)]);
     return this.check(resolved);
   }
 
@@ -261,7 +263,7 @@ export class TokensService {
   /** Revokes a token (idempotent) and drops it from every instance's cache. */
   async revoke(token: AccessToken): Promise<void> {
     await this.repository.revoke(token.id, this.clock.now());
-    this.announceRevoked([token.id]);
+    await this.announceRevoked([token.id]);
   }
 
   /**
@@ -286,7 +288,7 @@ export class TokensService {
       if (!(await this.repository.revoke(token.id, now, trx))) return undefined;
       return this.create(owner, successor, trx, token.id);
     });
-    this.announceRevoked([token.id]);
+    await this.announceRevoked([token.id]);
     return created ?? 'revoked';
   }
 
@@ -295,10 +297,11 @@ export class TokensService {
     const descendants = await this.repository.descendantIds(token.id);
     if (!descendants.length) return;
     await this.repository.revokeMany(descendants, this.clock.now());
-    this.announceRevoked(descendants);
+    await this.announceRevoked(descendants);
   }
 
-  private announceRevoked(ids: number[]) {
-    for (const id of ids) this.bus.publish(TOKEN_REVOKED_CHANNEL, String(id));
+  /** After the revocation committed: every instance refuses these tokens from the next request on. */
+  private announceRevoked(ids: number[]): Promise<void> {
+    return this.cache.invalidate(ids.map(tokenTag));
   }
 }

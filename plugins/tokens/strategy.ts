@@ -8,7 +8,7 @@ import {
 import type { AuthStrategy, GatehouseContext, Principal, PrincipalUser, RouteAuth } from '../../core/plugins/types.js';
 import { ANY_SCOPE } from './scopes.js';
 import type { Resolution, TokensService } from './service.js';
-import type { ResolvedToken } from './principal-cache.js';
+import type { ResolvedToken } from './types.js';
 import type { User } from './types.js';
 
 /** rack-oauth2's default realm, which GitLab's API guard uses in its challenges. */

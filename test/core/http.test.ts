@@ -41,6 +41,9 @@ test('health, readiness and metrics', async (t) => {
   t.is(ready.status, 200);
   t.is(ready.body.status, 'ok');
   t.deepEqual(ready.body.checks.db, { status: 'ok' });
+  // The staleness bound is the longest cache TTL (10 s by default); other instances are reached with Redis.
+  const redis = Boolean(app.gateway.redis);
+  t.deepEqual(ready.body.checks.cache_invalidation, { status: 'ok', distributed: redis, delivering: redis, staleness_bound_ms: 10_000 });
   await app.request('/api/v4/version', { token: ROOT_TOKEN });
   const metrics = await app.request('/-/metrics');
   t.is(metrics.status, 200);
