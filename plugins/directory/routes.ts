@@ -1,4 +1,5 @@
 import { routeFor } from '../../core/plugins/types.js';
+import { UnauthorizedError } from '../../core/errors.js';
 import { presentUser } from './presenter.js';
 import type { DirectoryServices } from './manifest.js';
 import { usersRoutes } from './users-routes.js';
@@ -27,7 +28,9 @@ const identityRoutes = [
     auth: { strategy: 'token', scopes: [...READ_USER] },
     async handler(ctx, _input, services) {
       const user = await services.users.findById(ctx.state.principal!.user!.id);
-      ctx.body = presentUser(user!, services.externalUrl);
+      // Deleted after this request authenticated: its token went with it.
+      if (!user) throw new UnauthorizedError();
+      ctx.body = presentUser(user, services.externalUrl);
     },
   }),
 ];
