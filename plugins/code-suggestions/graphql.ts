@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { PrincipalUser } from '../../core/plugins/types.js';
 import { CONTEXT_TYPES } from './completions-input.js';
 import type { FilteredDocument } from './gl-introduced.js';
+import type { QueryLimits } from './graphql-limits.js';
 import { CONTEXT_FLAG, type CodeSuggestionsService, type Namespace, type Project } from './service.js';
 
 /**
@@ -111,16 +112,27 @@ interface Engine {
   schema: GraphQLSchema;
   graphql: typeof import('graphql');
   filterFutureFields: (document: DocumentNode, currentVersion: string) => FilteredDocument;
+  limits: typeof import('./graphql-limits.js');
 }
 
 const projectGid = (id: number) => `gid://gitlab/Project/${id}`;
 // A personal namespace's model is `Namespaces::UserNamespace` in GitLab; a group's is `Group`.
 const namespaceGid = (namespace: Namespace) => `gid://gitlab/${namespace.kind === 'group' ? 'Group' : 'Namespaces::UserNamespace'}/${namespace.id}`;
 
+/** GitLab's depth and complexity for a signed-in user, higher complexity for an admin (`GitlabSchema`). */
+function limitsFor(user: PrincipalUser, limits: typeof import('./graphql-limits.js')): QueryLimits {
+  return {
+    maxDepth: limits.AUTHENTICATED_MAX_DEPTH,
+    maxComplexity: user.isAdmin ? limits.ADMIN_MAX_COMPLEXITY : limits.AUTHENTICATED_MAX_COMPLEXITY,
+  };
+}
+
 /**
  * Runs the Language Server's queries against the small schema; unknown fields are GraphQL errors, and
- * fields tagged `@gl_introduced` with a version after the one gatehouse answers as are null. The
- * `graphql` package is loaded (and the schema built) on the first query, not at boot.
+ * fields tagged `@gl_introduced` with a version after the one gatehouse answers as are null. GitLab's
+ * limits (size, depth, complexity) and gatehouse's own (selection width, list arguments) refuse a query
+ * before it is validated or run. The `graphql` package is loaded (and the schema built) on the first
+ * query, not at boot.
  */
 export class GraphqlEndpoint {
   private engine?: Promise<Engine>;
@@ -141,7 +153,10 @@ export class GraphqlEndpoint {
       return { status: 400, body: { errors: [{ message: 'Variables must be an object' }] } };
     }
     const operationName = typeof request.operationName === 'string' ? request.operationName : undefined;
-    const { schema, graphql, filterFutureFields } = await this.load();
+    const { schema, graphql, filterFutureFields, limits } = await this.load();
+    // GitLab measures the text before anything else, and answers 422.
+    if (limits.tooLarge(request.query)) return { status: 422, body: { errors: [{ message: limits.QUERY_TOO_LARGE }] } };
+    const queryLimits = limitsFor(user, limits);
     const answer = (result: { data?: unknown; errors?: readonly import('graphql').GraphQLError[] }) => {
       const errors = result.errors?.map((error) => {
         // A resolver's own failure (the database, say) is logged, never shown: the client gets a generic error.
@@ -152,14 +167,19 @@ export class GraphqlEndpoint {
       return { status: 200, body: JSON.parse(JSON.stringify(errors ? { ...result, errors } : result)) };
     };
 
+    const tooDeep = limits.scanNesting(request.query, queryLimits.maxDepth);
+    if (tooDeep) return answer({ errors: [tooDeep] });
     let document: DocumentNode;
     try {
-      document = graphql.parse(request.query);
+      document = graphql.parse(request.query, { maxTokens: limits.MAX_QUERY_SIZE });
     } catch (error) {
       if (error instanceof graphql.GraphQLError) return answer({ errors: [error] });
       throw error;
     }
     const filtered = filterFutureFields(document, this.service.version);
+    // Fields of later versions are placeholders by now: the limits measure what would run.
+    const overLimits = limits.checkLimits(filtered.document, variables as Record<string, unknown> | undefined, operationName, queryLimits);
+    if (overLimits.length) return answer({ errors: overLimits });
     const invalid = graphql.validate(schema, filtered.document, filtered.rules);
     if (invalid.length) return answer({ errors: invalid });
     const result = await graphql.execute({
@@ -174,10 +194,11 @@ export class GraphqlEndpoint {
   }
 
   private load(): Promise<Engine> {
-    return (this.engine ??= Promise.all([import('graphql'), import('./gl-introduced.js')]).then(([graphql, introduced]) => ({
+    return (this.engine ??= Promise.all([import('graphql'), import('./gl-introduced.js'), import('./graphql-limits.js')]).then(([graphql, introduced, limits]) => ({
       schema: graphql.buildSchema(SDL + introduced.GL_INTRODUCED_SDL),
       graphql,
       filterFutureFields: introduced.filterFutureFields,
+      limits,
     })));
   }
 
