@@ -78,6 +78,7 @@ export function scanNesting(query: string, maxDepth: number): GraphQLError | und
   let selections = 0;
   let deepest = 0;
   let deepestSelections = 0;
+  let deepestValues = 0;
   try {
     for (let token = lexer.advance(); token.kind !== TokenKind.EOF; token = lexer.advance()) {
       switch (token.kind) {
@@ -102,13 +103,14 @@ export function scanNesting(query: string, maxDepth: number): GraphQLError | und
       }
       deepest = Math.max(deepest, open.length);
       deepestSelections = Math.max(deepestSelections, selections);
+      deepestValues = Math.max(deepestValues, open.length - selections - parentheses);
     }
   } catch (error) {
     if (error instanceof GraphQLError) return error;
     throw error;
   }
   if (deepest <= MAX_NESTING) return undefined;
-  return new GraphQLError(deepestSelections > maxDepth ? depthExceeded(deepestSelections, maxDepth) : valuesTooDeep(deepest, MAX_NESTING));
+  return new GraphQLError(deepestSelections > maxDepth ? depthExceeded(deepestSelections, maxDepth) : valuesTooDeep(deepestValues, MAX_NESTING));
 }
 
 interface Measure {
