@@ -131,12 +131,17 @@ export function checkLimits(
   limits: QueryLimits,
 ): GraphQLError[] {
   const errors = [...widthErrors(document), ...listErrors(document, variables ?? {})];
-  const operation = selectedOperation(document, operationName);
-  if (operation) {
-    const { depth, complexity } = measureOperation(document, operation);
-    if (depth > limits.maxDepth) errors.push(new GraphQLError(depthExceeded(depth, limits.maxDepth)));
-    if (complexity > limits.maxComplexity) errors.push(new GraphQLError(complexityExceeded(complexity, limits.maxComplexity)));
-  }
+  const { selected, others } = measureDocument(document, selectedOperation(document, operationName));
+  // The operation that would run is GitLab's measure. The other operations and every fragment are held
+  // to the same limits, because validation walks them too.
+  const over = (measure: (m: Measure) => number, max: number) => {
+    const own = selected ? measure(selected) : 0;
+    return own > max ? own : Math.max(own, ...others.map(measure));
+  };
+  const depth = over((m) => m.depth, limits.maxDepth);
+  const complexity = over((m) => m.complexity, limits.maxComplexity);
+  if (depth > limits.maxDepth) errors.push(new GraphQLError(depthExceeded(depth, limits.maxDepth)));
+  if (complexity > limits.maxComplexity) errors.push(new GraphQLError(complexityExceeded(complexity, limits.maxComplexity)));
   return errors;
 }
 
@@ -195,19 +200,28 @@ function listErrors(document: DocumentNode, variables: Record<string, unknown>):
 
 /**
  * graphql-ruby's depth (fields from the root, introspection left out) and complexity (every field 1,
- * summed over the expanded query) of one operation. Fragments are measured once, dependencies first,
- * so a fragment spread twice by each of twenty others costs twenty measurements, not a million; a
- * spread that closes a cycle (reported by validation) or names no fragment counts as nothing.
+ * summed over the expanded query) of the selected operation, and of every other operation and
+ * fragment. Fragments are measured once, dependencies first, so a fragment spread twice by each of
+ * twenty others costs twenty measurements, not a million; a spread that closes a cycle (reported by
+ * validation) or names no fragment counts as nothing.
  */
-function measureOperation(document: DocumentNode, operation: OperationDefinitionNode): Measure {
+function measureDocument(document: DocumentNode, selected: OperationDefinitionNode | undefined): { selected?: Measure; others: Measure[] } {
   const fragments = new Map(
     document.definitions.filter((definition): definition is FragmentDefinitionNode => definition.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
   );
   const measured = new Map<string, Measure>();
   const measureFragment = (name: string) => measured.get(name) ?? NOTHING;
-
   for (const name of dependencyOrder(fragments)) measured.set(name, measureSet(fragments.get(name)!.selectionSet, measureFragment));
-  return measureSet(operation.selectionSet, measureFragment);
+
+  const others = [...measured.values()];
+  let own: Measure | undefined;
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    const measure = measureSet(definition.selectionSet, measureFragment);
+    if (definition === selected) own = measure;
+    else others.push(measure);
+  }
+  return { selected: own, others };
 }
 
 /** Fragment names, each after the fragments it spreads (cycles cut where they close), without recursion. */

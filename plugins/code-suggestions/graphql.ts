@@ -218,6 +218,14 @@ export class GraphqlEndpoint {
     // gatehouse has no per-project Duo switch: the namespace switches `POST /code_suggestions/enabled` obeys stand in for it.
     const presentProject = (project: Project) => ({ id: projectGid(project.id), duoFeaturesEnabled: () => service.enabledInProject(project) });
 
+    // Aliases may ask for the same projects many times over: each is read once per request.
+    const lookups = new Map<number, Promise<Project | undefined>>();
+    const visibleProjectById = (id: number) => {
+      let lookup = lookups.get(id);
+      if (!lookup) lookups.set(id, (lookup = service.visibleProjectById(user, id)));
+      return lookup;
+    };
+
     const projectsByIds = async (ids: readonly string[]) => {
       const wanted = new Set<number>();
       for (const gid of ids) {
@@ -228,7 +236,7 @@ export class GraphqlEndpoint {
       }
       // GitLab's order: newest (highest id) first.
       const candidates = [...wanted].sort((a, b) => b - a);
-      const visible = await Promise.all(candidates.map((id) => service.visibleProjectById(user, id)));
+      const visible = await Promise.all(candidates.map(visibleProjectById));
       return visible.filter((project): project is Project => project !== undefined).slice(0, MAX_PAGE_SIZE);
     };
 

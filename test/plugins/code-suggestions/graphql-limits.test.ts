@@ -103,6 +103,8 @@ test('depth: 20 is allowed, 21 is refused with graphql-ruby\'s message; fragment
 
   const throughFragment = await query({ query: `{ a { ...F } } fragment F on A ${nested(20)}` });
   t.deepEqual(throughFragment.body, error('Query has depth of 21, which exceeds max depth of 20'));
+  const otherOperation = await query({ query: `query small { metadata { version } } query big ${nested(21)}`, operationName: 'small' });
+  t.deepEqual(otherOperation.body, error('Query has depth of 21, which exceeds max depth of 20'), 'validation would walk the other operation too');
   const inline = `{ currentUser { ${'... on CurrentUser { '.repeat(25)}id${' }'.repeat(25)} } }`;
   t.deepEqual((await query({ query: inline })).body, { data: { currentUser: { id: (await currentUserId()) } } });
   const typename = `${'{a'.repeat(20)}{__typename}${'}'.repeat(20)}`;
@@ -142,6 +144,10 @@ test('complexity: 250 fields for a user and 300 for an admin are answered, one m
   t.is(Object.keys(asAdmin.body.data.c).length, 97);
   t.deepEqual((await query({ query: document(298) }, ROOT_TOKEN)).body, error('Query has complexity of 301, which exceeds max complexity of 300'));
   t.deepEqual((await query({ query: document(297) })).body, error('Query has complexity of 300, which exceeds max complexity of 250'));
+
+  // Validation walks every definition: a fragment the operation does not spread is held to the limit too.
+  const unused = await query({ query: `{ metadata { version } } ${fragmentBomb(22, 'id').replace('query bomb{currentUser{...F0}}', '')}` });
+  t.deepEqual(unused.body, error('Query has complexity of 2097152, which exceeds max complexity of 250'));
 });
 
 test('more than 100 fields in one selection are refused; 5 000 aliases are too large a query', async (t) => {
@@ -178,6 +184,32 @@ test('a list argument over 100 items is refused before any lookup, as a variable
   t.deepEqual(written.body, error('ids is too long (maximum is 100)', { locations: [{ line: 1, column: 12 }] }));
   const flags = await query({ query: 'query f($names: [String!]!) { metadata { featureFlags(names: $names) { name } } }', variables: { names: Array(101).fill('x') } });
   t.deepEqual(flags.body, error('names is too long (maximum is 100)', { locations: [{ line: 1, column: 55 }] }));
+});
+
+test('aliases asking for the same projects read each project once per request', async (t) => {
+  const own = await startTestApp();
+  try {
+    const { plaintext } = await userWithToken(own, ['read_api']);
+    let statements = 0;
+    own.db.on('query', () => statements++);
+    const statementsFor = async (aliasCount: number, firstId: number) => {
+      const ids = Array.from({ length: 100 }, (_, i) => `gid://gitlab/Project/${firstId + i}`);
+      const document = `query many($ids: [ID!]!) { ${Array.from({ length: aliasCount }, (_, i) => `p${i}: projects(ids: $ids) { nodes { id } }`).join(' ')} }`;
+      const before = statements;
+      const response = await post(own, GRAPHQL, { token: plaintext, body: { query: document, variables: { ids } } });
+      t.is(response.status, 200);
+      t.deepEqual(response.body.data.p0, { nodes: [] });
+      t.is(Object.keys(response.body.data).length, aliasCount);
+      return statements - before;
+    };
+    // The first request also reads the token; later ones ask for different ids, so no cache answers them.
+    await statementsFor(1, 1_000_000);
+    const once = await statementsFor(1, 2_000_000);
+    t.true(once >= 100, `one alias: ${once} statements`);
+    t.is(await statementsFor(60, 3_000_000), once, 'sixty aliases: the same statements as one');
+  } finally {
+    await own.close();
+  }
 });
 
 test('fragment cycles are reported by validation, never followed', async (t) => {
