@@ -105,6 +105,11 @@ export const TOO_MANY_FLAG_NAMES = `names is too long (maximum is ${MAX_FEATURE_
 const MAX_PAGE_SIZE = 100;
 /** gatehouse cannot list projects; `projects` answers only for the ids it is given. */
 export const PROJECTS_NEED_IDS = 'projects can only be looked up by ids here';
+/**
+ * GitLab reads the projects of all `projects(ids:)` fields of a query in one batch; gatehouse reads
+ * them one by one, so one query may ask for at most a page of distinct ids over all its aliases.
+ */
+export const TOO_MANY_PROJECT_IDS = `projects can look up at most ${MAX_PAGE_SIZE} ids per query`;
 /** GitLab's global ids: `gid://gitlab/<Model>/<id>`. */
 const GLOBAL_ID = /^gid:\/\/[^/]+\/([^/]+)\/([^/]+)$/;
 
@@ -113,6 +118,31 @@ interface Engine {
   graphql: typeof import('graphql');
   filterFutureFields: (document: DocumentNode, currentVersion: string) => FilteredDocument;
   limits: typeof import('./graphql-limits.js');
+}
+
+/** What one request has read, by key: aliases asking for the same thing again get the same answer. */
+class ReadOnce<K, V> {
+  private readonly answers = new Map<K, Promise<V>>();
+
+  get size(): number {
+    return this.answers.size;
+  }
+
+  has(key: K): boolean {
+    return this.answers.has(key);
+  }
+
+  get(key: K, read: () => Promise<V>): Promise<V> {
+    let answer = this.answers.get(key);
+    if (!answer) this.answers.set(key, (answer = read()));
+    return answer;
+  }
+}
+
+/** `read`, run on the first call only; later calls get the same answer. */
+function once<V>(read: () => Promise<V>): () => Promise<V> {
+  let answer: Promise<V> | undefined;
+  return () => (answer ??= read());
 }
 
 const projectGid = (id: number) => `gid://gitlab/Project/${id}`;
@@ -206,25 +236,24 @@ export class GraphqlEndpoint {
   private rootFor(user: PrincipalUser, GraphQLError: typeof import('graphql').GraphQLError) {
     const service = this.service;
     const flagContext = { userId: String(user.id) };
-    let availability: Promise<boolean> | undefined;
-    // Asked by several fields of one query: the namespaces are read once.
-    const available = () => (availability ??= (async () => service.flags.isEnabled(SWITCH_FLAG, flagContext) && (await service.available(user.id)))());
+    // Aliases repeat fields at will: whatever a field reads is read once per request.
+    const available = once(async () => service.flags.isEnabled(SWITCH_FLAG, flagContext) && (await service.available(user.id)));
+    const defaultNamespace = once(() => service.duoDefaultNamespace(user.id));
+    const fullNames = new ReadOnce<string, string>();
+    const projectsById = new ReadOnce<number, Project | undefined>();
+    const projectsByPath = new ReadOnce<string, Project | undefined>();
+    const duoEnabled = new ReadOnce<number, boolean>();
 
     const presentNamespace = (namespace: Namespace) => ({
       id: namespaceGid(namespace),
-      fullName: () => service.namespaceFullName(namespace),
+      fullName: () => fullNames.get(namespaceGid(namespace), () => service.namespaceFullName(namespace)),
       fullPath: namespace.fullPath,
     });
     // gatehouse has no per-project Duo switch: the namespace switches `POST /code_suggestions/enabled` obeys stand in for it.
-    const presentProject = (project: Project) => ({ id: projectGid(project.id), duoFeaturesEnabled: () => service.enabledInProject(project) });
-
-    // Aliases may ask for the same projects many times over: each is read once per request.
-    const lookups = new Map<number, Promise<Project | undefined>>();
-    const visibleProjectById = (id: number) => {
-      let lookup = lookups.get(id);
-      if (!lookup) lookups.set(id, (lookup = service.visibleProjectById(user, id)));
-      return lookup;
-    };
+    const presentProject = (project: Project) => ({
+      id: projectGid(project.id),
+      duoFeaturesEnabled: () => duoEnabled.get(project.id, () => service.enabledInProject(project)),
+    });
 
     const projectsByIds = async (ids: readonly string[]) => {
       const wanted = new Set<number>();
@@ -236,7 +265,9 @@ export class GraphqlEndpoint {
       }
       // GitLab's order: newest (highest id) first.
       const candidates = [...wanted].sort((a, b) => b - a);
-      const visible = await Promise.all(candidates.map(visibleProjectById));
+      const unread = candidates.filter((id) => !projectsById.has(id)).length;
+      if (projectsById.size + unread > MAX_PAGE_SIZE) throw new GraphQLError(TOO_MANY_PROJECT_IDS);
+      const visible = await Promise.all(candidates.map((id) => projectsById.get(id, () => service.visibleProjectById(user, id))));
       return visible.filter((project): project is Project => project !== undefined).slice(0, MAX_PAGE_SIZE);
     };
 
@@ -256,7 +287,7 @@ export class GraphqlEndpoint {
         codeSuggestionsContexts: async () => (service.flags.isEnabled(CONTEXT_FLAG, flagContext) && (await available()) ? [...CONTEXT_TYPES] : []),
         userPreferences: () => ({
           duoDefaultNamespace: async () => {
-            const namespace = await service.duoDefaultNamespace(user.id);
+            const namespace = await defaultNamespace();
             return namespace ? presentNamespace(namespace) : null;
           },
         }),
@@ -274,7 +305,7 @@ export class GraphqlEndpoint {
         },
       }),
       project: async ({ fullPath }: { fullPath: string }) => {
-        const project = await service.visibleProject(user, fullPath);
+        const project = await projectsByPath.get(fullPath, () => service.visibleProject(user, fullPath));
         return project ? presentProject(project) : null;
       },
       projects: async ({ ids }: { ids?: string[] | null }) => {
