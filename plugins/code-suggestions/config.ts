@@ -22,6 +22,12 @@ export const codeSuggestionsConfig = z.object({
   completionsRateLimit: z.number().int().positive().default(60).describe('Completion requests per minute per user.'),
   directAccessRateLimit: z.number().int().positive().default(10).describe('Direct access token requests per 5 minutes per user.'),
   connectionDetailsRateLimit: z.number().int().positive().default(10).describe('Connection details requests per minute per user.'),
+  graphqlRateLimit: z
+    .number()
+    .int()
+    .positive()
+    .default(7200)
+    .describe('GraphQL requests per hour per user (GitLab\'s default for authenticated API requests).'),
   signingKeyFile: z
     .string()
     .default('.gatehouse_oidc_signing_key')

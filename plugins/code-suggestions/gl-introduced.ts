@@ -79,18 +79,20 @@ export function filterFutureFields(source: DocumentNode, currentVersion: string)
     return field;
   };
 
-  // What a removed subtree used: its variables and fragments (and theirs) are not "unused".
-  const hide = (node: SelectionSetNode | SelectionNode, seen = new Set<string>()): void => {
-    if (node.kind === Kind.SELECTION_SET) return node.selections.forEach((selection) => hide(selection, seen));
+  // What a removed subtree used: its variables and fragments (and theirs) are not "unused". A fragment
+  // is walked once, however many removed subtrees spread it.
+  const hide = (node: SelectionSetNode | SelectionNode): void => {
+    if (node.kind === Kind.SELECTION_SET) return node.selections.forEach(hide);
     if (node.kind === Kind.FRAGMENT_SPREAD) {
       const name = node.name.value;
-      hiddenFragments.add(name);
       const fragment = fragments.get(name);
-      if (fragment && !seen.has(name)) hide(fragment.selectionSet, seen.add(name));
+      const first = !hiddenFragments.has(name);
+      hiddenFragments.add(name);
+      if (fragment && first) hide(fragment.selectionSet);
     }
     if (node.kind === Kind.FIELD) node.arguments?.forEach((argument) => hideVariables(argument.value));
     node.directives?.forEach((directive) => directive.arguments?.forEach((argument) => hideVariables(argument.value)));
-    if (node.kind !== Kind.FRAGMENT_SPREAD && node.selectionSet) hide(node.selectionSet, seen);
+    if (node.kind !== Kind.FRAGMENT_SPREAD && node.selectionSet) hide(node.selectionSet);
   };
   const hideVariables = (value: ValueNode): void => {
     if (value.kind === Kind.VARIABLE) hiddenVariables.add(value.name.value);
@@ -155,21 +157,44 @@ export function filterFutureFields(source: DocumentNode, currentVersion: string)
       ? specifiedRules.map((rule) => (rule === NoUnusedVariablesRule || rule === NoUnusedFragmentsRule ? tolerating(rule, hidden) : rule))
       : specifiedRules;
 
-  const nullify = (value: unknown, set: SelectionSetNode, seen: ReadonlySet<string>): void => {
-    if (Array.isArray(value)) return value.forEach((item) => nullify(item, set, seen));
-    if (value === null || typeof value !== 'object') return;
+  // Whether a selection set holds a placeholder, itself or below (through fragments too); a fragment
+  // that closes a cycle counts as none while its own answer is pending.
+  const holdsFuture = new Map<SelectionSetNode, boolean>();
+  const hasFuture = (set: SelectionSetNode): boolean => {
+    const known = holdsFuture.get(set);
+    if (known !== undefined) return known;
+    holdsFuture.set(set, false);
+    const found = set.selections.some((selection) => {
+      if (selection.kind === Kind.FIELD) return placeholders.has(selection) || (!!selection.selectionSet && hasFuture(selection.selectionSet));
+      if (selection.kind === Kind.INLINE_FRAGMENT) return hasFuture(selection.selectionSet);
+      const fragment = rewritten.get(selection.name.value);
+      return !!fragment && hasFuture(fragment.selectionSet);
+    });
+    holdsFuture.set(set, found);
+    return found;
+  };
+
+  // Walks the answer along the document, never the expanded query: subtrees without a placeholder are
+  // skipped, and each object is walked once per selection set however often fragments bring it back,
+  // so the work is bounded by the document's size times the answer's.
+  const nullify = (value: unknown, set: SelectionSetNode, walked: WeakMap<object, Set<SelectionSetNode>>): void => {
+    if (value === null || typeof value !== 'object' || !hasFuture(set)) return;
+    if (Array.isArray(value)) return value.forEach((item) => nullify(item, set, walked));
+    const sets = walked.get(value) ?? new Set<SelectionSetNode>();
+    if (sets.has(set)) return;
+    walked.set(value, sets.add(set));
     const object = value as Record<string, unknown>;
     for (const selection of set.selections) {
       if (selection.kind === Kind.FIELD) {
         const key = selection.alias?.value ?? selection.name.value;
         if (!(key in object)) continue;
         if (placeholders.has(selection)) object[key] = null;
-        else if (selection.selectionSet) nullify(object[key], selection.selectionSet, seen);
+        else if (selection.selectionSet) nullify(object[key], selection.selectionSet, walked);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        nullify(object, selection.selectionSet, seen);
-      } else if (!seen.has(selection.name.value)) {
+        nullify(object, selection.selectionSet, walked);
+      } else {
         const fragment = rewritten.get(selection.name.value);
-        if (fragment) nullify(object, fragment.selectionSet, new Set(seen).add(selection.name.value));
+        if (fragment) nullify(object, fragment.selectionSet, walked);
       }
     }
   };
@@ -181,7 +206,7 @@ export function filterFutureFields(source: DocumentNode, currentVersion: string)
       if (!data) return;
       const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
       const operation = operationName === undefined ? operations[0] : operations.find((definition) => definition.name?.value === operationName);
-      if (operation) nullify(data, operation.selectionSet, new Set());
+      if (operation) nullify(data, operation.selectionSet, new WeakMap());
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { PrincipalUser } from '../../core/plugins/types.js';
 import { CONTEXT_TYPES } from './completions-input.js';
 import type { FilteredDocument } from './gl-introduced.js';
+import type { QueryLimits } from './graphql-limits.js';
 import { CONTEXT_FLAG, type CodeSuggestionsService, type Namespace, type Project } from './service.js';
 
 /**
@@ -104,6 +105,11 @@ export const TOO_MANY_FLAG_NAMES = `names is too long (maximum is ${MAX_FEATURE_
 const MAX_PAGE_SIZE = 100;
 /** gatehouse cannot list projects; `projects` answers only for the ids it is given. */
 export const PROJECTS_NEED_IDS = 'projects can only be looked up by ids here';
+/**
+ * GitLab reads the projects of all `projects(ids:)` fields of a query in one batch; gatehouse reads
+ * them one by one, so one query may ask for at most a page of distinct ids over all its aliases.
+ */
+export const TOO_MANY_PROJECT_IDS = `projects can look up at most ${MAX_PAGE_SIZE} ids per query`;
 /** GitLab's global ids: `gid://gitlab/<Model>/<id>`. */
 const GLOBAL_ID = /^gid:\/\/[^/]+\/([^/]+)\/([^/]+)$/;
 
@@ -111,16 +117,52 @@ interface Engine {
   schema: GraphQLSchema;
   graphql: typeof import('graphql');
   filterFutureFields: (document: DocumentNode, currentVersion: string) => FilteredDocument;
+  limits: typeof import('./graphql-limits.js');
+}
+
+/** What one request has read, by key: aliases asking for the same thing again get the same answer. */
+class ReadOnce<K, V> {
+  private readonly answers = new Map<K, Promise<V>>();
+
+  get size(): number {
+    return this.answers.size;
+  }
+
+  has(key: K): boolean {
+    return this.answers.has(key);
+  }
+
+  get(key: K, read: () => Promise<V>): Promise<V> {
+    let answer = this.answers.get(key);
+    if (!answer) this.answers.set(key, (answer = read()));
+    return answer;
+  }
+}
+
+/** `read`, run on the first call only; later calls get the same answer. */
+function once<V>(read: () => Promise<V>): () => Promise<V> {
+  let answer: Promise<V> | undefined;
+  return () => (answer ??= read());
 }
 
 const projectGid = (id: number) => `gid://gitlab/Project/${id}`;
 // A personal namespace's model is `Namespaces::UserNamespace` in GitLab; a group's is `Group`.
 const namespaceGid = (namespace: Namespace) => `gid://gitlab/${namespace.kind === 'group' ? 'Group' : 'Namespaces::UserNamespace'}/${namespace.id}`;
 
+/** GitLab's depth and complexity for a signed-in user, higher complexity for an admin (`GitlabSchema`). */
+function limitsFor(user: PrincipalUser, limits: typeof import('./graphql-limits.js')): QueryLimits {
+  return {
+    maxDepth: limits.AUTHENTICATED_MAX_DEPTH,
+    maxComplexity: user.isAdmin ? limits.ADMIN_MAX_COMPLEXITY : limits.AUTHENTICATED_MAX_COMPLEXITY,
+  };
+}
+
 /**
  * Runs the Language Server's queries against the small schema; unknown fields are GraphQL errors, and
- * fields tagged `@gl_introduced` with a version after the one gatehouse answers as are null. The
- * `graphql` package is loaded (and the schema built) on the first query, not at boot.
+ * fields tagged `@gl_introduced` with a version after the one gatehouse answers as are null. GitLab's
+ * limits (size, depth, complexity) and gatehouse's own (selection width, list arguments) refuse a query
+ * before it is validated or run. The `graphql` package is loaded (and the schema built) on the first
+ * query, not at boot.
  */
 export class GraphqlEndpoint {
   private engine?: Promise<Engine>;
@@ -141,7 +183,10 @@ export class GraphqlEndpoint {
       return { status: 400, body: { errors: [{ message: 'Variables must be an object' }] } };
     }
     const operationName = typeof request.operationName === 'string' ? request.operationName : undefined;
-    const { schema, graphql, filterFutureFields } = await this.load();
+    const { schema, graphql, filterFutureFields, limits } = await this.load();
+    // GitLab measures the text before anything else, and answers 422.
+    if (limits.tooLarge(request.query)) return { status: 422, body: { errors: [{ message: limits.QUERY_TOO_LARGE }] } };
+    const queryLimits = limitsFor(user, limits);
     const answer = (result: { data?: unknown; errors?: readonly import('graphql').GraphQLError[] }) => {
       const errors = result.errors?.map((error) => {
         // A resolver's own failure (the database, say) is logged, never shown: the client gets a generic error.
@@ -152,14 +197,19 @@ export class GraphqlEndpoint {
       return { status: 200, body: JSON.parse(JSON.stringify(errors ? { ...result, errors } : result)) };
     };
 
+    const tooDeep = limits.scanNesting(request.query, queryLimits.maxDepth);
+    if (tooDeep) return answer({ errors: [tooDeep] });
     let document: DocumentNode;
     try {
-      document = graphql.parse(request.query);
+      document = graphql.parse(request.query, { maxTokens: limits.MAX_QUERY_SIZE });
     } catch (error) {
       if (error instanceof graphql.GraphQLError) return answer({ errors: [error] });
       throw error;
     }
     const filtered = filterFutureFields(document, this.service.version);
+    // Fields of later versions are placeholders by now: the limits measure what would run.
+    const overLimits = limits.checkLimits(filtered.document, variables as Record<string, unknown> | undefined, operationName, queryLimits);
+    if (overLimits.length) return answer({ errors: overLimits });
     const invalid = graphql.validate(schema, filtered.document, filtered.rules);
     if (invalid.length) return answer({ errors: invalid });
     const result = await graphql.execute({
@@ -174,10 +224,11 @@ export class GraphqlEndpoint {
   }
 
   private load(): Promise<Engine> {
-    return (this.engine ??= Promise.all([import('graphql'), import('./gl-introduced.js')]).then(([graphql, introduced]) => ({
+    return (this.engine ??= Promise.all([import('graphql'), import('./gl-introduced.js'), import('./graphql-limits.js')]).then(([graphql, introduced, limits]) => ({
       schema: graphql.buildSchema(SDL + introduced.GL_INTRODUCED_SDL),
       graphql,
       filterFutureFields: introduced.filterFutureFields,
+      limits,
     })));
   }
 
@@ -185,17 +236,24 @@ export class GraphqlEndpoint {
   private rootFor(user: PrincipalUser, GraphQLError: typeof import('graphql').GraphQLError) {
     const service = this.service;
     const flagContext = { userId: String(user.id) };
-    let availability: Promise<boolean> | undefined;
-    // Asked by several fields of one query: the namespaces are read once.
-    const available = () => (availability ??= (async () => service.flags.isEnabled(SWITCH_FLAG, flagContext) && (await service.available(user.id)))());
+    // Aliases repeat fields at will: whatever a field reads is read once per request.
+    const available = once(async () => service.flags.isEnabled(SWITCH_FLAG, flagContext) && (await service.available(user.id)));
+    const defaultNamespace = once(() => service.duoDefaultNamespace(user.id));
+    const fullNames = new ReadOnce<string, string>();
+    const projectsById = new ReadOnce<number, Project | undefined>();
+    const projectsByPath = new ReadOnce<string, Project | undefined>();
+    const duoEnabled = new ReadOnce<number, boolean>();
 
     const presentNamespace = (namespace: Namespace) => ({
       id: namespaceGid(namespace),
-      fullName: () => service.namespaceFullName(namespace),
+      fullName: () => fullNames.get(namespaceGid(namespace), () => service.namespaceFullName(namespace)),
       fullPath: namespace.fullPath,
     });
     // gatehouse has no per-project Duo switch: the namespace switches `POST /code_suggestions/enabled` obeys stand in for it.
-    const presentProject = (project: Project) => ({ id: projectGid(project.id), duoFeaturesEnabled: () => service.enabledInProject(project) });
+    const presentProject = (project: Project) => ({
+      id: projectGid(project.id),
+      duoFeaturesEnabled: () => duoEnabled.get(project.id, () => service.enabledInProject(project)),
+    });
 
     const projectsByIds = async (ids: readonly string[]) => {
       const wanted = new Set<number>();
@@ -207,7 +265,9 @@ export class GraphqlEndpoint {
       }
       // GitLab's order: newest (highest id) first.
       const candidates = [...wanted].sort((a, b) => b - a);
-      const visible = await Promise.all(candidates.map((id) => service.visibleProjectById(user, id)));
+      const unread = candidates.filter((id) => !projectsById.has(id)).length;
+      if (projectsById.size + unread > MAX_PAGE_SIZE) throw new GraphQLError(TOO_MANY_PROJECT_IDS);
+      const visible = await Promise.all(candidates.map((id) => projectsById.get(id, () => service.visibleProjectById(user, id))));
       return visible.filter((project): project is Project => project !== undefined).slice(0, MAX_PAGE_SIZE);
     };
 
@@ -227,7 +287,7 @@ export class GraphqlEndpoint {
         codeSuggestionsContexts: async () => (service.flags.isEnabled(CONTEXT_FLAG, flagContext) && (await available()) ? [...CONTEXT_TYPES] : []),
         userPreferences: () => ({
           duoDefaultNamespace: async () => {
-            const namespace = await service.duoDefaultNamespace(user.id);
+            const namespace = await defaultNamespace();
             return namespace ? presentNamespace(namespace) : null;
           },
         }),
@@ -245,7 +305,7 @@ export class GraphqlEndpoint {
         },
       }),
       project: async ({ fullPath }: { fullPath: string }) => {
-        const project = await service.visibleProject(user, fullPath);
+        const project = await projectsByPath.get(fullPath, () => service.visibleProject(user, fullPath));
         return project ? presentProject(project) : null;
       },
       projects: async ({ ids }: { ids?: string[] | null }) => {

@@ -28,6 +28,8 @@ const COMPLETIONS_PATH = '/v2/code/completions';
 const GENERATIONS_PATH = '/v2/code/generations';
 /** GitLab trims the file around the cursor before forwarding it. */
 const CONTEXT_CHARS = 100_000;
+/** GitLab throttles authenticated API requests, GraphQL's among them, per hour. */
+const GRAPHQL_RATE_WINDOW_MS = 60 * 60_000;
 /** Keys of a client's body that never go upstream: its credentials. */
 const CREDENTIAL_KEYS = ['private_token', 'access_token'] as const;
 
@@ -210,6 +212,7 @@ export const codeSuggestionsRoutes = [
     path: '/api/graphql',
     // GraphQL queries read: `read_api` is enough, as in GitLab (this schema has no mutations).
     auth: { strategy: 'token', scopes: ['read_api', 'ai_features'] },
+    rateLimit: { max: (config) => config.graphqlRateLimit, windowMs: GRAPHQL_RATE_WINDOW_MS, by: 'user' },
     async handler(ctx, _input, { graphql }) {
       const request = ((ctx.request as { body?: unknown }).body ?? {}) as GraphqlRequest;
       const { status, body } = await graphql.execute(Array.isArray(request) ? {} : request, userOf(ctx), ctx.state.requestId);
