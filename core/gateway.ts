@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { createApp, type BoundRoute } from './app.js';
 import type { AppConfig } from './config/schema.js';
 import { checkingSecretStore, createSecretStore, type SecretStore } from './config/secrets.js';
@@ -20,6 +20,8 @@ export interface GatewayOptions {
   config: AppConfig;
   registry?: readonly AnyPluginManifest[];
   logger?: Logger;
+  /** Where the gateway's own loggers write (default: standard output through pino's worker thread). */
+  logDestination?: DestinationStream;
   clock?: Clock;
   /** Inject a flag resolver (tests use static flags); otherwise unleash-client is built from config. */
   flags?: ManagedFlagResolver;
@@ -87,7 +89,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const registry = options.registry ?? defaultRegistry;
   const plugins = resolvePlugins(registry, enabledPluginNames(config));
-  const loggers = options.logger ? { logger: options.logger, requestLogger: options.logger, close() {} } : createLoggers(config.log.level);
+  const loggers = options.logger
+    ? { logger: options.logger, requestLogger: options.logger, close() {} }
+    : createLoggers(config.log.level, { destination: options.logDestination });
   const { logger } = loggers;
   const clock = options.clock ?? systemClock;
   const secrets = options.secrets ?? createSecretStore(config.dataDir);
