@@ -1,10 +1,10 @@
 import type Koa from 'koa';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { createApp, type BoundRoute } from './app.js';
 import type { AppConfig } from './config/schema.js';
-import { createSecretStore, type SecretStore } from './config/secrets.js';
+import { checkingSecretStore, createSecretStore, type SecretStore } from './config/secrets.js';
 import { createDb, migrateLatest } from './db/index.js';
 import { createFlagResolver, type ManagedFlagResolver } from './flags/resolver.js';
 import { createInvalidationBus } from './ops/bus.js';
@@ -20,6 +20,8 @@ export interface GatewayOptions {
   config: AppConfig;
   registry?: readonly AnyPluginManifest[];
   logger?: Logger;
+  /** Where the gateway's own loggers write (default: standard output through pino's worker thread). */
+  logDestination?: DestinationStream;
   clock?: Clock;
   /** Inject a flag resolver (tests use static flags); otherwise unleash-client is built from config. */
   flags?: ManagedFlagResolver;
@@ -87,7 +89,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const registry = options.registry ?? defaultRegistry;
   const plugins = resolvePlugins(registry, enabledPluginNames(config));
-  const loggers = options.logger ? { logger: options.logger, requestLogger: options.logger, close() {} } : createLoggers(config.log.level);
+  const loggers = options.logger
+    ? { logger: options.logger, requestLogger: options.logger, close() {} }
+    : createLoggers(config.log.level, { destination: options.logDestination });
   const { logger } = loggers;
   const clock = options.clock ?? systemClock;
   const secrets = options.secrets ?? createSecretStore(config.dataDir);
@@ -123,31 +127,47 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // Created before the plugins' services: plugins register their own metrics on the same registry.
     const metrics = createMetrics();
     const services: Record<string, unknown> = {};
+    const checkedSecrets = checkingSecretStore(secrets);
+    // Plugins that could not start because of a bad secret file: their dependants are skipped, and the
+    // other plugins' files are still checked, so the operator sees every bad file at once.
+    const stopped = new Set<string>();
     for (const plugin of plugins) {
+      if (plugin.dependsOn?.some((dep: string) => stopped.has(dep))) {
+        stopped.add(plugin.name);
+        continue;
+      }
       const pluginDeps = Object.fromEntries((plugin.dependsOn ?? []).map((dep: string) => [dep, services[dep]]));
-      services[plugin.name] = plugin.services
-        ? await plugin.services({
-            config: config.plugins[plugin.name],
-            app: {
-              externalUrl: config.externalUrl,
-              dataDir: config.dataDir,
-              rootToken: config.rootToken,
-              version,
-              redisKeyPrefix: config.redis.keyPrefix,
-            },
-            db,
-            flags,
-            logger: logger.child({ plugin: plugin.name }),
-            clock,
-            secrets,
-            bus,
-            redis,
-            metrics: metrics.registry,
-            plugins: pluginDeps as never,
-          })
-        : {};
+      const problemsBefore = checkedSecrets.problems.length;
+      try {
+        services[plugin.name] = plugin.services
+          ? await plugin.services({
+              config: config.plugins[plugin.name],
+              app: {
+                externalUrl: config.externalUrl,
+                dataDir: config.dataDir,
+                rootToken: config.rootToken,
+                version,
+                redisKeyPrefix: config.redis.keyPrefix,
+              },
+              db,
+              flags,
+              logger: logger.child({ plugin: plugin.name }),
+              clock,
+              secrets: checkedSecrets.forPlugin(plugin.name),
+              bus,
+              redis,
+              metrics: metrics.registry,
+              plugins: pluginDeps as never,
+            })
+          : {};
+      } catch (error) {
+        if (checkedSecrets.problems.length === problemsBefore) throw error;
+        stopped.add(plugin.name);
+        continue;
+      }
       if (plugin.close) closers.push(() => plugin.close!(services[plugin.name]));
     }
+    checkedSecrets.throwIfAny();
 
     const strategies = new Map<string, AuthStrategy>();
     strategies.set('none', { authenticate: () => ({ kind: 'anonymous' }) });

@@ -2,6 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatProblem, loadProcessConfig, type AppConfig } from './config/index.js';
+import { SecretFileError } from './config/secrets.js';
 import { createDb, migrateLatest } from './db/index.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { enabledPluginNames, PluginLoadError, resolvePlugins } from './plugins/loader.js';
@@ -39,7 +40,7 @@ async function bootOrExit(config: AppConfig, overrides: Partial<Parameters<typeo
   try {
     return await createGateway({ config, ...overrides });
   } catch (error) {
-    if (error instanceof PluginLoadError) fail(`gatehouse: ${error.message}`, 2);
+    if (error instanceof PluginLoadError || error instanceof SecretFileError) fail(`gatehouse: ${error.message}`, 2);
     throw error;
   }
 }

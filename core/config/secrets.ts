@@ -8,11 +8,65 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 export interface SecretStore {
   /**
    * Returns the file's contents (trailing newline removed), creating it with `generate()` first when it
-   * does not exist. `file` is absolute, or relative to the data directory.
+   * does not exist. `file` is absolute, or relative to the data directory. At boot, a file that is
+   * empty (or only whitespace) or breaks `rule` is a boot error naming it, listed with every other one.
    */
-  ensure(file: string, generate: () => string): string;
+  ensure(file: string, generate: () => string, rule?: SecretRule): string;
   /** Where a relative secret file lives. */
   pathOf(file: string): string;
+}
+
+/** What a secret file must hold beyond not being empty. */
+export interface SecretRule {
+  /** The fewest characters, surrounding whitespace not counted: what gatehouse (or GitLab) generates. */
+  minLength?: number;
+  /** Why the value is refused (completing "<file> …"), or undefined when it is fine. */
+  check?: (value: string) => string | undefined;
+}
+
+/** Boot refused: secret files that are empty, too short or malformed, every one of them named. */
+export class SecretFileError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid secret files:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'SecretFileError';
+  }
+}
+
+/** Why a secret file's contents are refused, or undefined. */
+export function secretProblem(value: string, rule: SecretRule = {}): string | undefined {
+  const length = value.trim().length;
+  const minLength = Math.max(rule.minLength ?? 1, 1);
+  const needs = minLength > 1 ? `; it must hold at least ${minLength} characters` : '';
+  if (length === 0) return `is empty${needs}`;
+  if (length < minLength) return `holds ${length} characters; it must hold at least ${minLength}`;
+  return rule.check?.(value);
+}
+
+/**
+ * The secret store the plugins get at boot: every file they read is checked against its rule, and the
+ * problems are collected (by plugin) rather than thrown one at a time, so an operator fixing a data
+ * directory sees every bad file at once. `throwIfAny()` ends the collection.
+ */
+export function checkingSecretStore(store: SecretStore) {
+  const problems: string[] = [];
+  return {
+    problems: problems as readonly string[],
+    /** The store one plugin reads through: its problems are named after it. */
+    forPlugin(plugin: string): SecretStore {
+      return {
+        pathOf: store.pathOf,
+        ensure(file, generate, rule) {
+          const value = store.ensure(file, generate);
+          const problem = secretProblem(value, rule);
+          if (problem) problems.push(`plugins.${plugin}: ${store.pathOf(file)} ${problem}`);
+          return value;
+        },
+      };
+    },
+    throwIfAny() {
+      if (problems.length) throw new SecretFileError(problems);
+    },
+  };
 }
 
 export function createSecretStore(dataDir: string): SecretStore {

@@ -5,6 +5,12 @@ import type { AppConfig } from '../config/schema.js';
 import type { Logger } from 'pino';
 import type { AnyPluginManifest } from '../plugins/types.js';
 
+/**
+ * Query errors carry the statement with its placeholders, never the bound values (secrets, digests,
+ * whole bodies) that knex would otherwise inline into their messages, and so into the log.
+ */
+const COMPILE_SQL_ON_ERROR = false;
+
 /** The knex settings for a config: an SQLite file (WAL, foreign keys) by default, PostgreSQL when asked. */
 export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>, logger?: Logger): Knex.Config {
   // knex logs through console by default; send it to the structured log instead.
@@ -18,6 +24,7 @@ export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>, logger?: L
     return {
       client: 'pg',
       log,
+      compileSqlOnError: COMPILE_SQL_ON_ERROR,
       acquireConnectionTimeout: config.db.acquireTimeoutMs,
       connection: config.db.url,
       searchPath: config.db.searchPath ? [config.db.searchPath] : undefined,
@@ -30,6 +37,7 @@ export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>, logger?: L
   return {
     client: 'sqlite3',
     log,
+    compileSqlOnError: COMPILE_SQL_ON_ERROR,
     acquireConnectionTimeout: config.db.acquireTimeoutMs,
     connection: { filename },
     useNullAsDefault: true,

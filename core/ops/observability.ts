@@ -1,10 +1,12 @@
 import pino, { type Logger } from 'pino';
 import { Registry, Counter, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { GatehouseContext } from '../plugins/types.js';
+import { FILTERED_PARAMS, filterUrl, serializeError, serializeLoggedText } from './log-filter.js';
 
-/** Query parameters and headers that carry credentials; never written to a log. */
-const SECRET_PARAMS = /([?&](?:private_token|access_token|bearer_token|secret_token|job_token|token)=)[^&]*/gi;
+/** Keys of logged objects that hold credentials: the filtered parameters, but `code`, an error's field too. */
+const REDACTED_KEYS = FILTERED_PARAMS.filter((name) => name !== 'code');
 
+/** Headers, and keys at the top or one level down of a logged object, whose values are never written. */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers["private-token"]',
@@ -14,14 +16,25 @@ export const REDACTED_PATHS = [
   'req.headers["gitlab-kas-api-request"]',
   'req.headers["gitlab-agent-api-request"]',
   'req.headers.cookie',
-  '*.token',
-  '*.password',
-  '*.secret',
+  ...REDACTED_KEYS.flatMap((key) => [key, `*.${key}`]),
 ];
+
+/**
+ * The general loggers' options: credential paths redacted, errors through `serializeError` (credentials
+ * filtered, no SQL values, bounded length), knex's own messages filtered and bounded too.
+ */
+export function loggerOptions(level: string): pino.LoggerOptions {
+  return {
+    level,
+    redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+    base: { service: 'gatehouse' },
+    serializers: { err: serializeError, knex: serializeLoggedText },
+  };
+}
 
 /** A logger for short CLI commands: credentials redacted, each line written at once. */
 export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' }, base: { service: 'gatehouse' } }, pino.destination({ sync: true }));
+  return pino(loggerOptions(level), pino.destination({ sync: true }));
 }
 
 /** How long log lines wait on the event loop before they are handed to the writer thread, at most. */
@@ -66,9 +79,9 @@ export class BatchedDestination {
 }
 
 /**
- * The general logger (credential paths redacted) and the per-request logger sharing its destination.
- * Request lines are built field by field from values that never hold a credential (the URL is
- * redacted by `redactUrl`), so they skip the redaction pass that would otherwise run on every request.
+ * The general logger (`loggerOptions`) and the per-request logger sharing its destination. Request
+ * lines are built field by field from values that never hold a credential (the URL goes through
+ * `filterUrl`), so they skip the redaction pass that would otherwise run on every request.
  *
  * Lines go to standard output through pino's transport: a worker thread writes them, the event loop
  * only hands them over, in batches (BatchedDestination). Writing from the event loop (sonic-boom, even
@@ -85,11 +98,10 @@ export function createLoggers(level: string, options: { destination?: pino.Desti
     batched = new BatchedDestination(pino.transport({ target: 'pino/file', options: { destination: 1 } }));
     destination = batched;
   }
-  const base = { service: 'gatehouse' };
-  const logger = pino({ level, redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' }, base }, destination);
+  const logger = pino(loggerOptions(level), destination);
   return {
     logger,
-    requestLogger: pino({ level, base }, destination),
+    requestLogger: pino({ level, base: { service: 'gatehouse' } }, destination),
     /** Hands over what is held; the worker writes it before the process exits. */
     close() {
       batched?.flush();
@@ -97,9 +109,6 @@ export function createLoggers(level: string, options: { destination?: pino.Desti
     },
   };
 }
-
-/** A URL safe to log: credential parameters replaced. */
-export const redactUrl = (url: string) => (url.includes('?') ? url.replace(SECRET_PARAMS, '$1[REDACTED]') : url);
 
 export interface Metrics {
   registry: Registry;
@@ -167,7 +176,7 @@ export function requestObserver(metrics: Metrics, logger: Logger, logRequests: b
     timerFor(route).observe(seconds);
     if (logRequests) {
       lineLoggerFor(route, method!).info(
-        { requestId: ctx.state.requestId, url: redactUrl(url!), status, ms: Math.round(seconds * 1e5) / 100, userId: ctx.state.principal?.user?.id, ip: ctx.ip },
+        { requestId: ctx.state.requestId, url: filterUrl(url!), status, ms: Math.round(seconds * 1e5) / 100, userId: ctx.state.principal?.user?.id, ip: ctx.ip },
         'request',
       );
     }

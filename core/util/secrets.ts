@@ -36,3 +36,9 @@ export async function verifyPassword(password: string, stored: string | null): P
 
 /** A random secret of `bytes` bytes, hex. */
 export const randomHex = (bytes: number) => randomBytes(bytes).toString('hex');
+
+const PEPPER_BYTES = 32;
+/** A new pepper file's contents: 32 random bytes, hex. */
+export const generatePepper = () => randomHex(PEPPER_BYTES);
+/** A pepper file must hold at least what gatehouse generates (64 hex characters). */
+export const PEPPER_RULE = Object.freeze({ minLength: PEPPER_BYTES * 2 });

@@ -49,11 +49,13 @@ export const codeSuggestionsPlugin = definePlugin({
   ],
   services: (deps): CodeSuggestionsServices => {
     const config = deps.config;
+    // Read before the keys: a key that does not parse stops this plugin, and both files are checked.
+    const instanceId = deps.secrets.ensure(config.instanceIdFile, () => randomUUID()).trim();
     const keys = loadSigningKeys(deps.secrets, config.signingKeyFile, config.previousSigningKeyFiles);
     const service = new CodeSuggestionsService({
       config,
       keys,
-      instanceId: deps.secrets.ensure(config.instanceIdFile, () => randomUUID()).trim(),
+      instanceId,
       externalUrl: deps.app.externalUrl,
       version: deps.app.version.version,
       clock: deps.clock,

@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import type { SecretStore } from '../../core/config/secrets.js';
+import type { SecretRule, SecretStore } from '../../core/config/secrets.js';
 
 /** A public signing key as the JWKS publishes it (GitLab's `jwks_controller` field order). */
 export interface PublicJwk {
@@ -27,6 +27,23 @@ export function generateSigningKeyPem(): string {
   return generateKeyPairSync('rsa', { modulusLength: RSA_BITS }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
+/** Why `read(pem)` is not an RSA key of at least RSA_BITS bits, or undefined when it is. */
+function rsaKeyProblem(pem: string, read: (pem: string) => KeyObject, what: string): string | undefined {
+  let key: KeyObject;
+  try {
+    key = read(pem);
+  } catch {
+    return `must hold ${what} (PEM)`;
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  return key.asymmetricKeyType === 'rsa' && bits >= RSA_BITS ? undefined : `must hold ${what} of at least ${RSA_BITS} bits`;
+}
+
+/** The current signing key file: an RSA private key, as gatehouse generates it. */
+const CURRENT_KEY_RULE: SecretRule = { check: (pem) => rsaKeyProblem(pem, createPrivateKey, 'an RSA private key') };
+/** An older key file: the private key or only its public half. */
+const PREVIOUS_KEY_RULE: SecretRule = { check: (pem) => rsaKeyProblem(pem, createPublicKey, 'an RSA key') };
+
 /** RFC 7638 thumbprint (SHA-256, base64url) of an RSA public key: `{"e","kty","n"}` in that order. */
 export function rsaThumbprint(publicKey: KeyObject): { kid: string; e: string; n: string } {
   const { e, n } = publicKey.export({ format: 'jwk' }) as { e: string; n: string };
@@ -49,13 +66,13 @@ function publicJwk(publicKey: KeyObject): PublicJwk {
  * `previousSigningKeyFiles`.
  */
 export function loadSigningKeys(secrets: SecretStore, currentFile: string, previousFiles: readonly string[]): SigningKeys {
-  const currentPem = secrets.ensure(currentFile, generateSigningKeyPem);
+  const currentPem = secrets.ensure(currentFile, generateSigningKeyPem, CURRENT_KEY_RULE);
   const current = publicJwk(createPublicKey(createPrivateKey(currentPem)));
   const published: PublicJwk[] = [current];
   for (const file of previousFiles) {
     const pem = secrets.ensure(file, () => {
       throw new Error(`previous Code Suggestions signing key file ${secrets.pathOf(file)} does not exist`);
-    });
+    }, PREVIOUS_KEY_RULE);
     const jwk = publicJwk(createPublicKey(pem));
     if (!published.some((known) => known.kid === jwk.kid)) published.push(jwk);
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { definePlugin } from '../../core/plugins/types.js';
-import { randomHex } from '../../core/util/secrets.js';
+import { generatePepper, PEPPER_RULE } from '../../core/util/secrets.js';
 import { createDirectory } from './migrations/20261122000000_create_directory.js';
 import { UsersService } from './users-service.js';
 import { KeysService } from './keys-service.js';
@@ -58,7 +58,7 @@ export const directoryPlugin = definePlugin({
   config,
   migrations: { '20261122000000_create_directory': createDirectory },
   services: (deps): DirectoryServices => {
-    const pepper = deps.secrets.ensure(deps.config.recoveryCodePepperFile, () => randomHex(32));
+    const pepper = deps.secrets.ensure(deps.config.recoveryCodePepperFile, generatePepper, PEPPER_RULE);
     const cache = createDirectoryCache({ bus: deps.bus, max: deps.config.readCacheSize, ttlMs: deps.config.readCacheTtlMs });
     const keys = new KeysService(deps.db, deps.clock, cache);
     return {

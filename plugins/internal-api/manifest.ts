@@ -5,6 +5,11 @@ import { shellStrategy } from './strategy.js';
 import { InternalApiService } from './service.js';
 import { internalApiRoutes } from './routes.js';
 
+/** GitLab writes `SecureRandom.hex(16)` into .gitlab_shell_secret: 32 characters. */
+const SHELL_SECRET_MIN_LENGTH = 32;
+/** What gatehouse generates for the LFS signing secret: 32 random bytes, hex. */
+const LFS_SECRET_MIN_LENGTH = 64;
+
 const config = z.object({
   secretFile: z
     .string()
@@ -79,13 +84,13 @@ export const internalApiPlugin = definePlugin({
     },
   ],
   services: (deps): InternalApiServices => {
-    const shellSecret = deps.secrets.ensure(deps.config.secretFile, () => randomHex(16)).trim();
+    const shellSecret = deps.secrets.ensure(deps.config.secretFile, () => randomHex(16), { minLength: SHELL_SECRET_MIN_LENGTH }).trim();
     return {
       internal: new InternalApiService({
         config: deps.config,
         shellSecret,
         gitalyToken: deps.config.gitalyTokenFile ? deps.secrets.ensure(deps.config.gitalyTokenFile, () => randomHex(16)).trim() : '',
-        lfsSecret: deps.secrets.ensure(deps.config.lfsSecretFile, () => randomHex(32)),
+        lfsSecret: deps.secrets.ensure(deps.config.lfsSecretFile, () => randomHex(32), { minLength: LFS_SECRET_MIN_LENGTH }),
         directory: deps.plugins.directory,
         tokens: deps.plugins.tokens,
         flags: deps.flags,

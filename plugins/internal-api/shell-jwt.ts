@@ -2,13 +2,14 @@ import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
 interface TimeClaims {
-  exp?: number;
+  exp: number;
   nbf?: number;
+  iat?: number;
 }
 
 /** The issuer GitLab Shell and Gitaly put in their internal-API JWTs. */
 export const SHELL_ISSUER = 'gitlab-shell';
-/** GitLab verifies `exp` and `nbf` with 60 seconds of leeway. */
+/** GitLab verifies `exp`, `nbf` and `iat` with 60 seconds of leeway (`JSONWebToken::HMACToken::IAT_LEEWAY`). */
 export const LEEWAY_SECONDS = 60;
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
@@ -26,8 +27,10 @@ function decodeJson(segment: string): Record<string, unknown> | undefined {
 /**
  * Verifies a `Gitlab-Shell-Api-Request` JWT as GitLab does (`Gitlab::Shell.verify_api_request`):
  * HS256 only (the header's `alg` must say so: no `none`, no RS/HS confusion), the key is the raw shell
- * secret, `iss` must be `gitlab-shell`, `exp`/`nbf` are checked with 60 s leeway when present, and
- * `iat` is not checked.
+ * secret, `iss` must be `gitlab-shell`, `nbf` is checked with 60 s leeway when present, and `iat` too
+ * (`JSONWebToken::HMACToken.decode` passes `verify_iat: true`): a token issued more than 60 s in the
+ * future is refused. `exp` is required: GitLab Shell and Gitaly always send it, and a token without one
+ * would stay valid for ever once it leaked. An empty secret verifies nothing (anyone can sign with it).
  *
  * node:crypto's HMAC rather than jose: jose runs HS256 through WebCrypto, which costs more than the
  * whole `/allowed` request it guards; the rules are the same, and the signature is compared in
@@ -35,16 +38,20 @@ function decodeJson(segment: string): Record<string, unknown> | undefined {
  *
  * GitLab Shell's tokens carry only `iss`, `iat` and `exp` in whole seconds, so every call a client
  * makes within one second presents the same token: verified tokens are remembered (bounded) with their
- * `exp`/`nbf`, which are still checked against the clock on every use. Only tokens that verified are
+ * `exp`/`nbf`/`iat`, which are still checked against the clock on every use. Only tokens that verified are
  * remembered, the key is the whole token (signature included), and the secret cannot change while the
  * verifier lives, so a remembered verdict is exactly the one a full check would give.
  */
 export function createShellJwtVerifier(secret: string): (token: string, nowSeconds: number) => boolean {
+  if (secret === '') return () => false;
   const key = createSecretKey(Buffer.from(secret, 'utf8'));
   const verified = new LRUCache<string, TimeClaims>({ max: 1024 });
   const timely = (claims: TimeClaims, nowSeconds: number) =>
-    // ruby-jwt's rules: expired once `exp <= now - leeway`, immature while `nbf > now + leeway`.
-    (claims.exp === undefined || nowSeconds < claims.exp + LEEWAY_SECONDS) && (claims.nbf === undefined || nowSeconds >= claims.nbf - LEEWAY_SECONDS);
+    // ruby-jwt's rules: expired once `exp <= now - leeway`, immature while `nbf > now + leeway`, issued
+    // in the future while `iat > now + leeway`.
+    nowSeconds < claims.exp + LEEWAY_SECONDS &&
+    (claims.nbf === undefined || nowSeconds >= claims.nbf - LEEWAY_SECONDS) &&
+    (claims.iat === undefined || claims.iat <= nowSeconds + LEEWAY_SECONDS);
   const headerVerdicts = new Map<string, boolean>();
   const headerIsHs256 = (segment: string) => {
     let verdict = headerVerdicts.get(segment);
@@ -74,9 +81,10 @@ export function createShellJwtVerifier(secret: string): (token: string, nowSecon
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
     const claims = decodeJson(token.slice(firstDot + 1, secondDot));
     if (!claims || claims.iss !== SHELL_ISSUER) return false;
-    if (claims.exp !== undefined && typeof claims.exp !== 'number') return false;
+    if (typeof claims.exp !== 'number') return false;
     if (claims.nbf !== undefined && typeof claims.nbf !== 'number') return false;
-    const times: TimeClaims = { exp: claims.exp as number | undefined, nbf: claims.nbf as number | undefined };
+    if (claims.iat !== undefined && typeof claims.iat !== 'number') return false;
+    const times: TimeClaims = { exp: claims.exp, nbf: claims.nbf as number | undefined, iat: claims.iat as number | undefined };
     verified.set(token, times);
     return timely(times, nowSeconds);
   };

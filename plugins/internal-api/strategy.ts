@@ -39,7 +39,8 @@ export function shellStrategy(options: ShellStrategyOptions): AuthStrategy {
       if (jwt && verifyShellJwt(jwt, Math.floor(options.clock.now().getTime() / 1000))) return SHELL_PRINCIPAL;
       if (options.legacySecretAuth) {
         const presented = legacySecret(ctx);
-        if (presented !== undefined && constantTimeEqual(presented, options.secret)) return SHELL_PRINCIPAL;
+        // An empty secret never matches, whatever the file holds (boot refuses an empty file as well).
+        if (presented && options.secret && constantTimeEqual(presented, options.secret)) return SHELL_PRINCIPAL;
       }
       throw new UnauthorizedError();
     },

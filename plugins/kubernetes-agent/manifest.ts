@@ -41,15 +41,15 @@ declare module '../../core/plugins/types.js' {
   }
 }
 
+const KAS_SECRET_FORMAT = `must hold the base64 encoding of exactly ${KAS_SECRET_BYTES} bytes (GitLab's .gitlab_kas_secret format)`;
+
 /** Reads (generating on first boot) the KAS secret; a file GitLab would refuse stops boot. */
 function readKasSecret(deps: PluginDeps<KubernetesAgentConfig, 'directory' | 'tokens'>): Buffer {
-  const contents = deps.secrets.ensure(deps.config.secretFile, () => randomBytes(KAS_SECRET_BYTES).toString('base64'));
+  const contents = deps.secrets.ensure(deps.config.secretFile, () => randomBytes(KAS_SECRET_BYTES).toString('base64'), {
+    check: (value) => (decodeKasSecret(value) ? undefined : KAS_SECRET_FORMAT),
+  });
   const secret = decodeKasSecret(contents);
-  if (!secret) {
-    throw new Error(
-      `plugins.kubernetes-agent.secretFile: ${deps.secrets.pathOf(deps.config.secretFile)} must hold the base64 encoding of exactly ${KAS_SECRET_BYTES} bytes (GitLab's .gitlab_kas_secret format)`,
-    );
-  }
+  if (!secret) throw new Error(`plugins.kubernetes-agent.secretFile: ${deps.secrets.pathOf(deps.config.secretFile)} ${KAS_SECRET_FORMAT}`);
   return secret;
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { definePlugin } from '../../core/plugins/types.js';
-import { randomHex } from '../../core/util/secrets.js';
+import { generatePepper, PEPPER_RULE } from '../../core/util/secrets.js';
 import { createOauthApplications } from './migrations/20261201000000_create_oauth_applications.js';
 import { ApplicationsService } from './service.js';
 import { oauthApplicationRoutes } from './routes.js';
@@ -36,7 +36,7 @@ export const oauthApplicationsPlugin = definePlugin({
     applications: new ApplicationsService({
       db: deps.db,
       clock: deps.clock,
-      pepper: deps.secrets.ensure(deps.config.secretPepperFile, () => randomHex(32)),
+      pepper: deps.secrets.ensure(deps.config.secretPepperFile, generatePepper, PEPPER_RULE),
       tokenScopes: deps.plugins.tokens.tokens.availableScopes,
     }),
     externalUrl: deps.app.externalUrl,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { definePlugin } from '../../core/plugins/types.js';
-import { randomHex } from '../../core/util/secrets.js';
+import { generatePepper, PEPPER_RULE } from '../../core/util/secrets.js';
 import { createPersonalAccessTokens } from './migrations/20261122000100_create_personal_access_tokens.js';
 import { TokensService } from './service.js';
 import { adminStrategy, tokenStrategy, type TokenStrategyOptions } from './strategy.js';
@@ -57,7 +57,7 @@ export const tokensPlugin = definePlugin({
       db: deps.db,
       clock: deps.clock,
       bus: deps.bus,
-      pepper: deps.secrets.ensure(deps.config.pepperFile, () => randomHex(32)),
+      pepper: deps.secrets.ensure(deps.config.pepperFile, generatePepper, PEPPER_RULE),
       directory: deps.plugins.directory,
       cache: { max: Math.max(1, deps.config.principalCacheSize), ttlMs: deps.config.principalCacheTtlMs },
     });

@@ -122,7 +122,7 @@ test('request logs name the route and never contain a token', async (t) => {
         ['directory.version', 200, 1],
       ],
     );
-    t.is(lines[0].url, '/api/v4/version?private_token=[REDACTED]');
+    t.is(lines[0].url, '/api/v4/version?private_token=[FILTERED]');
     t.is(lines[0].method, 'GET');
     for (const field of ['requestId', 'method', 'url', 'route', 'status', 'ms', 'userId', 'ip']) t.true(field in lines[0], field);
     t.regex(lines[0].requestId, /^[0-9a-f-]{36}$/);

@@ -167,14 +167,15 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         ? { client: 'pg', url: TEST_DATABASE_URL, searchPath: pg.schema, poolMax: 4 }
         : { client: 'sqlite3', filename: ':memory:' },
     redis: joined ? { url: joined.redis.url, keyPrefix: joined.redis.keyPrefix } : useRedis ? { url: TEST_REDIS_URL, keyPrefix: redisPrefix } : {},
-    log: { level: process.env.GATEHOUSE_TEST_LOG ?? 'silent', requests: false },
+    // Captured logs are written by the gateway's own loggers (redaction and serializers as in production).
+    log: { level: options.captureLogs ? 'info' : (process.env.GATEHOUSE_TEST_LOG ?? 'silent'), requests: false },
   };
   const config = loadConfig({ plugins: registry, files: false, env: {}, overrides: deepMerge(base, options.config ?? {}) });
   const flags = createStaticFlags(registry.flatMap((p) => p.flags ?? []), options.flags);
   const logs: Array<Record<string, any>> = [];
-  const logger = options.captureLogs
-    ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
-    : pino({ level: config.log.level });
+  const logging = options.captureLogs
+    ? { logDestination: { write: (line: string) => void logs.push(JSON.parse(line)) } }
+    : { logger: pino({ level: config.log.level }) };
   const secrets = options.secrets ?? options.joining?.secrets ?? createMemorySecretStore();
   let gateway: Gateway;
   try {
@@ -184,7 +185,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       clock,
       flags,
       secrets,
-      logger,
+      ...logging,
     });
   } catch (error) {
     await pg?.drop();

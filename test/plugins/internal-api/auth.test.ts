@@ -217,9 +217,9 @@ test('the shell secret file is generated on first boot: 32 hex chars, mode 0600,
 test('a secret file with surrounding whitespace and newlines is trimmed (GitLab Shell signs with the trimmed value)', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-shell-'));
   try {
-    writeFileSync(join(dataDir, '.gitlab_shell_secret'), '  s3cret-from-gitlab-shell \n\n');
+    writeFileSync(join(dataDir, '.gitlab_shell_secret'), '  s3cret-from-gitlab-shell-0123456789 \n\n');
     const gateway = await bootWithDataDir(dataDir);
-    t.is((gateway.services as any)['internal-api'].internal.shellSecret, 's3cret-from-gitlab-shell');
+    t.is((gateway.services as any)['internal-api'].internal.shellSecret, 's3cret-from-gitlab-shell-0123456789');
     await gateway.close();
   } finally {
     rmSync(dataDir, { recursive: true, force: true });

@@ -2,6 +2,9 @@ import { createHmac, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import test from 'ava';
 import { SignJWT } from 'jose';
 import { createShellJwtVerifier, LEEWAY_SECONDS, SHELL_ISSUER, verifyShellJwt } from '../../../plugins/internal-api/shell-jwt.js';
+import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { UNAUTHORIZED } from '../../helpers/gitlab-errors.js';
+import { shellSecretOf } from '../../helpers/shell.js';
 
 const SECRET = '0123456789abcdef0123456789abcdef';
 const NOW = 1_795_000_000;
@@ -27,8 +30,16 @@ test('a token jose signs (HS256) is accepted: same wire format', async (t) => {
   t.true(verifyShellJwt(jwt, SECRET, NOW));
 });
 
-test('iat is not checked: 10 s in the future is accepted', (t) => {
+test('iat has 60 s leeway: 10 s and 60 s in the future accepted, 61 s refused', (t) => {
   t.true(verifyShellJwt(token(claims(NOW + 10)), SECRET, NOW));
+  t.true(verifyShellJwt(token(claims(NOW + 60)), SECRET, NOW));
+  t.false(verifyShellJwt(token(claims(NOW + 61)), SECRET, NOW));
+  t.false(verifyShellJwt(token(claims(NOW, { iat: NOW + 3600, nbf: undefined, exp: NOW + 7200 })), SECRET, NOW));
+});
+
+test('iat is checked only when present, and must be a number', (t) => {
+  t.true(verifyShellJwt(token(claims(NOW, { iat: undefined })), SECRET, NOW));
+  t.false(verifyShellJwt(token(claims(NOW, { iat: String(NOW) })), SECRET, NOW));
 });
 
 test('exp has 60 s leeway: 59 s past accepted, 60 s (2 min after issue) and 61 s past refused', (t) => {
@@ -47,8 +58,16 @@ test('nbf has 60 s leeway: 60 s ahead accepted, beyond refused', (t) => {
   t.false(verifyShellJwt(token(claims(NOW, { nbf: NOW + 3600, exp: NOW + 7200 })), SECRET, NOW));
 });
 
-test('without exp or nbf the token does not expire (GitLab checks them only when present)', (t) => {
-  t.true(verifyShellJwt(token({ iss: SHELL_ISSUER }), SECRET, NOW + 10 ** 6));
+test('a token without exp is refused, whenever it is used; nbf is optional', (t) => {
+  t.false(verifyShellJwt(token({ iss: SHELL_ISSUER }), SECRET, NOW));
+  t.false(verifyShellJwt(token(claims(NOW, { exp: undefined })), SECRET, NOW));
+  t.false(verifyShellJwt(token(claims(NOW, { exp: null })), SECRET, NOW));
+  t.true(verifyShellJwt(token(claims(NOW, { nbf: undefined })), SECRET, NOW));
+});
+
+test('an empty secret verifies nothing, not even a token signed with the empty key', (t) => {
+  t.false(verifyShellJwt(token(claims(), ''), '', NOW));
+  t.false(createShellJwtVerifier('')(token(), NOW));
 });
 
 test('non-numeric exp or nbf are refused', (t) => {
@@ -115,7 +134,7 @@ test('garbage is refused without throwing', (t) => {
   t.false(verifyShellJwt(craft({ alg: 'HS256' }, [] as unknown as Record<string, unknown>, hs256()), SECRET, NOW));
 });
 
-test('a verifier remembers tokens that verified, and still applies exp and nbf to them on every use', (t) => {
+test('a verifier remembers tokens that verified, and still applies exp, nbf and iat to them on every use', (t) => {
   const verify = createShellJwtVerifier(SECRET);
   const jwt = token(claims(NOW));
   t.true(verify(jwt, NOW));
@@ -125,6 +144,9 @@ test('a verifier remembers tokens that verified, and still applies exp and nbf t
   t.false(verify(early, NOW));
   t.true(verify(early, NOW + 600 - LEEWAY_SECONDS));
   t.false(verify(early, NOW), 'remembering it did not make it valid before nbf');
+  const future = token(claims(NOW + 600, { nbf: undefined }));
+  t.true(verify(future, NOW + 600 - LEEWAY_SECONDS));
+  t.false(verify(future, NOW), 'remembering it did not make an iat in the future acceptable earlier');
 });
 
 test('a verifier never remembers a refusal, nor lets a remembered token vouch for a tampered one', (t) => {
@@ -148,4 +170,42 @@ test('a signature differing only in the unused low bits of its last character is
   t.deepEqual(Buffer.from(twin.split('.')[2], 'base64url'), Buffer.from(good.split('.')[2], 'base64url'), 'both decode to the same bytes');
   t.true(verifyShellJwt(good, SECRET, NOW));
   t.false(verifyShellJwt(twin, SECRET, NOW));
+});
+
+// ---------------------------------------------------------------- through the gateway
+
+const CHECK = '/api/v4/internal/check';
+let app: TestApp;
+test.before(async () => {
+  app = await startTestApp();
+});
+test.after.always(() => app?.close());
+
+/** A token as GitLab Shell mints it for the app's secret, at the app's clock, with `claims` changed. */
+const shellToken = (changes: Record<string, unknown>) => {
+  const now = Math.floor(app.clock.now().getTime() / 1000);
+  return token(claims(now, changes), shellSecretOf(app));
+};
+const check = (jwt: string) => app.request(CHECK, { headers: { 'Gitlab-Shell-Api-Request': jwt } });
+
+test('GET /internal/check: a valid JWT → 200', async (t) => {
+  const response = await check(shellToken({}));
+  t.is(response.status, 200);
+  const version = app.services.directory.version;
+  t.deepEqual(response.body, { api_version: 'v4', gitlab_version: version.version, gitlab_rev: version.revision, redis: true });
+});
+
+test('GET /internal/check: a JWT without exp → 401', async (t) => {
+  const response = await check(shellToken({ exp: undefined }));
+  t.is(response.status, 401);
+  t.deepEqual(response.body, UNAUTHORIZED);
+});
+
+test('GET /internal/check: a JWT issued more than 60 s in the future → 401; 60 s ahead → 200', async (t) => {
+  const now = Math.floor(app.clock.now().getTime() / 1000);
+  const ahead = await check(shellToken({ iat: now + 61, nbf: undefined, exp: now + 121 }));
+  t.is(ahead.status, 401);
+  t.deepEqual(ahead.body, UNAUTHORIZED);
+  const withinLeeway = await check(shellToken({ iat: now + 60, nbf: undefined, exp: now + 120 }));
+  t.is(withinLeeway.status, 200);
 });

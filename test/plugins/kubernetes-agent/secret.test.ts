@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import pino from 'pino';
 import { loadConfig } from '../../../core/config/loader.js';
-import { createSecretStore } from '../../../core/config/secrets.js';
+import { createSecretStore, SecretFileError } from '../../../core/config/secrets.js';
 import { createStaticFlags } from '../../../core/flags/resolver.js';
 import { createGateway } from '../../../core/gateway.js';
 import { registry } from '../../../core/plugins/registry.js';
@@ -83,9 +83,10 @@ test('a secret file that is not strict base64 of exactly 32 bytes stops boot, na
     await withDataDir(async (dataDir) => {
       writeFileSync(join(dataDir, '.gitlab_kas_secret'), `${contents}\n`);
       const error = await t.throwsAsync(bootWithDataDir(dataDir), undefined, label);
-      t.is(
-        error?.message,
-        `plugins.kubernetes-agent.secretFile: ${join(dataDir, '.gitlab_kas_secret')} must hold the base64 encoding of exactly 32 bytes (GitLab's .gitlab_kas_secret format)`,
+      t.true(error instanceof SecretFileError, label);
+      t.deepEqual(
+        (error as SecretFileError).problems,
+        [`plugins.kubernetes-agent: ${join(dataDir, '.gitlab_kas_secret')} must hold the base64 encoding of exactly 32 bytes (GitLab's .gitlab_kas_secret format)`],
         label,
       );
     });
