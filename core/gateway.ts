@@ -174,7 +174,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       strategies,
       rateLimiterFor: createRateLimiterFactory({ redis, keyPrefix: config.redis.keyPrefix, failOpen: config.redis.failOpen, logger }),
       routes,
-      operations: operationsRoutes({ db, redis, metrics, flagsSynced: () => flags.synced(), draining: () => draining }),
+      operations: operationsRoutes({
+        db,
+        redis,
+        metrics,
+        flagsSynced: () => flags.synced(),
+        draining: () => draining,
+        monitoringIpAllowlist: config.monitoring.ipAllowlist,
+      }),
     });
 
     return {
