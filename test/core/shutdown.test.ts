@@ -113,6 +113,7 @@ test(`${backendName}: SIGTERM under keep-alive load: no request reset, no failed
   const result = await load.finished;
   const exit = await exited;
 
+  t.log(`${result.answers.length} answers, ${result.refused.length} refused at connect, exit ${exit.at - signalledAt} ms after SIGTERM`);
   t.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, stderr);
   // The drain ends when the last connection closes (about the one-second idle grace), not at the timeout.
   t.true(exit.at - signalledAt < SHUTDOWN_TIMEOUT_MS / 2, `exited ${exit.at - signalledAt} ms after SIGTERM`);
