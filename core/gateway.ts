@@ -194,7 +194,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       strategies,
       rateLimiterFor: createRateLimiterFactory({ redis, keyPrefix: config.redis.keyPrefix, failOpen: config.redis.failOpen, logger }),
       routes,
-      operations: operationsRoutes({ db, redis, metrics, flagsSynced: () => flags.synced(), invalidation: () => bus.status(), draining: () => draining }),
+      operations: operationsRoutes({
+        db,
+        redis,
+        metrics,
+        flagsSynced: () => flags.synced(),
+        invalidation: () => bus.status(),
+        draining: () => draining,
+        monitoringIpAllowlist: config.monitoring.ipAllowlist,
+      }),
     });
 
     return {

@@ -5,6 +5,7 @@ import { ConfigError, formatProblem, loadProcessConfig, type AppConfig } from '.
 import { SecretFileError } from './config/secrets.js';
 import { createDb, migrateLatest } from './db/index.js';
 import { createGateway, type Gateway } from './gateway.js';
+import { trackConnections } from './http/drain.js';
 import { enabledPluginNames, PluginLoadError, resolvePlugins } from './plugins/loader.js';
 import { registry } from './plugins/registry.js';
 import { createLogger } from './ops/observability.js';
@@ -51,6 +52,7 @@ async function start() {
   for (const notice of gateway.notices) say(`gatehouse: ${notice}`);
   const server: Server = createServer(gateway.app.callback());
   server.keepAliveTimeout = 65_000;
+  const connections = trackConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.server.port, config.server.host, () => resolve());
@@ -64,13 +66,8 @@ async function start() {
     stopping = true;
     gateway.logger.info({ signal }, 'draining');
     gateway.drain();
-    // Stop accepting; idle keep-alive sockets close now, in-flight requests get until the deadline.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const deadline = setTimeout(() => server.closeAllConnections(), config.server.shutdownTimeoutMs);
-    deadline.unref();
-    await closed;
-    clearTimeout(deadline);
+    const { clean, cut } = await connections.drain({ timeoutMs: config.server.shutdownTimeoutMs });
+    if (!clean) gateway.logger.warn({ cut, timeoutMs: config.server.shutdownTimeoutMs }, 'shutdown timeout: open connections cut');
     await gateway.close();
     gateway.logger.flush?.();
     process.exit(0);

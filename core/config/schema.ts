@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseIpRange } from '../util/ip-allowlist.js';
 
 /**
  * The core's configuration schema. Every key is described: the README's configuration table and the
@@ -99,6 +100,19 @@ export const logSchema = z
   .prefault({})
   .describe('Logging.');
 
+export const monitoringSchema = z
+  .object({
+    ipAllowlist: z
+      .array(z.string().refine((entry) => parseIpRange(entry) !== undefined, 'must be an IP address or a CIDR range'))
+      .default(['127.0.0.0/8', '::1'])
+      .describe(
+        'Client IPs (addresses or CIDR ranges) that may read /-/readiness and /-/metrics; others get 404, as GitLab\'s monitoring.ip_whitelist. /-/health stays open. The client IP is taken as server.trustProxy says.',
+      ),
+  })
+  .strict()
+  .prefault({})
+  .describe('Monitoring endpoints.');
+
 export const coreShape = {
   server: serverSchema,
   dataDir: z.string().min(1).default('./data').describe('Directory of the SQLite file and every generated secret file.'),
@@ -115,6 +129,7 @@ export const coreShape = {
   redis: redisSchema,
   unleash: unleashSchema,
   log: logSchema,
+  monitoring: monitoringSchema,
 };
 
 /** The shape every plugin's config slice gets in addition to its own keys. */

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { makePrivateDir } from '../util/private-files.js';
 
 /**
  * Secret files, as GitLab keeps them: one value per file, generated with mode 0600 on first boot when
@@ -80,7 +81,7 @@ export function createSecretStore(dataDir: string): SecretStore {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       }
-      mkdirSync(dirname(path), { recursive: true });
+      makePrivateDir(dirname(path));
       const value = generate();
       try {
         // 'wx' so two processes booting at once never overwrite each other's secret.

@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { AppConfig } from '../config/schema.js';
 import type { Logger } from 'pino';
 import type { AnyPluginManifest } from '../plugins/types.js';
+import { ensurePrivateFile, makePrivateDir } from '../util/private-files.js';
 
 /**
  * Query errors carry the statement with its placeholders, never the bound values (secrets, digests,
@@ -33,7 +33,7 @@ export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>, logger?: L
   }
   const filename = config.db.filename ?? resolve(config.dataDir, 'gatehouse.sqlite3');
   const inMemory = filename === ':memory:';
-  if (!inMemory) mkdirSync(dirname(resolve(filename)), { recursive: true });
+  if (!inMemory) createPrivateDatabaseFile(resolve(filename));
   return {
     client: 'sqlite3',
     log,
@@ -53,6 +53,15 @@ export function knexConfig(config: Pick<AppConfig, 'db' | 'dataDir'>, logger?: L
       },
     },
   };
+}
+
+/**
+ * Creates the SQLite file (0600) and its directory (0700) before sqlite3 opens it: it holds password
+ * hashes and token digests. SQLite gives the -wal and -shm files it creates the database file's mode.
+ */
+function createPrivateDatabaseFile(filename: string): void {
+  makePrivateDir(dirname(filename));
+  ensurePrivateFile(filename);
 }
 
 export function createDb(config: Pick<AppConfig, 'db' | 'dataDir'>, logger?: Logger): Knex {

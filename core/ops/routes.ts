@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { pingDb } from '../db/index.js';
-import type { RouteDefinition } from '../plugins/types.js';
+import { NotFoundError } from '../errors.js';
+import type { GatehouseContext, RouteDefinition } from '../plugins/types.js';
+import { createIpAllowlist } from '../util/ip-allowlist.js';
 import type { Metrics } from './observability.js';
 import type { InvalidationStatus } from './bus.js';
 
@@ -14,6 +16,8 @@ export interface OperationsDeps {
   invalidation: () => InvalidationStatus;
   /** True while draining for shutdown: readiness then fails so load balancers stop sending traffic. */
   draining: () => boolean;
+  /** Who may read readiness and metrics (`monitoring.ipAllowlist`). */
+  monitoringIpAllowlist: readonly string[];
 }
 
 const within = <T>(ms: number, work: Promise<T>) =>
@@ -28,8 +32,16 @@ async function check(work: () => Promise<unknown>): Promise<{ status: 'ok' } | {
   }
 }
 
-/** `/-/health` (process up), `/-/readiness` (db, redis, flags, cache invalidation), `/-/metrics` (Prometheus text). */
+/**
+ * `/-/health` (process up), `/-/readiness` (db, redis, flags, cache invalidation), `/-/metrics`
+ * (Prometheus text). Readiness and metrics reveal the deployment's internals: a client outside the
+ * monitoring allowlist gets a plain 404, as GitLab answers, so the endpoints do not even show they exist.
+ */
 export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>[] {
+  const isMonitoringClient = createIpAllowlist(deps.monitoringIpAllowlist);
+  const requireMonitoringClient = (ctx: GatehouseContext) => {
+    if (!isMonitoringClient(ctx.ip)) throw new NotFoundError();
+  };
   return [
     {
       name: 'core.health',
@@ -44,8 +56,9 @@ export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>
       name: 'core.readiness',
       method: 'GET',
       path: '/-/readiness',
-      auth: { strategy: 'none', reason: 'readiness probe for load balancers; reveals only dependency health' },
+      auth: { strategy: 'none', reason: 'readiness probe for load balancers; limited to monitoring.ipAllowlist' },
       async handler(ctx) {
+        requireMonitoringClient(ctx);
         const checks: Record<string, unknown> = { db: await check(() => pingDb(deps.db)) };
         if (deps.redis) checks.redis = await check(() => deps.redis!.ping());
         // Flags never block readiness: manifest defaults serve until Unleash syncs.
@@ -60,8 +73,9 @@ export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>
       name: 'core.metrics',
       method: 'GET',
       path: '/-/metrics',
-      auth: { strategy: 'none', reason: 'Prometheus scrape endpoint; bind or firewall it as you would GitLab\'s' },
+      auth: { strategy: 'none', reason: 'Prometheus scrape endpoint; limited to monitoring.ipAllowlist' },
       async handler(ctx) {
+        requireMonitoringClient(ctx);
         ctx.type = deps.metrics.registry.contentType;
         ctx.body = await deps.metrics.registry.metrics();
       },

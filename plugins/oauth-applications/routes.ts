@@ -13,7 +13,8 @@ const route = routeFor<OauthApplicationsServices>();
 const APPLICATION = 'Application';
 
 /** The user the request acts as (after `Sudo`); every route here is authenticated. */
-const callerId = (ctx: GatehouseContext) => ctx.state.principal!.user!.id;
+const caller = (ctx: GatehouseContext) => ctx.state.principal!.user!;
+const callerId = (ctx: GatehouseContext) => caller(ctx).id;
 
 const toNewApplication = (input: { name: string; redirect_uri: string; scopes: string[]; confidential?: boolean }): NewApplication => ({
   name: input.name,
@@ -55,7 +56,7 @@ export const userApplicationRoutes = [
     auth: { strategy: 'token' },
     input: CreateApplicationParams,
     async handler(ctx, input, services) {
-      const { application, secret } = await services.applications.create(callerId(ctx), toNewApplication(input));
+      const { application, secret } = await services.applications.create(caller(ctx), callerId(ctx), toNewApplication(input));
       ctx.status = 201;
       ctx.body = presentApplicationWithSecret(application, secret);
     },
@@ -91,7 +92,7 @@ export const userApplicationRoutes = [
     input: UpdateApplicationParams,
     async handler(ctx, input, services) {
       const application = await ownApplication(ctx, services, input.id);
-      const updated = await services.applications.update(application, {
+      const updated = await services.applications.update(caller(ctx), application, {
         name: input.name,
         redirectUri: input.redirect_uri,
         scopes: input.scopes,
@@ -122,7 +123,7 @@ export const instanceApplicationRoutes = [
     auth: { strategy: 'admin' },
     input: CreateApplicationParams,
     async handler(ctx, input, services) {
-      const { application, secret } = await services.applications.create(null, toNewApplication(input));
+      const { application, secret } = await services.applications.create(caller(ctx), null, toNewApplication(input));
       // 201, as GitLab's spec asserts (its docs say 200).
       ctx.status = 201;
       ctx.body = presentApplicationWithSecret(application, secret);

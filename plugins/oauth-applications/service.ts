@@ -14,6 +14,17 @@ export const SECRET_PREFIX = 'gloas-';
  */
 export const OPENID_SCOPES = ['openid', 'profile', 'email'] as const;
 
+/**
+ * GitLab's `ADMIN_SCOPES`: only administrators may give them to an application
+ * (`available_scopes_for(user)`); anyone else is answered as for a scope the server does not know.
+ */
+export const ADMIN_SCOPES = ['sudo', 'admin_mode'] as const;
+
+/** Who asks for a change: what they may grant depends on whether they are an administrator. */
+export interface Caller {
+  isAdmin: boolean;
+}
+
 /** What an application is created from (the API's `name`, `redirect_uri`, `scopes`, `confidential`). */
 export interface NewApplication {
   name: string;
@@ -45,6 +56,8 @@ export class ApplicationsService {
   readonly repository: ApplicationsRepository;
   /** Every scope an application may carry. */
   readonly availableScopes: ReadonlySet<string>;
+  /** The scopes a user who is not an administrator may give an application. */
+  readonly nonAdminScopes: ReadonlySet<string>;
   private readonly db: Knex;
   private readonly clock: Clock;
   private readonly pepper: string;
@@ -55,6 +68,13 @@ export class ApplicationsService {
     this.pepper = options.pepper;
     this.repository = new ApplicationsRepository(options.db);
     this.availableScopes = new Set([...options.tokenScopes, ...OPENID_SCOPES]);
+    const adminScopes = new Set<string>(ADMIN_SCOPES);
+    this.nonAdminScopes = new Set([...this.availableScopes].filter((scope) => !adminScopes.has(scope)));
+  }
+
+  /** The scopes `caller` may give an application. */
+  grantableBy(caller: Caller): ReadonlySet<string> {
+    return caller.isAdmin ? this.availableScopes : this.nonAdminScopes;
   }
 
   digest(secret: string): string {
@@ -66,8 +86,8 @@ export class ApplicationsService {
   }
 
   /** Creates an application for `ownerId` (null: instance-wide) with a new client id and secret. */
-  async create(ownerId: number | null, input: NewApplication): Promise<ApplicationWithSecret> {
-    this.validate(input);
+  async create(caller: Caller, ownerId: number | null, input: NewApplication): Promise<ApplicationWithSecret> {
+    this.validate(input, this.grantableBy(caller));
     const secret = newSecret();
     const application = await this.repository.insert({
       ownerId,
@@ -83,15 +103,18 @@ export class ApplicationsService {
     return { application, secret };
   }
 
-  /** Changes name, redirect URIs, scopes or confidentiality, validating the result as a whole. */
-  async update(application: Application, changes: ApplicationChanges): Promise<Application> {
+  /**
+   * Changes name, redirect URIs, scopes or confidentiality, validating the result as a whole. New
+   * scopes must be ones `caller` may grant; scopes left as they are were granted before and stay.
+   */
+  async update(caller: Caller, application: Application, changes: ApplicationChanges): Promise<Application> {
     const merged = {
       name: changes.name ?? application.name,
       redirectUri: changes.redirectUri ?? application.redirectUri,
       scopes: changes.scopes ?? application.scopes,
       confidential: changes.confidential ?? application.confidential,
     };
-    this.validate(merged);
+    this.validate(merged, changes.scopes ? this.grantableBy(caller) : this.availableScopes);
     const scopes = changes.scopes && dedupe(changes.scopes);
     return this.db.transaction(async (trx) => {
       await this.repository.update(application.id, { ...changes, scopes }, this.clock.now(), trx);
@@ -136,14 +159,14 @@ export class ApplicationsService {
   }
 
   /** GitLab's model validations, every failing attribute at once, in the model's order. */
-  private validate(input: NewApplication): void {
+  private validate(input: NewApplication, grantableScopes: ReadonlySet<string>): void {
     const fields: Record<string, string[]> = {};
     const check = (attribute: string, errors: string[]) => {
       if (errors.length) fields[attribute] = errors;
     };
     check('name', nameErrors(input.name));
     check('redirect_uri', redirectUriErrors(input.redirectUri));
-    check('scopes', scopeErrors(input.scopes, this.availableScopes));
+    check('scopes', scopeErrors(input.scopes, grantableScopes));
     if (Object.keys(fields).length) throw new ModelValidationError(fields);
   }
 }
