@@ -118,3 +118,15 @@ export function uniqueViolation(error: unknown): string | undefined {
   if (e?.code === 'SQLITE_CONSTRAINT' && /UNIQUE constraint failed/.test(e.message ?? '')) return e.message;
   return undefined;
 }
+
+/** The largest value of an `increments` id column (PostgreSQL `integer`). */
+const MAX_ROW_ID = 2_147_483_647;
+
+/**
+ * Whether a value can be the id of a row: an integer an id column holds. A lookup by anything else
+ * finds nothing, as ActiveRecord finds nothing for an out-of-range id, instead of reaching PostgreSQL,
+ * which refuses such a value with an error rather than matching no row.
+ */
+export function isRowId(value: unknown): value is number {
+  return Number.isInteger(value) && Math.abs(value as number) <= MAX_ROW_ID;
+}

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDate } from '../../core/util/time.js';
+import { isRowId } from '../../core/db/index.js';
 
 /** A personal access or impersonation token, without its digest. */
 export interface AccessToken {
@@ -84,18 +85,19 @@ export interface TokenFilter {
 /**
  * GitLab's PAT sorts (`order_<column>_<dir>_id_<dir>`): the id breaks ties in the same direction.
  * NULLs sort as PostgreSQL puts them by default (last ascending, first descending), stated explicitly
- * so SQLite orders never-used and never-expiring tokens the same way.
+ * so SQLite orders never-used and never-expiring tokens the same way. A Map, because `sort` is user input:
+ * a plain object would answer `__proto__` and `toString` with its prototype's members.
  */
-const SORTS: Record<string, { column: string; direction: 'asc' | 'desc' }> = {
-  name_asc: { column: 'name', direction: 'asc' },
-  name_desc: { column: 'name', direction: 'desc' },
-  created_asc: { column: 'created_at', direction: 'asc' },
-  created_desc: { column: 'created_at', direction: 'desc' },
-  expires_asc: { column: 'expires_at', direction: 'asc' },
-  expires_desc: { column: 'expires_at', direction: 'desc' },
-  last_used_asc: { column: 'last_used_at', direction: 'asc' },
-  last_used_desc: { column: 'last_used_at', direction: 'desc' },
-};
+const SORTS = new Map<string, { column: string; direction: 'asc' | 'desc' }>([
+  ['name_asc', { column: 'name', direction: 'asc' }],
+  ['name_desc', { column: 'name', direction: 'desc' }],
+  ['created_asc', { column: 'created_at', direction: 'asc' }],
+  ['created_desc', { column: 'created_at', direction: 'desc' }],
+  ['expires_asc', { column: 'expires_at', direction: 'asc' }],
+  ['expires_desc', { column: 'expires_at', direction: 'desc' }],
+  ['last_used_asc', { column: 'last_used_at', direction: 'asc' }],
+  ['last_used_desc', { column: 'last_used_at', direction: 'desc' }],
+]);
 const DEFAULT_SORT = { column: 'id', direction: 'asc' } as const;
 
 /** GitLab's fuzzy search needs at least this many characters for a partial (substring) match. */
@@ -123,6 +125,7 @@ export class TokensRepository {
   constructor(private readonly db: Knex) {}
 
   async findById(id: number, trx: Knex = this.db): Promise<AccessToken | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await trx(TOKENS_TABLE).select(COLUMNS).where({ id }).first();
     return row ? toAccessToken(row) : undefined;
   }
@@ -193,7 +196,7 @@ export class TokensRepository {
       if (filter.search) applyNameSearch(q, filter.search);
     });
     // Unknown sort values are ignored, as GitLab does; unordered listings are `id ASC` (Kaminari).
-    const { column, direction } = (filter.sort && SORTS[filter.sort]) || DEFAULT_SORT;
+    const { column, direction } = (filter.sort && SORTS.get(filter.sort)) || DEFAULT_SORT;
     const rows = query
       .clone()
       .select(COLUMNS)
