@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { DirectoryReadCache } from './read-cache.js';
 import type { Clock } from '../../core/plugins/types.js';
-import { ForbiddenError, ModelValidationError, NotFoundError, ServiceError } from '../../core/errors.js';
+import { ApiError, ForbiddenError, ModelValidationError, NotFoundError, ServiceError } from '../../core/errors.js';
+import { uniqueViolation } from '../../core/db/index.js';
 import { KeysService } from './keys-service.js';
 import { KeysRepository, type SshKey } from './keys-repository.js';
 import { parseSshPublicKey } from './ssh-public-key.js';
@@ -80,6 +81,25 @@ const MAX_BRANCH = 255;
 const MAX_GROUP_DESCRIPTION = 500;
 const MAX_PROJECT_DESCRIPTION = 2000;
 
+/**
+ * Runs a create whose duplicate pre-checks a concurrent request can pass at the same moment. The one
+ * that loses the race fails on the unique index; by then the winner's row is committed, so running
+ * the create once more gives exactly the answer a sequential duplicate gets (all its model errors).
+ * Should it lose again, `duplicate` is the answer.
+ */
+async function againOnUniqueViolation<T>(duplicate: () => ApiError, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (error) {
+    if (uniqueViolation(error) === undefined) throw error;
+  }
+  try {
+    return await create();
+  } catch (error) {
+    if (uniqueViolation(error) === undefined) throw error;
+    throw duplicate();
+  }
+}
 /** Namespace paths must also end in a letter, digit, `_` or `-`; project paths may end in `.`. */
 const NAMESPACE_PATH = /^(?:[a-zA-Z0-9_.][a-zA-Z0-9_.-]*[a-zA-Z0-9_-]|[a-zA-Z0-9_])$/;
 const PROJECT_PATH = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$/;
@@ -434,7 +454,7 @@ export class ProjectsService {
     const visibility = input.visibility ?? DEFAULT_VISIBILITY;
     const fullPath = parent ? `${parent.fullPath}/${input.path}` : input.path;
 
-    return this.db.transaction(async (trx) => {
+    return againOnUniqueViolation(() => new ModelValidationError({ path: [TAKEN] }), () => this.db.transaction(async (trx) => {
       const errors = new Errors();
       checkName(errors, input.name, GROUP_NAME, GROUP_NAME_MESSAGE);
       checkPath(errors, input.path, NAMESPACE_PATH, NAMESPACE_PATH_MESSAGE);
@@ -463,7 +483,7 @@ export class ProjectsService {
       );
       await this.members.insert({ sourceType: 'namespace', sourceId: group.id, userId: viewer.id, accessLevel: ACCESS.OWNER }, now, trx);
       return group;
-    });
+    }));
   }
 
   /** Updates a group's settings (owners and admins). A group can be no more visible than its parent, nor less than its children. */
@@ -521,7 +541,7 @@ export class ProjectsService {
     if (namespace.kind === 'group' && visibilityRank(visibility) > visibilityRank(namespace.visibility)) visibility = namespace.visibility;
     const fullPath = `${namespace.fullPath}/${path}`;
 
-    return this.db.transaction(async (trx) => {
+    return againOnUniqueViolation(() => new ModelValidationError({ path: [TAKEN] }), () => this.db.transaction(async (trx) => {
       const errors = new Errors();
       checkName(errors, name, PROJECT_NAME, PROJECT_NAME_MESSAGE);
       checkPath(errors, path, PROJECT_PATH, PROJECT_PATH_MESSAGE);
@@ -550,7 +570,7 @@ export class ProjectsService {
       // The hashed path depends on the id, known only after the insert.
       await this.projects.update(created.id, { diskPath: hashedDiskPath(created.id) }, now, trx);
       return (await this.projects.findById(created.id, trx))!;
-    });
+    }));
   }
 
   /**
@@ -631,7 +651,7 @@ export class ProjectsService {
 
   /** 404 `User Not Found` for an unknown user, 409 `Member already exists` for a direct member. */
   private async addMember(sourceType: MemberSource, sourceId: number, input: AddMemberInput): Promise<Membership> {
-    return this.db.transaction(async (trx) => {
+    return againOnUniqueViolation(() => new ServiceError(409, MEMBER_EXISTS), () => this.db.transaction(async (trx) => {
       const user =
         input.userId !== undefined
           ? await this.users.findById(input.userId, trx)
@@ -642,7 +662,7 @@ export class ProjectsService {
       if (await this.members.find(sourceType, sourceId, user.id, trx)) throw new ServiceError(409, MEMBER_EXISTS);
       const member = await this.members.insert({ sourceType, sourceId, userId: user.id, accessLevel: input.accessLevel }, this.clock.now(), trx);
       return { user, member };
-    });
+    }));
   }
 
   // ——— Deploy keys ———

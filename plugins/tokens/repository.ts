@@ -106,6 +106,13 @@ const MIN_CHARS_FOR_PARTIAL_MATCHING = 3;
 /** `foo "bar baz"` → `['foo', 'bar baz']` (Gitlab::SQL::Pattern.split_query_to_search_terms). */
 const searchTerms = (query: string) => [...query.matchAll(/"([^"]+)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
 
+/** `lower(name) like ?`, with a backslash escaping the wildcards of the user's text. */
+const NAME_LIKE = "lower(name) like ? escape '\\'";
+/** The width of the name column. */
+const MAX_NAME_LENGTH = 255;
+/** Conditions ANDed side by side at most: SQLite refuses an expression nested deeper than 1000 (a long AND chain is). */
+const CONDITIONS_PER_GROUP = 100;
+
 const likePattern = (value: string) => value.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`);
 
 /**
@@ -115,10 +122,25 @@ const likePattern = (value: string) => value.toLowerCase().replace(/[%_\\]/g, (c
 function applyNameSearch(q: Knex.QueryBuilder, search: string) {
   const query = search.trim().replace(/\s+/g, ' ');
   if (!query) return;
-  const words = searchTerms(query).filter((term) => term.length >= MIN_CHARS_FOR_PARTIAL_MATCHING);
+  const words = [...new Set(searchTerms(query).filter((term) => term.length >= MIN_CHARS_FOR_PARTIAL_MATCHING).map((term) => term.toLowerCase()))];
+  // A name is no longer than its column, so a longer term matches nothing (and SQLite refuses very long patterns).
+  const unmatchable = words.length ? words.some((word) => word.length > MAX_NAME_LENGTH) : query.length > MAX_NAME_LENGTH;
+  if (unmatchable) return void q.whereRaw('1 = 0');
   // `lower(...) like ... escape` is plain SQL that SQLite and PostgreSQL read the same way.
-  if (!words.length) q.whereRaw("lower(name) like ? escape '\\'", [likePattern(query)]);
-  for (const word of words) q.whereRaw("lower(name) like ? escape '\\'", [`%${likePattern(word)}%`]);
+  if (!words.length) q.whereRaw(NAME_LIKE, [likePattern(query)]);
+  else whereEveryPattern(q, words.map((word) => `%${likePattern(word)}%`));
+}
+
+/** Every pattern must match, as a tree of groups so thousands of terms stay within SQLite's expression depth. */
+function whereEveryPattern(q: Knex.QueryBuilder, patterns: readonly string[]): void {
+  if (patterns.length <= CONDITIONS_PER_GROUP) {
+    for (const pattern of patterns) q.whereRaw(NAME_LIKE, [pattern]);
+    return;
+  }
+  const size = Math.ceil(patterns.length / CONDITIONS_PER_GROUP);
+  for (let start = 0; start < patterns.length; start += size) {
+    q.where((group) => whereEveryPattern(group, patterns.slice(start, start + size)));
+  }
 }
 
 export class TokensRepository {
