@@ -106,7 +106,11 @@ export function collectParams(ctx: GatehouseContext): Record<string, unknown> {
 }
 
 const NUL = '\u0000';
-/** `%00` in the raw path: a NUL byte in a path segment, before any router decodes it. */
+/**
+ * `%00` in the raw path or query string: percent-decoding makes a NUL byte from nothing else (a raw
+ * one never gets past Node's HTTP parser). Checked before decoding, so a parameter that the merge of
+ * query, body and path drops is checked too.
+ */
 const ENCODED_NUL = '%00';
 
 /** Whether a string, or any key or string inside an array or object, holds a NUL byte; walked without recursion. */
@@ -135,5 +139,6 @@ function holdsNullByte(value: unknown): boolean {
  * SQLite would store what GitLab never accepts.
  */
 export function rejectNullBytes(ctx: GatehouseContext): void {
-  if (ctx.path.includes(ENCODED_NUL) || holdsNullByte(ctx.state.params)) throw new MalformedStringError();
+  const { body } = ctx.request as { body?: unknown };
+  if (ctx.path.includes(ENCODED_NUL) || ctx.querystring.includes(ENCODED_NUL) || holdsNullByte(body)) throw new MalformedStringError();
 }
