@@ -5,7 +5,7 @@ import { ROOT_TOKEN, backendName, startTestApp, type TestApp } from '../helpers/
 import { runBattery, type BatteryRoute } from '../helpers/battery.js';
 import { FakeAiGateway } from '../helpers/fake-ai-gateway.js';
 import { createUserWithToken } from '../helpers/fixtures.js';
-import { shellSecretOf } from '../helpers/shell.js';
+import { shellJwt } from '../helpers/shell.js';
 
 /** The core's own routes, which no manifest declares. */
 const OPERATIONS_ROUTES: BatteryRoute[] = ['/-/health', '/-/readiness', '/-/metrics'].map((path) => ({
@@ -90,12 +90,13 @@ async function credentialsFor(target: TestApp, seeded: Awaited<ReturnType<typeof
   const kasJwt = await new SignJWT({ iss: 'gitlab-kas', aud: 'gitlab', iat: now, exp: now + 3600 })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .sign(target.services['kubernetes-agent'].kasSecret);
-  const shellSecret = Buffer.from(shellSecretOf(target)).toString('base64');
+  // The app's clock stands still, so one JWT of each kind stays valid for the whole battery.
+  const shellToken = await shellJwt(target);
   const byStrategy: Record<string, Record<string, string>> = {
     none: {},
     token: { 'PRIVATE-TOKEN': ROOT_TOKEN },
     admin: { 'PRIVATE-TOKEN': ROOT_TOKEN },
-    gitlab_shell: { 'Gitlab-Shared-Secret': shellSecret },
+    gitlab_shell: { 'Gitlab-Shell-Api-Request': shellToken },
     kas: { 'Gitlab-Kas-Api-Request': kasJwt },
     kas_agent: { 'Gitlab-Kas-Api-Request': kasJwt, 'Gitlab-Agent-Api-Request': seeded.agentToken.plaintext },
   };
