@@ -119,8 +119,8 @@ export function uniqueViolation(error: unknown): string | undefined {
   return undefined;
 }
 
-/** The largest value of an `increments` id column (PostgreSQL `integer`). */
-const MAX_ROW_ID = 2_147_483_647;
+/** The largest value of an `integer` column, ids (`increments`) included: PostgreSQL's 4-byte integer. */
+export const MAX_INTEGER_COLUMN = 2_147_483_647;
 
 /**
  * Whether a value can be the id of a row: an integer an id column holds. A lookup by anything else
@@ -128,5 +128,10 @@ const MAX_ROW_ID = 2_147_483_647;
  * which refuses such a value with an error rather than matching no row.
  */
 export function isRowId(value: unknown): value is number {
-  return Number.isInteger(value) && Math.abs(value as number) <= MAX_ROW_ID;
+  return fitsIntegerColumn(value);
+}
+
+/** Whether an `integer` column holds the value (PostgreSQL refuses any other with an error). */
+export function fitsIntegerColumn(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= -MAX_INTEGER_COLUMN - 1 && (value as number) <= MAX_INTEGER_COLUMN;
 }

@@ -256,3 +256,31 @@ test(`a token search of 2 500 terms is a bounded query: nothing matches it, and 
   // A term longer than any name matches nothing.
   t.deepEqual(await search('x'.repeat(5_000)), []);
 });
+
+// ---------------------------------------------------------------- integers past their columns
+
+test(`subscription counts and minute packs past what an integer column holds are 400s; nothing stored (${backendName})`, async (t) => {
+  const group = await app.request('/api/v4/groups', { method: 'POST', token: ROOT_TOKEN, body: { name: unique('counts'), path: unique('counts') } });
+  const subscription = `/api/v4/namespaces/${group.body.id}/gitlab_subscription`;
+  const tooLarge = ['must be less than or equal to 2147483647'];
+  const created = await app.request(subscription, { method: 'POST', token: ROOT_TOKEN, body: { start_date: '2026-07-15', seats: INT32_OVERFLOW } });
+  t.is(created.status, 400);
+  t.deepEqual(created.body, { message: { seats: tooLarge } });
+  t.deepEqual(await app.db('subscriptions_gitlab_subscriptions').where({ namespace_id: group.body.id }), []);
+
+  t.is((await app.request(subscription, { method: 'POST', token: ROOT_TOKEN, body: { start_date: '2026-07-15', seats: 10 } })).status, 201);
+  const updated = await app.request(subscription, { method: 'PUT', token: ROOT_TOKEN, body: { max_seats_used: INT32_OVERFLOW, seats: -2_147_483_649 } });
+  t.is(updated.status, 400);
+  t.deepEqual(updated.body, { message: { seats: ['must be greater than or equal to -2147483648'], max_seats_used: tooLarge } });
+  t.like(await app.db('subscriptions_gitlab_subscriptions').where({ namespace_id: group.body.id }).first(), { seats: 10, max_seats_used: 0 });
+
+  const purchaseXid = unique('xid');
+  const packs = await app.request(`/api/v4/namespaces/${group.body.id}/minutes`, {
+    method: 'POST',
+    token: ROOT_TOKEN,
+    body: { packs: [{ number_of_minutes: Number(INT32_OVERFLOW), expires_at: '2027-01-01', purchase_xid: purchaseXid }] },
+  });
+  t.is(packs.status, 400);
+  t.deepEqual(packs.body, { message: '400 Bad request - Unable to save additional packs' });
+  t.deepEqual(await app.db('subscriptions_ci_minutes_packs').where({ purchase_xid: purchaseXid }), []);
+});
