@@ -71,6 +71,11 @@ export const ODD_IDS = [
   '1.5',
   '%2F..%2F',
   '%E0%A4%A',
+  '__proto__',
+  'constructor',
+  '0x10',
+  '%2B1',
+  '1%2C2',
   `9${'9'.repeat(3_000)}`,
 ];
 
@@ -134,6 +139,9 @@ function malformedBodies(fields: readonly string[]): Probe[] {
     { name: 'json scalar', path: '', headers: JSON_TYPE, body: Buffer.from('"just a string"') },
     { name: 'json array', path: '', headers: JSON_TYPE, body: Buffer.from('[1,2,3]') },
     { name: 'json with charset', path: '', headers: { 'Content-Type': 'application/json; charset=latin1' }, body: valid },
+    { name: 'json utf-16', path: '', headers: { 'Content-Type': 'application/json; charset=utf-16' }, body: Buffer.from(valid.toString('utf8'), 'utf16le') },
+    { name: 'json unknown charset', path: '', headers: { 'Content-Type': 'application/json; charset=klingon' }, body: valid },
+    { name: 'deeply nested json', path: '', headers: JSON_TYPE, body: Buffer.from(`{"name":${'['.repeat(5_000)}${']'.repeat(5_000)}}`) },
     { name: 'infinite numbers', path: '', headers: JSON_TYPE, body: HUGE_JSON(fields) },
     { name: 'proto key', path: '', headers: JSON_TYPE, body: Buffer.from('{"__proto__":{"isAdmin":true},"name":"x"}') },
     { name: 'constructor key', path: '', headers: JSON_TYPE, body: Buffer.from('{"constructor":{"prototype":{"isAdmin":true}}}') },
@@ -178,6 +186,11 @@ function oddQueries(fields: readonly string[]): Probe[] {
     { name: 'query deep', path: '?a[b][c][d][e][f][g]=1&a[]=1' },
     { name: 'query token array', path: '?private_token[]=x&secret_token[]=y' },
     { name: 'query bad escape', path: '?name=%E0%A4%A&search=%' },
+    { name: 'query sudo overflow', path: '?sudo=9223372036854775808' },
+    { name: 'sudo header overflow', path: '', headers: { Sudo: '2147483648' } },
+    { name: 'sudo header proto', path: '', headers: { Sudo: '__proto__' } },
+    { name: 'long private token', path: '', headers: { 'PRIVATE-TOKEN': `glpat-${'x'.repeat(8_000)}` } },
+    { name: 'bearer nul', path: '?access_token=a%00b' },
     // The longest values stay out of URLs: Node refuses request heads over 16 KiB before any route runs.
     ...valueClasses(fields)
       .filter((probe) => probe.name !== 'long strings' && probe.name !== 'many terms')
@@ -201,7 +214,9 @@ export function probesFor(route: BatteryRoute, pathValue: BatteryOptions['pathVa
   for (const param of params) {
     for (const value of ODD_IDS) probes.push({ name: `path ${param}=${value.slice(0, 24)}`, path: fillPath(route, pathValue, { param, value }), ...basicBody });
   }
-  for (const query of oddQueries(fields)) probes.push({ ...query, path: `${base}${query.path}`, ...basicBody });
+  for (const query of oddQueries(fields)) {
+    probes.push({ ...basicBody, name: query.name, path: `${base}${query.path}`, headers: { ...basicBody.headers, ...query.headers } });
+  }
   if (hasBody) {
     for (const bodyProbe of malformedBodies(fields)) probes.push({ ...bodyProbe, path: base });
     for (const { name, values } of valueClasses(fields)) {
