@@ -100,6 +100,7 @@ async function againOnUniqueViolation<T>(duplicate: () => ApiError, create: () =
     throw duplicate();
   }
 }
+
 /** Namespace paths must also end in a letter, digit, `_` or `-`; project paths may end in `.`. */
 const NAMESPACE_PATH = /^(?:[a-zA-Z0-9_.][a-zA-Z0-9_.-]*[a-zA-Z0-9_-]|[a-zA-Z0-9_])$/;
 const PROJECT_PATH = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$/;
