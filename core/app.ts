@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/schema.js';
 import { NotFoundError, RouteNotFoundError } from './errors.js';
-import { collectParams, parseBody, startRequest, writeError } from './http/middleware.js';
+import { collectParams, parseBody, rejectNullBytes, startRequest, writeError } from './http/middleware.js';
 import { validateInput } from './http/validation.js';
 import { requestObserver, type Metrics } from './ops/observability.js';
 import type { AuthStrategy, FlagResolver, GatehouseContext, GatehouseState, RouteDefinition } from './plugins/types.js';
@@ -61,6 +61,7 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
   const runRoute: Middleware<GatehouseState> = async function runRoute(ctx) {
     ctx.state.routeName = route.name;
     ctx.state.params = collectParams(ctx);
+    rejectNullBytes(ctx);
     // Strategies that decide synchronously (the shell secret, cached tokens) cost no await.
     const authenticated = strategy.authenticate(ctx, route.auth);
     const principal = authenticated instanceof Promise ? await authenticated : authenticated;

@@ -27,6 +27,18 @@ export class BadRequestError extends ApiError {
   }
 }
 
+/**
+ * 400 with the plain-text body `Bad Request`: GitLab's malformed-strings middleware answers a NUL byte
+ * in the path or in any parameter this way, before any API code (and any JSON error shape) is reached.
+ */
+export class MalformedStringError extends ApiError {
+  static readonly TEXT = 'Bad Request';
+  readonly text = MalformedStringError.TEXT;
+  constructor() {
+    super(400, { message: MalformedStringError.TEXT }, { 'Content-Type': 'text/plain' });
+  }
+}
+
 /** 400 `{"error":"name is missing, scopes is missing"}` — Grape parameter validation. */
 export class ValidationError extends ApiError {
   constructor(readonly messages: string[]) {

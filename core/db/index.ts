@@ -135,3 +135,20 @@ export function uniqueViolation(error: unknown): string | undefined {
   if (e?.code === 'SQLITE_CONSTRAINT' && /UNIQUE constraint failed/.test(e.message ?? '')) return e.message;
   return undefined;
 }
+
+/** The largest value of an `integer` column, ids (`increments`) included: PostgreSQL's 4-byte integer. */
+export const MAX_INTEGER_COLUMN = 2_147_483_647;
+
+/**
+ * Whether a value can be the id of a row: an integer an id column holds. A lookup by anything else
+ * finds nothing, as ActiveRecord finds nothing for an out-of-range id, instead of reaching PostgreSQL,
+ * which refuses such a value with an error rather than matching no row.
+ */
+export function isRowId(value: unknown): value is number {
+  return fitsIntegerColumn(value);
+}
+
+/** Whether an `integer` column holds the value (PostgreSQL refuses any other with an error). */
+export function fitsIntegerColumn(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= -MAX_INTEGER_COLUMN - 1 && (value as number) <= MAX_INTEGER_COLUMN;
+}

@@ -5,7 +5,7 @@ import getRawBody from 'raw-body';
 import { parse as parseJson } from '@hapi/bourne';
 import qs from 'qs';
 import type { Logger } from 'pino';
-import { ApiError, BadRequestError, INTERNAL_ERROR_BODY, PayloadTooLargeError } from '../errors.js';
+import { ApiError, BadRequestError, INTERNAL_ERROR_BODY, MalformedStringError, PayloadTooLargeError } from '../errors.js';
 import type { GatehouseContext, GatehouseState } from '../plugins/types.js';
 
 /** A client-sent request id is echoed only when it is short and printable (it lands in logs). */
@@ -24,9 +24,15 @@ export function startRequest(ctx: GatehouseContext): void {
   res.setHeader('X-Frame-Options', 'SAMEORIGIN');
 }
 
+/** zlib's codes for a compressed body that does not inflate: not compressed as labelled, or cut short. */
+const INFLATE_ERROR_CODES = new Set(['Z_DATA_ERROR', 'Z_BUF_ERROR', 'Z_STREAM_ERROR', 'Z_NEED_DICT']);
+export const UNREADABLE_COMPRESSED_BODY = 'Malformed request body: the compressed body does not decompress';
+
 /** Turns body-parser failures into GitLab's 400/413 bodies. */
-function fromBodyParserError(error: { status?: number; type?: string; message?: string }): ApiError | undefined {
+function fromBodyParserError(error: { status?: number; type?: string; message?: string; code?: string }): ApiError | undefined {
   if (error.status === 413 || error.type === 'entity.too.large') return new PayloadTooLargeError();
+  // The client's bytes are at fault, not the server: @koa/bodyparser passes zlib's error on unchanged.
+  if (error.code !== undefined && INFLATE_ERROR_CODES.has(error.code)) return new BadRequestError(UNREADABLE_COMPRESSED_BODY);
   if (error.status === 400 || error.type === 'entity.parse.failed' || error instanceof SyntaxError) {
     return new BadRequestError(`Malformed request body: ${error.message ?? 'unparsable'}`);
   }
@@ -43,7 +49,7 @@ export function writeError(ctx: GatehouseContext, caught: unknown, logger: Logge
   if (error) {
     ctx.status = error.status;
     ctx.set(error.headers);
-    ctx.body = error.body;
+    ctx.body = error instanceof MalformedStringError ? error.text : error.body;
     return;
   }
   logger.error({ err: caught, requestId: ctx.state.requestId, route: ctx.state.routeName }, 'request failed');
@@ -97,4 +103,42 @@ export function collectParams(ctx: GatehouseContext): Record<string, unknown> {
   const body = (ctx.request as { body?: unknown }).body;
   const bodyParams = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   return { ...query, ...bodyParams, ...(ctx.params as Record<string, string> | undefined) };
+}
+
+const NUL = '\u0000';
+/**
+ * `%00` in the raw path or query string: percent-decoding makes a NUL byte from nothing else (a raw
+ * one never gets past Node's HTTP parser). Checked before decoding, so a parameter that the merge of
+ * query, body and path drops is checked too.
+ */
+const ENCODED_NUL = '%00';
+
+/** Whether a string, or any key or string inside an array or object, holds a NUL byte; walked without recursion. */
+function holdsNullByte(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length) {
+    const current = pending.pop();
+    if (typeof current === 'string') {
+      if (current.includes(NUL)) return true;
+    } else if (Array.isArray(current)) {
+      // One by one: spreading a body's huge array into push() would overflow the call stack.
+      for (const item of current) pending.push(item);
+    } else if (current && typeof current === 'object') {
+      for (const key of Object.keys(current)) {
+        if (key.includes(NUL)) return true;
+        pending.push((current as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * Refuses a NUL byte in the path or in any parameter (query, body, path) with GitLab's 400 `Bad Request`.
+ * No stored string may hold one: PostgreSQL refuses it in text columns (an error, not an answer), and
+ * SQLite would store what GitLab never accepts.
+ */
+export function rejectNullBytes(ctx: GatehouseContext): void {
+  const { body } = ctx.request as { body?: unknown };
+  if (ctx.path.includes(ENCODED_NUL) || ctx.querystring.includes(ENCODED_NUL) || holdsNullByte(body)) throw new MalformedStringError();
 }

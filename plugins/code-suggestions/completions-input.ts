@@ -24,7 +24,12 @@ export interface CompletionsInput {
 
 const tooLong = (name: string, max: number) => `${name} must be less than ${max} characters`;
 const isHash = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-const BOOLEANS: Record<string, boolean> = { true: true, false: false, '1': true, '0': false };
+const BOOLEANS = new Map<string, boolean>([
+  ['true', true],
+  ['false', false],
+  ['1', true],
+  ['0', false],
+]);
 
 /**
  * Grape's checks of `POST /code_suggestions/completions`, in its declaration order and wording
@@ -59,7 +64,7 @@ function grapeMessages(params: Record<string, unknown>): string[] {
     string('current_file[content_below_cursor]', file.content_below_cursor, { max: MAX_CONTENT });
   }
   oneOf('intent', params.intent, INTENTS);
-  if (params.stream !== undefined && params.stream !== null && BOOLEANS[String(params.stream)] === undefined) messages.push(`stream ${INVALID}`);
+  if (params.stream !== undefined && params.stream !== null && !BOOLEANS.has(String(params.stream))) messages.push(`stream ${INVALID}`);
   string('project_path', params.project_path, {});
   oneOf('generation_type', params.generation_type, GENERATION_TYPES);
   const context = params.context;
@@ -87,6 +92,6 @@ export const CompletionsInputSchema = z.looseObject({}).transform((params, ctx):
   for (const message of messages) ctx.addIssue({ code: 'custom', message: whole(message) });
   if (messages.length) return z.NEVER;
   // `params` is this request's own merged copy: typed in place rather than copied again.
-  params.stream = params.stream === undefined || params.stream === null ? false : BOOLEANS[String(params.stream)];
+  params.stream = params.stream === undefined || params.stream === null ? false : BOOLEANS.get(String(params.stream));
   return params as CompletionsInput;
 });

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDate } from '../../core/util/time.js';
+import { isRowId } from '../../core/db/index.js';
 
 export type KeyUsageType = 'auth' | 'signing' | 'auth_and_signing';
 export const KEY_USAGE_TYPES = ['auth', 'signing', 'auth_and_signing'] as const;
@@ -50,6 +51,7 @@ export class KeysRepository {
   constructor(private readonly db: Knex) {}
 
   async findById(id: number, trx: Knex = this.db): Promise<SshKey | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await trx(TABLE).where({ id }).first();
     return row ? toKey(row) : undefined;
   }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDate } from '../../core/util/time.js';
+import { isRowId } from '../../core/db/index.js';
 
 /** What a membership is on: a namespace (group) or a project. */
 export type MemberSource = 'namespace' | 'project';
@@ -31,6 +32,7 @@ export class MembersRepository {
   constructor(private readonly db: Knex) {}
 
   async find(sourceType: MemberSource, sourceId: number, userId: number, trx: Knex = this.db): Promise<Member | undefined> {
+    if (!isRowId(sourceId) || !isRowId(userId)) return undefined;
     const row = await trx(TABLE).where({ source_type: sourceType, source_id: sourceId, user_id: userId }).first();
     return row ? toMember(row) : undefined;
   }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { ServiceError } from '../../core/errors.js';
 import { toDate } from '../../core/util/time.js';
+import { isRowId } from '../../core/db/index.js';
 
 /** GitLab's three visibility levels, least visible first. */
 export const VISIBILITIES = ['private', 'internal', 'public'] as const;
@@ -103,6 +104,7 @@ export class NamespacesRepository {
   constructor(private readonly db: Knex) {}
 
   async findById(id: number, trx: Knex = this.db): Promise<Namespace | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await trx(TABLE).select(COLUMNS).where({ id }).first();
     return row ? toNamespace(row) : undefined;
   }

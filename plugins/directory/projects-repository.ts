@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { toDate } from '../../core/util/time.js';
 import type { Visibility } from './namespaces-repository.js';
+import { isRowId } from '../../core/db/index.js';
 
 /**
  * A project. `fullPath` is its namespace's full path plus `/` plus `path`. `diskPath` is where GitLab's
@@ -122,6 +123,7 @@ export class ProjectsRepository {
   }
 
   async findById(id: number, trx: Knex = this.db): Promise<Project | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await trx(TABLE).select(COLUMNS).where({ id }).first();
     return row ? toProject(row) : undefined;
   }

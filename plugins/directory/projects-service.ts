@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { changedKey, changedNamespace, changedProject, changedUser, type DirectoryCache } from './read-cache.js';
 import type { Clock } from '../../core/plugins/types.js';
-import { ForbiddenError, ModelValidationError, NotFoundError, ServiceError } from '../../core/errors.js';
+import { ApiError, ForbiddenError, ModelValidationError, NotFoundError, ServiceError } from '../../core/errors.js';
+import { uniqueViolation } from '../../core/db/index.js';
 import { KeysService } from './keys-service.js';
 import { KeysRepository, type SshKey } from './keys-repository.js';
 import { parseSshPublicKey } from './ssh-public-key.js';
@@ -79,6 +80,26 @@ const MAX_PATH = 255;
 const MAX_BRANCH = 255;
 const MAX_GROUP_DESCRIPTION = 500;
 const MAX_PROJECT_DESCRIPTION = 2000;
+
+/**
+ * Runs a create whose duplicate pre-checks a concurrent request can pass at the same moment. The one
+ * that loses the race fails on the unique index; by then the winner's row is committed, so running
+ * the create once more gives exactly the answer a sequential duplicate gets (all its model errors).
+ * Should it lose again, `duplicate` is the answer.
+ */
+async function againOnUniqueViolation<T>(duplicate: () => ApiError, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (error) {
+    if (uniqueViolation(error) === undefined) throw error;
+  }
+  try {
+    return await create();
+  } catch (error) {
+    if (uniqueViolation(error) === undefined) throw error;
+    throw duplicate();
+  }
+}
 
 /** Namespace paths must also end in a letter, digit, `_` or `-`; project paths may end in `.`. */
 const NAMESPACE_PATH = /^(?:[a-zA-Z0-9_.][a-zA-Z0-9_.-]*[a-zA-Z0-9_-]|[a-zA-Z0-9_])$/;
@@ -441,7 +462,7 @@ export class ProjectsService {
     const visibility = input.visibility ?? DEFAULT_VISIBILITY;
     const fullPath = parent ? `${parent.fullPath}/${input.path}` : input.path;
 
-    const created = await this.db.transaction(async (trx) => {
+    const created = await againOnUniqueViolation(() => new ModelValidationError({ path: [TAKEN] }), () => this.db.transaction(async (trx) => {
       const errors = new Errors();
       checkName(errors, input.name, GROUP_NAME, GROUP_NAME_MESSAGE);
       checkPath(errors, input.path, NAMESPACE_PATH, NAMESPACE_PATH_MESSAGE);
@@ -470,7 +491,7 @@ export class ProjectsService {
       );
       await this.members.insert({ sourceType: 'namespace', sourceId: group.id, userId: viewer.id, accessLevel: ACCESS.OWNER }, now, trx);
       return group;
-    });
+    }));
     return this.changed(created, changedNamespace(created.id));
   }
 
@@ -530,7 +551,7 @@ export class ProjectsService {
     if (namespace.kind === 'group' && visibilityRank(visibility) > visibilityRank(namespace.visibility)) visibility = namespace.visibility;
     const fullPath = `${namespace.fullPath}/${path}`;
 
-    const created = await this.db.transaction(async (trx) => {
+    const created = await againOnUniqueViolation(() => new ModelValidationError({ path: [TAKEN] }), () => this.db.transaction(async (trx) => {
       const errors = new Errors();
       checkName(errors, name, PROJECT_NAME, PROJECT_NAME_MESSAGE);
       checkPath(errors, path, PROJECT_PATH, PROJECT_PATH_MESSAGE);
@@ -559,7 +580,7 @@ export class ProjectsService {
       // The hashed path depends on the id, known only after the insert.
       await this.projects.update(created.id, { diskPath: hashedDiskPath(created.id) }, now, trx);
       return (await this.projects.findById(created.id, trx))!;
-    });
+    }));
     return this.changed(created, changedProject(created.id));
   }
 
@@ -643,7 +664,7 @@ export class ProjectsService {
 
   /** 404 `User Not Found` for an unknown user, 409 `Member already exists` for a direct member. */
   private async addMember(sourceType: MemberSource, sourceId: number, input: AddMemberInput): Promise<Membership> {
-    const added = await this.db.transaction(async (trx) => {
+    const added = await againOnUniqueViolation(() => new ServiceError(409, MEMBER_EXISTS), () => this.db.transaction(async (trx) => {
       const user =
         input.userId !== undefined
           ? await this.users.findById(input.userId, trx)
@@ -654,7 +675,7 @@ export class ProjectsService {
       if (await this.members.find(sourceType, sourceId, user.id, trx)) throw new ServiceError(409, MEMBER_EXISTS);
       const member = await this.members.insert({ sourceType, sourceId, userId: user.id, accessLevel: input.accessLevel }, this.clock.now(), trx);
       return { user, member };
-    });
+    }));
     return this.changed(added, sourceType === 'project' ? changedProject(sourceId) : changedNamespace(sourceId));
   }
 

@@ -41,7 +41,7 @@ function readFields(blob: Buffer, count: number): Buffer[] | undefined {
   return offset === blob.length ? fields : undefined;
 }
 
-const FIELD_COUNT: Record<string, number> = {
+const FIELD_COUNT = new Map<string, number>(Object.entries({
   'ssh-rsa': 3, // type, e, n
   'ssh-dss': 5, // type, p, q, g, y
   'ssh-ed25519': 2, // type, key
@@ -50,7 +50,7 @@ const FIELD_COUNT: Record<string, number> = {
   'ecdsa-sha2-nistp521': 3,
   'sk-ecdsa-sha2-nistp256@openssh.com': 4, // type, curve, point, application
   'sk-ssh-ed25519@openssh.com': 3, // type, key, application
-};
+}));
 
 function structurallyValid(type: string, fields: Buffer[]): boolean {
   switch (type) {
@@ -84,7 +84,7 @@ export function parseKeyBlob(base64: string): { type: string; blob: Buffer } | u
   const typeLength = blob.readUInt32BE(0);
   if (4 + typeLength > blob.length) return undefined;
   const type = blob.subarray(4, 4 + typeLength).toString();
-  const count = FIELD_COUNT[type];
+  const count = FIELD_COUNT.get(type);
   if (!KEY_TYPES.has(type) || !count) return undefined;
   const fields = readFields(blob, count);
   if (!fields || !structurallyValid(type, fields)) return undefined;

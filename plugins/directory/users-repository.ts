@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDate } from '../../core/util/time.js';
+import { isRowId } from '../../core/db/index.js';
 
 /** A user as the directory knows it. The password hash never leaves the repository. */
 export interface User {
@@ -67,6 +68,7 @@ export class UsersRepository {
   constructor(private readonly db: Knex) {}
 
   async findById(id: number, trx: Knex = this.db): Promise<User | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await trx(TABLE).select(COLUMNS).where({ id }).first();
     return row ? toUser(row) : undefined;
   }

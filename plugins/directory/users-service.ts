@@ -12,6 +12,9 @@ import { changedUser, type DirectoryCache } from './read-cache.js';
 const USERNAME = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 export const MIN_PASSWORD_LENGTH = 8;
+/** The User model's length limit on name and email (and the width of their columns). */
+export const MAX_USER_STRING_LENGTH = 255;
+export const TOO_LONG = `is too long (maximum is ${MAX_USER_STRING_LENGTH} characters)`;
 const RECOVERY_CODE_COUNT = 10;
 export const USERNAME_TAKEN = 'Username has already been taken';
 export const EMAIL_TAKEN = 'Email has already been taken';
@@ -73,7 +76,9 @@ export class UsersService {
       errors.username = ['can contain only letters, digits, \'_\', \'-\' and \'.\'. Cannot start with \'-\' or end in \'.\', \'.git\' or \'.atom\'.'];
     }
     if (input.email !== undefined && !EMAIL.test(input.email)) errors.email = ['is invalid'];
+    else if (input.email !== undefined && input.email.length > MAX_USER_STRING_LENGTH) errors.email = [TOO_LONG];
     if (input.name !== undefined && input.name.trim() === '') errors.name = ["can't be blank"];
+    else if (input.name !== undefined && input.name.length > MAX_USER_STRING_LENGTH) errors.name = [TOO_LONG];
     if (input.password !== undefined && input.password.length < MIN_PASSWORD_LENGTH) {
       errors.password = [`is too short (minimum is ${MIN_PASSWORD_LENGTH} characters)`];
     }

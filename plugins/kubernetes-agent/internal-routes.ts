@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { p } from '../../core/http/validation.js';
+import { NOT_A_VALID_VALUE, p } from '../../core/http/validation.js';
 import { pageOf, paginationShape, setPaginationHeaders } from '../../core/http/pagination.js';
 import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
 import type { KubernetesAgentServices } from './manifest.js';
@@ -25,6 +25,13 @@ const UsageMetrics = z.object({
 
 const CiliumAlert = z.object({ alert: z.record(z.string(), z.unknown()) });
 
+/** The security report schema's levels; a report is stored with them lower-cased. */
+const SEVERITIES = new Set(['info', 'unknown', 'low', 'medium', 'high', 'critical']);
+const CONFIDENCES = new Set(['ignore', 'unknown', 'experimental', 'low', 'medium', 'high', 'confirmed']);
+
+/** A string naming one of the levels, in any case (`Critical`, `critical`). */
+const oneOfIgnoringCase = (levels: ReadonlySet<string>) => p.string().refine((value) => levels.has(value.toLowerCase()), { error: NOT_A_VALID_VALUE });
+
 /**
  * A Starboard report in either shape: the original (`confidence` required, `scanner.vendor` a string)
  * and the current KAS one (`confidence` optional, `scanner.vendor` an object `{name}`). Unknown
@@ -33,8 +40,8 @@ const CiliumAlert = z.object({ alert: z.record(z.string(), z.unknown()) });
 const StarboardVulnerability = z.object({
   vulnerability: z.looseObject({
     name: p.string(),
-    severity: p.string(),
-    confidence: p.string().optional(),
+    severity: oneOfIgnoringCase(SEVERITIES),
+    confidence: oneOfIgnoringCase(CONFIDENCES).optional(),
     location: z.record(z.string(), z.unknown()),
     identifiers: z.array(z.looseObject({ type: p.string(), name: p.string(), value: p.string().optional(), url: p.string().optional() })),
     message: p.string().optional(),

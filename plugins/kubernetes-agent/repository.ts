@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDate } from '../../core/util/time.js';
+import { isRowId } from '../../core/db/index.js';
 
 /** A registered agent: a name in its configuration project. */
 export interface Agent {
@@ -125,6 +126,7 @@ export class KubernetesAgentRepository {
   // ——— Agents ———
 
   async findAgent(projectId: number, agentId: number, db: Knex = this.db): Promise<Agent | undefined> {
+    if (!isRowId(projectId) || !isRowId(agentId)) return undefined;
     const row = await db(AGENTS).select(AGENT_COLUMNS).where({ id: agentId, project_id: projectId }).first();
     return row ? toAgent(row) : undefined;
   }
@@ -169,6 +171,7 @@ export class KubernetesAgentRepository {
   }
 
   async findToken(agentId: number, tokenId: number, db: Knex = this.db): Promise<AgentToken | undefined> {
+    if (!isRowId(agentId) || !isRowId(tokenId)) return undefined;
     const row = await db(TOKENS).select(TOKEN_COLUMNS).where({ id: tokenId, agent_id: agentId }).first();
     return row ? toToken(row) : undefined;
   }

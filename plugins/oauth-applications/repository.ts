@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDate } from '../../core/util/time.js';
+import { isRowId } from '../../core/db/index.js';
 
 /** An OAuth application, without its secret digest. */
 export interface Application {
@@ -59,6 +60,7 @@ export class ApplicationsRepository {
   constructor(private readonly db: Knex) {}
 
   async findById(id: number, trx: Knex = this.db): Promise<Application | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await trx(APPLICATIONS_TABLE).select(COLUMNS).where({ id }).first();
     return row ? toApplication(row) : undefined;
   }

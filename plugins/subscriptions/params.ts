@@ -9,10 +9,11 @@ import { ValidationError } from '../../core/errors.js';
  * dates both work. Dates are kept as `YYYY-MM-DD` strings from here on.
  */
 
-const MONTHS: Record<string, number> = {
+// Looked up through a Map: the month is user input, and a plain object would answer `constructor`.
+const MONTHS = new Map<string, number>(Object.entries({
   jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, sept: 9, oct: 10, nov: 11, dec: 12,
   january: 1, february: 2, march: 3, april: 4, june: 6, july: 7, august: 8, september: 9, october: 10, november: 11, december: 12,
-};
+}));
 
 const ISO = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$/;
 const SLASHED_YMD = /^(\d{4})\/(\d{1,2})\/(\d{1,2})$/;
@@ -34,8 +35,8 @@ export function parseDate(input: string): string | undefined {
   let m = ISO.exec(s) ?? SLASHED_YMD.exec(s);
   if (m) return ymd(Number(m[1]), Number(m[2]), Number(m[3]));
   if ((m = SLASHED_DMY.exec(s))) return ymd(Number(m[3]), Number(m[2]), Number(m[1]));
-  if ((m = DAY_MONTH_YEAR.exec(s))) return ymd(Number(m[3]), MONTHS[m[2].toLowerCase()], Number(m[1]));
-  if ((m = MONTH_DAY_YEAR.exec(s))) return ymd(Number(m[3]), MONTHS[m[1].toLowerCase()], Number(m[2]));
+  if ((m = DAY_MONTH_YEAR.exec(s))) return ymd(Number(m[3]), MONTHS.get(m[2].toLowerCase()), Number(m[1]));
+  if ((m = MONTH_DAY_YEAR.exec(s))) return ymd(Number(m[3]), MONTHS.get(m[1].toLowerCase()), Number(m[2]));
   return undefined;
 }
 

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDate } from '../../core/util/time.js';
+import { isRowId } from '../../core/db/index.js';
 
 /** A namespace's GitLab.com subscription, as stored. Dates are `YYYY-MM-DD`. */
 export interface Subscription {
@@ -108,6 +109,7 @@ export class SubscriptionsRepository {
   constructor(private readonly db: Knex) {}
 
   async findByNamespace(namespaceId: number, trx: Knex = this.db): Promise<Subscription | undefined> {
+    if (!isRowId(namespaceId)) return undefined;
     const row = await trx(SUBSCRIPTIONS).where({ namespace_id: namespaceId }).first();
     return row ? toSubscription(row) : undefined;
   }
@@ -177,6 +179,7 @@ export class ReconciliationsRepository {
 
   /** Deletes a namespace's row; false when it had none. */
   async delete(namespaceId: number, trx: Knex = this.db): Promise<boolean> {
+    if (!isRowId(namespaceId)) return false;
     return (await trx(RECONCILIATIONS).where({ namespace_id: namespaceId }).delete()) > 0;
   }
 }

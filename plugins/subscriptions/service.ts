@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { ApiError, BadRequestError, ModelValidationError, NotFoundError } from '../../core/errors.js';
-import { uniqueViolation } from '../../core/db/index.js';
+import { MAX_INTEGER_COLUMN, fitsIntegerColumn, uniqueViolation } from '../../core/db/index.js';
 import type { Clock } from '../../core/plugins/types.js';
 import { utcDay } from '../../core/util/time.js';
 import { excludesGuests, isPaidPlan, isTopPlan, planTitle } from './plans.js';
@@ -22,6 +22,9 @@ export const TARGET_NAMESPACE = 'Target namespace';
 export const GITLAB_SUBSCRIPTION = 'GitlabSubscription';
 const BLANK = "can't be blank";
 const TAKEN = 'has already been taken';
+/** Rails' numericality wording, for a count its integer column cannot hold. */
+const TOO_LARGE = `must be less than or equal to ${MAX_INTEGER_COLUMN}`;
+const TOO_SMALL = `must be greater than or equal to ${-MAX_INTEGER_COLUMN - 1}`;
 export const UNABLE_TO_SAVE_PACKS = 'Unable to save additional packs';
 export const NAMESPACE_NOT_ROOT = 'Namespace must be a top-level namespace';
 export const TARGET_NOT_ROOT = 'Target namespace must be a top-level namespace';
@@ -284,12 +287,16 @@ function startsNewTerm(current: Subscription, next: SubscriptionFields): boolean
 
 /**
  * GitlabSubscription's validations, in their order: seats and start_date present, one per
- * namespace, and a trial needs both trial dates with the end after the start.
+ * namespace, and a trial needs both trial dates with the end after the start. Counts past what their
+ * integer columns hold are refused here too, rather than by the database with an error.
  */
 function validate(candidate: Candidate, namespaceTaken: boolean): SubscriptionFields {
   const errors: Record<string, string[]> = {};
   const add = (field: string, message: string) => (errors[field] ??= []).push(message);
   if (candidate.seats === null) add('seats', BLANK);
+  for (const [field, count] of [['seats', candidate.seats], ['max_seats_used', candidate.maxSeatsUsed], ['trial_extension_type', candidate.trialExtensionType]] as const) {
+    if (typeof count === 'number' && !fitsIntegerColumn(count)) add(field, count > 0 ? TOO_LARGE : TOO_SMALL);
+  }
   if (candidate.startDate === null) add('start_date', BLANK);
   if (namespaceTaken) add('namespace_id', TAKEN);
   if (candidate.trial) {
@@ -303,7 +310,8 @@ function validate(candidate: Candidate, namespaceTaken: boolean): SubscriptionFi
   return candidate as SubscriptionFields;
 }
 
-/** The model's checks on a pack: minutes, expiry and purchase id present, the id at most 32 characters. */
+/** The model's checks on a pack: minutes (that the column holds), expiry and purchase id present, the id at most 32 characters. */
 function isSavable(pack: { numberOfMinutes: number | null; expiresAt: string | null; purchaseXid: string | null }): pack is NewMinutesPack {
-  return pack.numberOfMinutes !== null && pack.expiresAt !== null && !!pack.purchaseXid && pack.purchaseXid.length <= MAX_PURCHASE_XID;
+  const minutesFit = pack.numberOfMinutes !== null && fitsIntegerColumn(pack.numberOfMinutes);
+  return minutesFit && pack.expiresAt !== null && !!pack.purchaseXid && pack.purchaseXid.length <= MAX_PURCHASE_XID;
 }

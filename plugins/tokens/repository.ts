@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDate } from '../../core/util/time.js';
+import { isRowId } from '../../core/db/index.js';
 
 /** A personal access or impersonation token, without its digest. */
 export interface AccessToken {
@@ -84,18 +85,19 @@ export interface TokenFilter {
 /**
  * GitLab's PAT sorts (`order_<column>_<dir>_id_<dir>`): the id breaks ties in the same direction.
  * NULLs sort as PostgreSQL puts them by default (last ascending, first descending), stated explicitly
- * so SQLite orders never-used and never-expiring tokens the same way.
+ * so SQLite orders never-used and never-expiring tokens the same way. A Map, because `sort` is user input:
+ * a plain object would answer `__proto__` and `toString` with its prototype's members.
  */
-const SORTS: Record<string, { column: string; direction: 'asc' | 'desc' }> = {
-  name_asc: { column: 'name', direction: 'asc' },
-  name_desc: { column: 'name', direction: 'desc' },
-  created_asc: { column: 'created_at', direction: 'asc' },
-  created_desc: { column: 'created_at', direction: 'desc' },
-  expires_asc: { column: 'expires_at', direction: 'asc' },
-  expires_desc: { column: 'expires_at', direction: 'desc' },
-  last_used_asc: { column: 'last_used_at', direction: 'asc' },
-  last_used_desc: { column: 'last_used_at', direction: 'desc' },
-};
+const SORTS = new Map<string, { column: string; direction: 'asc' | 'desc' }>([
+  ['name_asc', { column: 'name', direction: 'asc' }],
+  ['name_desc', { column: 'name', direction: 'desc' }],
+  ['created_asc', { column: 'created_at', direction: 'asc' }],
+  ['created_desc', { column: 'created_at', direction: 'desc' }],
+  ['expires_asc', { column: 'expires_at', direction: 'asc' }],
+  ['expires_desc', { column: 'expires_at', direction: 'desc' }],
+  ['last_used_asc', { column: 'last_used_at', direction: 'asc' }],
+  ['last_used_desc', { column: 'last_used_at', direction: 'desc' }],
+]);
 const DEFAULT_SORT = { column: 'id', direction: 'asc' } as const;
 
 /** GitLab's fuzzy search needs at least this many characters for a partial (substring) match. */
@@ -103,6 +105,13 @@ const MIN_CHARS_FOR_PARTIAL_MATCHING = 3;
 
 /** `foo "bar baz"` → `['foo', 'bar baz']` (Gitlab::SQL::Pattern.split_query_to_search_terms). */
 const searchTerms = (query: string) => [...query.matchAll(/"([^"]+)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
+
+/** `lower(name) like ?`, with a backslash escaping the wildcards of the user's text. */
+const NAME_LIKE = "lower(name) like ? escape '\\'";
+/** The width of the name column. */
+const MAX_NAME_LENGTH = 255;
+/** Conditions ANDed side by side at most: SQLite refuses an expression nested deeper than 1000 (a long AND chain is). */
+const CONDITIONS_PER_GROUP = 100;
 
 const likePattern = (value: string) => value.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`);
 
@@ -113,16 +122,32 @@ const likePattern = (value: string) => value.toLowerCase().replace(/[%_\\]/g, (c
 function applyNameSearch(q: Knex.QueryBuilder, search: string) {
   const query = search.trim().replace(/\s+/g, ' ');
   if (!query) return;
-  const words = searchTerms(query).filter((term) => term.length >= MIN_CHARS_FOR_PARTIAL_MATCHING);
+  const words = [...new Set(searchTerms(query).filter((term) => term.length >= MIN_CHARS_FOR_PARTIAL_MATCHING).map((term) => term.toLowerCase()))];
+  // A name is no longer than its column, so a longer term matches nothing (and SQLite refuses very long patterns).
+  const unmatchable = words.length ? words.some((word) => word.length > MAX_NAME_LENGTH) : query.length > MAX_NAME_LENGTH;
+  if (unmatchable) return void q.whereRaw('1 = 0');
   // `lower(...) like ... escape` is plain SQL that SQLite and PostgreSQL read the same way.
-  if (!words.length) q.whereRaw("lower(name) like ? escape '\\'", [likePattern(query)]);
-  for (const word of words) q.whereRaw("lower(name) like ? escape '\\'", [`%${likePattern(word)}%`]);
+  if (!words.length) q.whereRaw(NAME_LIKE, [likePattern(query)]);
+  else whereEveryPattern(q, words.map((word) => `%${likePattern(word)}%`));
+}
+
+/** Every pattern must match, as a tree of groups so thousands of terms stay within SQLite's expression depth. */
+function whereEveryPattern(q: Knex.QueryBuilder, patterns: readonly string[]): void {
+  if (patterns.length <= CONDITIONS_PER_GROUP) {
+    for (const pattern of patterns) q.whereRaw(NAME_LIKE, [pattern]);
+    return;
+  }
+  const size = Math.ceil(patterns.length / CONDITIONS_PER_GROUP);
+  for (let start = 0; start < patterns.length; start += size) {
+    q.where((group) => whereEveryPattern(group, patterns.slice(start, start + size)));
+  }
 }
 
 export class TokensRepository {
   constructor(private readonly db: Knex) {}
 
   async findById(id: number, trx: Knex = this.db): Promise<AccessToken | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await trx(TOKENS_TABLE).select(COLUMNS).where({ id }).first();
     return row ? toAccessToken(row) : undefined;
   }
@@ -193,7 +218,7 @@ export class TokensRepository {
       if (filter.search) applyNameSearch(q, filter.search);
     });
     // Unknown sort values are ignored, as GitLab does; unordered listings are `id ASC` (Kaminari).
-    const { column, direction } = (filter.sort && SORTS[filter.sort]) || DEFAULT_SORT;
+    const { column, direction } = (filter.sort && SORTS.get(filter.sort)) || DEFAULT_SORT;
     const rows = query
       .clone()
       .select(COLUMNS)
