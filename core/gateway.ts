@@ -9,8 +9,10 @@ import { createDb, migrateLatest } from './db/index.js';
 import { createFlagResolver, type ManagedFlagResolver } from './flags/resolver.js';
 import { createInvalidationBus } from './ops/bus.js';
 import { createLoggers, createMetrics, type Metrics } from './ops/observability.js';
+import { openapiRoute } from './ops/openapi-route.js';
 import { operationsRoutes } from './ops/routes.js';
 import { enabledPluginNames, resolvePlugins } from './plugins/loader.js';
+import { buildOpenApiDocument, type OpenApiDocument } from './plugins/openapi.js';
 import type { AnyPluginManifest, AuthStrategy, Clock, GatehouseState, VersionInfo } from './plugins/types.js';
 import { registry as defaultRegistry } from './plugins/registry.js';
 import { createRateLimiterFactory } from './rate-limit/index.js';
@@ -45,6 +47,8 @@ export interface Gateway {
   services: Readonly<Record<string, unknown>>;
   /** Lines the operator must see once (e.g. a generated root token); printed by the CLI, never logged. */
   notices: readonly string[];
+  /** The OpenAPI document of every route this gateway serves (`/-/openapi.json` when enabled). */
+  openapi: OpenApiDocument;
   /** Marks the gateway as draining: readiness fails from now on. */
   drain(): void;
   close(): Promise<void>;
@@ -185,6 +189,28 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const routes: BoundRoute[] = plugins.flatMap((plugin) =>
       (plugin.routes ?? []).map((route) => ({ plugin: plugin.name, route, services: services[plugin.name] })),
     );
+    // The document lists the route that serves it: the route reads the JSON once it is built below.
+    let openapiJson = '';
+    const operations = [
+      ...operationsRoutes({
+        db,
+        redis,
+        metrics,
+        flagsSynced: () => flags.synced(),
+        invalidation: () => bus.status(),
+        draining: () => draining,
+        monitoringIpAllowlist: config.monitoring.ipAllowlist,
+      }),
+      ...(config.openapi.enabled ? [openapiRoute(() => openapiJson)] : []),
+    ];
+    const openapi = buildOpenApiDocument({
+      plugins,
+      routes: [...operations.map((route) => ({ plugin: 'core', route })), ...routes],
+      pluginConfig: config.plugins,
+      externalUrl: config.externalUrl,
+      version,
+    });
+    openapiJson = JSON.stringify(openapi);
     const app = createApp({
       config,
       logger,
@@ -194,15 +220,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       strategies,
       rateLimiterFor: createRateLimiterFactory({ redis, keyPrefix: config.redis.keyPrefix, failOpen: config.redis.failOpen, logger }),
       routes,
-      operations: operationsRoutes({
-        db,
-        redis,
-        metrics,
-        flagsSynced: () => flags.synced(),
-        invalidation: () => bus.status(),
-        draining: () => draining,
-        monitoringIpAllowlist: config.monitoring.ipAllowlist,
-      }),
+      operations,
     });
 
     return {
@@ -216,6 +234,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       plugins,
       services,
       notices,
+      openapi,
       drain: () => void (draining = true),
       close: closeAll,
     };

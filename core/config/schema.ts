@@ -113,6 +113,17 @@ export const monitoringSchema = z
   .prefault({})
   .describe('Monitoring endpoints.');
 
+export const openapiSchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('Serve the OpenAPI 3.1 document of every enabled route at /-/openapi.json (public; `gatehouse openapi` prints it either way).'),
+  })
+  .strict()
+  .prefault({})
+  .describe('OpenAPI document.');
+
 export const coreShape = {
   server: serverSchema,
   dataDir: z.string().min(1).default('./data').describe('Directory of the SQLite file and every generated secret file.'),
@@ -130,6 +141,7 @@ export const coreShape = {
   unleash: unleashSchema,
   log: logSchema,
   monitoring: monitoringSchema,
+  openapi: openapiSchema,
 };
 
 /** The shape every plugin's config slice gets in addition to its own keys. */

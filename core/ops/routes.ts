@@ -47,6 +47,8 @@ export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>
       name: 'core.health',
       method: 'GET',
       path: '/-/health',
+      summary: 'Liveness: the process is up',
+      successStatus: 200,
       auth: { strategy: 'none', reason: 'liveness probe for orchestrators; reveals nothing' },
       handler(ctx) {
         ctx.body = { status: 'ok' };
@@ -56,6 +58,8 @@ export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>
       name: 'core.readiness',
       method: 'GET',
       path: '/-/readiness',
+      summary: 'Readiness: database, Redis, flags and cache invalidation',
+      successStatus: 200,
       auth: { strategy: 'none', reason: 'readiness probe for load balancers; limited to monitoring.ipAllowlist' },
       async handler(ctx) {
         requireMonitoringClient(ctx);
@@ -73,6 +77,8 @@ export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>
       name: 'core.metrics',
       method: 'GET',
       path: '/-/metrics',
+      summary: 'Prometheus metrics',
+      successStatus: 200,
       auth: { strategy: 'none', reason: 'Prometheus scrape endpoint; limited to monitoring.ipAllowlist' },
       async handler(ctx) {
         requireMonitoringClient(ctx);

@@ -107,6 +107,12 @@ export interface RouteDefinition<S = unknown, I extends z.ZodType | undefined = 
   name: string;
   method: HttpMethod;
   path: string;
+  /** One line for the OpenAPI document. */
+  summary?: string;
+  /** More for the OpenAPI document (CommonMark). */
+  description?: string;
+  /** The status a success answers with, for the OpenAPI document; without it, any 2xx. */
+  successStatus?: number;
   auth: RouteAuth;
   flag?: string;
   rateLimit?: RateLimitSpec;
