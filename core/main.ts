@@ -2,8 +2,9 @@
 import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatProblem, loadProcessConfig, type AppConfig } from './config/index.js';
-import { SecretFileError } from './config/secrets.js';
+import { createMemorySecretStore, SecretFileError } from './config/secrets.js';
 import { createDb, migrateLatest } from './db/index.js';
+import { createStaticFlags } from './flags/resolver.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { trackConnections } from './http/drain.js';
 import { enabledPluginNames, PluginLoadError, resolvePlugins } from './plugins/loader.js';
@@ -17,6 +18,7 @@ const USAGE = `usage: gatehouse <command>
   migrate                    run pending migrations of the enabled plugins
   config check               validate configuration; print every problem with its key path
   plugins list               every plugin, enabled or not, with its routes, strategies and flags
+  openapi                    print the OpenAPI 3.1 document of the enabled plugins' routes (JSON)
   admin create-user --username U --email E --name N [--password P] [--admin]
   admin create-token --username U --name N --scopes api,read_user [--expires-at YYYY-MM-DD]
 `;
@@ -122,6 +124,30 @@ function pluginsList() {
   }
 }
 
+/**
+ * Prints the OpenAPI document `/-/openapi.json` serves for this configuration. The gateway boots on a
+ * throwaway in-memory database, secrets and flags: describing the API touches neither the data
+ * directory nor the configured database, Redis or Unleash.
+ */
+async function printOpenApi() {
+  const config = configOrExit();
+  const throwaway: AppConfig = {
+    ...config,
+    db: { ...config.db, client: 'sqlite3', filename: ':memory:', url: undefined },
+    redis: { ...config.redis, url: undefined },
+  };
+  const gateway = await bootOrExit(throwaway, {
+    logger: createLogger('silent'),
+    secrets: createMemorySecretStore(),
+    flags: createStaticFlags(registry.flatMap((plugin) => plugin.flags ?? [])),
+  });
+  try {
+    say(JSON.stringify(gateway.openapi, null, 2));
+  } finally {
+    await gateway.close();
+  }
+}
+
 /** Admin commands run against the database directly, with the same services the API uses. */
 async function admin(action: string | undefined, args: string[]) {
   const { values } = parseArgs({
@@ -188,6 +214,8 @@ async function main(argv: string[]) {
     case 'plugins':
       if (sub === 'list') return pluginsList();
       break;
+    case 'openapi':
+      return printOpenApi();
     case 'admin':
       return admin(sub, rest);
     case undefined:
