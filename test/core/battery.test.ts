@@ -8,7 +8,7 @@ import { createUserWithToken } from '../helpers/fixtures.js';
 import { shellJwt } from '../helpers/shell.js';
 
 /** The core's own routes, which no manifest declares. */
-const OPERATIONS_ROUTES: BatteryRoute[] = ['/-/health', '/-/readiness', '/-/metrics'].map((path) => ({
+const OPERATIONS_ROUTES: BatteryRoute[] = ['/-/health', '/-/readiness', '/-/metrics', '/-/openapi.json'].map((path) => ({
   name: `core${path}`,
   method: 'GET',
   path,
