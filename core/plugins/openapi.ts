@@ -38,7 +38,8 @@ export interface OpenApiOperation {
   tags: string[];
   parameters?: OpenApiParameter[];
   requestBody?: { required: boolean; content: Record<string, { schema: JsonSchema }> };
-  security: Array<Record<string, string[]>>;
+  /** Absent for a strategy this module does not know (an outside plugin's): `x-gatehouse-auth` names it. */
+  security?: Array<Record<string, string[]>>;
   responses: Record<string, unknown>;
   'x-gatehouse-auth': RouteAuth;
   'x-gatehouse-flag'?: string;
@@ -127,7 +128,8 @@ const SECURITY_SCHEMES: Record<string, SecurityScheme> = {
 
 /**
  * The credentials each shipped auth strategy accepts: alternatives, each a set of schemes sent together.
- * A strategy of an external plugin is not listed: its operations carry `x-gatehouse-auth` only.
+ * A strategy of an outside plugin is not listed: its operations carry `x-gatehouse-auth` only, since
+ * `security: []` would declare them public.
  */
 const STRATEGY_SCHEMES: Record<string, ReadonlyArray<readonly string[]>> = {
   token: [['private_token'], ['bearer_token']],
@@ -350,9 +352,10 @@ function requestOf(route: RouteDefinition<unknown, any>, variant: PathVariant): 
  * Security requirements: one alternative per accepted credential; with scopes, one per scope, since a
  * token carrying any one of a route's scopes is accepted. Public routes need nothing (`[]`).
  */
-function securityOf(auth: RouteAuth): Array<Record<string, string[]>> {
+function securityOf(auth: RouteAuth): Array<Record<string, string[]>> | undefined {
   if (auth.strategy === 'none') return [];
-  const alternatives = STRATEGY_SCHEMES[auth.strategy] ?? [];
+  const alternatives = STRATEGY_SCHEMES[auth.strategy];
+  if (!alternatives) return undefined;
   const scopes = 'scopes' in auth && auth.scopes?.length ? auth.scopes : undefined;
   return alternatives.flatMap((schemes) =>
     (scopes ?? [undefined]).map((scope) => Object.fromEntries(schemes.map((scheme) => [scheme, scope ? [scope] : []]))),
@@ -378,19 +381,22 @@ function responsesOf(route: RouteDefinition<unknown, any>, variant: PathVariant)
   return responses;
 }
 
+/** `{ [key]: value }` when there is a value: absent keys rather than `undefined` ones in the JSON. */
+const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
+
 function operationOf(described: DescribedRoute, variant: PathVariant, operationId: string, source: OpenApiSource): OpenApiOperation {
   const { plugin, route } = described;
   return {
     operationId,
-    ...(route.summary ? { summary: route.summary } : {}),
-    ...(route.description ? { description: route.description } : {}),
+    ...optional('summary', route.summary),
+    ...optional('description', route.description),
     tags: [plugin],
     ...requestOf(route, variant),
-    security: securityOf(route.auth),
+    ...optional('security', securityOf(route.auth)),
     responses: responsesOf(route, variant),
     'x-gatehouse-auth': route.auth,
-    ...(route.flag ? { 'x-gatehouse-flag': route.flag } : {}),
-    ...(route.rateLimit ? { 'x-gatehouse-rate-limit': rateLimitOf(route.rateLimit, source.pluginConfig[plugin]) } : {}),
+    ...optional('x-gatehouse-flag', route.flag),
+    ...optional('x-gatehouse-rate-limit', route.rateLimit && rateLimitOf(route.rateLimit, source.pluginConfig[plugin])),
   };
 }
 
@@ -398,7 +404,7 @@ function operationOf(described: DescribedRoute, variant: PathVariant, operationI
 function usedSchemes(paths: OpenApiDocument['paths']): Record<string, SecurityScheme> {
   const used = new Set<string>();
   for (const operations of Object.values(paths)) {
-    for (const operation of Object.values(operations)) for (const requirement of operation.security) for (const name in requirement) used.add(name);
+    for (const operation of Object.values(operations)) for (const requirement of operation.security ?? []) for (const name in requirement) used.add(name);
   }
   return Object.fromEntries(Object.entries(SECURITY_SCHEMES).filter(([name]) => used.has(name)));
 }
