@@ -13,7 +13,7 @@ import { openapiRoute } from './ops/openapi-route.js';
 import { operationsRoutes } from './ops/routes.js';
 import { enabledPluginNames, resolvePlugins } from './plugins/loader.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './plugins/openapi.js';
-import type { AnyPluginManifest, AuthStrategy, Clock, GatehouseState, VersionInfo } from './plugins/types.js';
+import type { AnyPluginManifest, AuthStrategy, Clock, GatehouseState, RouteDefinition, VersionInfo } from './plugins/types.js';
 import { registry as defaultRegistry } from './plugins/registry.js';
 import { createRateLimiterFactory } from './rate-limit/index.js';
 import { PRODUCT_VERSION } from './version.js';
@@ -47,8 +47,8 @@ export interface Gateway {
   services: Readonly<Record<string, unknown>>;
   /** Lines the operator must see once (e.g. a generated root token); printed by the CLI, never logged. */
   notices: readonly string[];
-  /** The OpenAPI document of every route this gateway serves (`/-/openapi.json` when enabled). */
-  openapi: OpenApiDocument;
+  /** The OpenAPI document of every route this gateway serves (`/-/openapi.json` when enabled), built on first use. */
+  readonly openapi: OpenApiDocument;
   /** Marks the gateway as draining: readiness fails from now on. */
   drain(): void;
   close(): Promise<void>;
@@ -189,9 +189,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const routes: BoundRoute[] = plugins.flatMap((plugin) =>
       (plugin.routes ?? []).map((route) => ({ plugin: plugin.name, route, services: services[plugin.name] })),
     );
-    // The document lists the route that serves it: the route reads the JSON once it is built below.
-    let openapiJson = '';
-    const operations = [
+    // Built on first use, not at boot (it costs tens of milliseconds, every boot would pay them); the
+    // document lists the route that serves it.
+    let openapi: OpenApiDocument | undefined;
+    let openapiJson: string | undefined;
+    const openapiDocument = (): OpenApiDocument =>
+      (openapi ??= buildOpenApiDocument({
+        plugins,
+        routes: [...operations.map((route) => ({ plugin: 'core', route })), ...routes],
+        pluginConfig: config.plugins,
+        externalUrl: config.externalUrl,
+        version,
+      }));
+    const operations: RouteDefinition<unknown>[] = [
       ...operationsRoutes({
         db,
         redis,
@@ -201,16 +211,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         draining: () => draining,
         monitoringIpAllowlist: config.monitoring.ipAllowlist,
       }),
-      ...(config.openapi.enabled ? [openapiRoute(() => openapiJson)] : []),
+      ...(config.openapi.enabled ? [openapiRoute(() => (openapiJson ??= JSON.stringify(openapiDocument())))] : []),
     ];
-    const openapi = buildOpenApiDocument({
-      plugins,
-      routes: [...operations.map((route) => ({ plugin: 'core', route })), ...routes],
-      pluginConfig: config.plugins,
-      externalUrl: config.externalUrl,
-      version,
-    });
-    openapiJson = JSON.stringify(openapi);
     const app = createApp({
       config,
       logger,
@@ -234,7 +236,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       plugins,
       services,
       notices,
-      openapi,
+      get openapi() {
+        return openapiDocument();
+      },
       drain: () => void (draining = true),
       close: closeAll,
     };

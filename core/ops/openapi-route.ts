@@ -3,7 +3,7 @@ import type { RouteDefinition } from '../plugins/types.js';
 export const OPENAPI_PATH = '/-/openapi.json';
 
 /**
- * `GET /-/openapi.json`: the OpenAPI document, serialised once at boot. Public, as GitLab publishes its
+ * `GET /-/openapi.json`: the OpenAPI document, serialised once, on first request. Public, as GitLab publishes its
  * own API description: it lists routes and what they need, never data.
  */
 export function openapiRoute(documentJson: () => string): RouteDefinition<unknown> {

@@ -50,7 +50,7 @@ function operationIds(document: OpenApiDocument) {
 
 const routeNames = (plugins: readonly { routes?: readonly { name: string }[] }[]) => plugins.flatMap((plugin) => (plugin.routes ?? []).map((r) => r.name));
 
-test(`/-/openapi.json serves a valid OpenAPI 3.1 document, the one built at boot (${backendName})`, async (t) => {
+test(`/-/openapi.json serves a valid OpenAPI 3.1 document, the one the gateway builds (${backendName})`, async (t) => {
   const response = await app.request('/-/openapi.json');
   t.is(response.status, 200);
   t.is(response.headers.get('content-type'), 'application/json');
