@@ -131,7 +131,7 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
  * What keeps a value from being a manifest the loader can check: the fields it reads, with their types.
  * The loader's own rules (names, core range, routes' auth and flags) run afterwards, like for shipped plugins.
  */
-export function manifestShapeProblems(value: unknown): string[] {
+function manifestShapeProblems(value: unknown): string[] {
   if (!isObject(value)) return ['it is not an object'];
   const problems: string[] = [];
   for (const field of ['name', 'version', 'core', 'description']) {
