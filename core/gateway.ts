@@ -11,7 +11,7 @@ import { createInvalidationBus } from './ops/bus.js';
 import { createLoggers, createMetrics, type Metrics } from './ops/observability.js';
 import { openapiRoute } from './ops/openapi-route.js';
 import { operationsRoutes } from './ops/routes.js';
-import { enabledPluginNames, resolvePlugins } from './plugins/loader.js';
+import { enabledPluginNames, resolvePlugins, type ModuleProblem } from './plugins/loader.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './plugins/openapi.js';
 import type { AnyPluginManifest, AuthStrategy, Clock, GatehouseState, RouteDefinition, VersionInfo } from './plugins/types.js';
 import { registry as defaultRegistry } from './plugins/registry.js';
@@ -20,7 +20,10 @@ import { PRODUCT_VERSION } from './version.js';
 
 export interface GatewayOptions {
   config: AppConfig;
+  /** The plugins config may enable: the shipped ones, plus those loaded from `plugins.<name>.module`. */
   registry?: readonly AnyPluginManifest[];
+  /** Why some `module` entries could not be used (see `loadConfigWithPlugins`); listed with the loader's problems. */
+  moduleProblems?: readonly ModuleProblem[];
   logger?: Logger;
   /** Where the gateway's own loggers write (default: standard output through pino's worker thread). */
   logDestination?: DestinationStream;
@@ -92,7 +95,7 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const registry = options.registry ?? defaultRegistry;
-  const plugins = resolvePlugins(registry, enabledPluginNames(config));
+  const plugins = resolvePlugins(registry, enabledPluginNames(config), options.moduleProblems);
   const loggers = options.logger
     ? { logger: options.logger, requestLogger: options.logger, close() {} }
     : createLoggers(config.log.level, { destination: options.logDestination });

@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
-import { ConfigError, formatProblem, loadProcessConfig, type AppConfig } from './config/index.js';
+import { ConfigError, formatProblem, loadProcessConfig, type AppConfig, type LoadedConfig } from './config/index.js';
 import { createMemorySecretStore, SecretFileError } from './config/secrets.js';
 import { createDb, migrateLatest } from './db/index.js';
 import { createStaticFlags } from './flags/resolver.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { trackConnections } from './http/drain.js';
 import { enabledPluginNames, PluginLoadError, resolvePlugins } from './plugins/loader.js';
-import { registry } from './plugins/registry.js';
 import { createLogger } from './ops/observability.js';
 import { ApiError } from './errors.js';
 
@@ -30,18 +29,21 @@ const fail = (message: string, code = 1): never => {
   process.exit(code);
 };
 
-function configOrExit(): AppConfig {
+async function configOrExit(): Promise<LoadedConfig> {
   try {
-    return loadProcessConfig();
+    return await loadProcessConfig();
   } catch (error) {
     if (error instanceof ConfigError) fail(`gatehouse: invalid configuration\n${error.problems.map(formatProblem).join('\n')}`, 2);
     throw error;
   }
 }
 
-async function bootOrExit(config: AppConfig, overrides: Partial<Parameters<typeof createGateway>[0]> = {}): Promise<Gateway> {
+async function bootOrExit(
+  { config, registry, moduleProblems }: LoadedConfig,
+  overrides: Partial<Parameters<typeof createGateway>[0]> = {},
+): Promise<Gateway> {
   try {
-    return await createGateway({ config, ...overrides });
+    return await createGateway({ config, registry, moduleProblems, ...overrides });
   } catch (error) {
     if (error instanceof PluginLoadError || error instanceof SecretFileError) fail(`gatehouse: ${error.message}`, 2);
     throw error;
@@ -49,8 +51,9 @@ async function bootOrExit(config: AppConfig, overrides: Partial<Parameters<typeo
 }
 
 async function start() {
-  const config = configOrExit();
-  const gateway = await bootOrExit(config);
+  const loaded = await configOrExit();
+  const { config } = loaded;
+  const gateway = await bootOrExit(loaded);
   for (const notice of gateway.notices) say(`gatehouse: ${notice}`);
   const server: Server = createServer(gateway.app.callback());
   server.keepAliveTimeout = 65_000;
@@ -78,41 +81,40 @@ async function start() {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-async function migrate() {
-  const config = configOrExit();
-  let plugins;
+/** The enabled plugins in load order, or exit listing every problem, as `start` would. */
+function enabledPluginsOrExit({ config, registry, moduleProblems }: LoadedConfig) {
   try {
-    plugins = resolvePlugins(registry, enabledPluginNames(config));
+    return resolvePlugins(registry, enabledPluginNames(config), moduleProblems);
   } catch (error) {
     if (error instanceof PluginLoadError) fail(`gatehouse: ${error.message}`, 2);
     throw error;
   }
-  const db = createDb(config);
+}
+
+async function migrate() {
+  const loaded = await configOrExit();
+  const plugins = enabledPluginsOrExit(loaded);
+  const db = createDb(loaded.config);
   try {
-    const ran = await migrateLatest(db, plugins!);
+    const ran = await migrateLatest(db, plugins);
     say(ran.length ? `applied ${ran.length} migration(s):\n${ran.map((m) => `  ${m}`).join('\n')}` : 'database is up to date');
   } finally {
     await db.destroy();
   }
 }
 
-function configCheck() {
-  const config = configOrExit();
-  try {
-    resolvePlugins(registry, enabledPluginNames(config));
-  } catch (error) {
-    if (error instanceof PluginLoadError) fail(`gatehouse: ${error.message}`, 2);
-    throw error;
-  }
+async function configCheck() {
+  enabledPluginsOrExit(await configOrExit());
   say('configuration OK');
 }
 
-function pluginsList() {
-  const config = configOrExit();
+async function pluginsList() {
+  const { config, registry, moduleProblems, modules } = await configOrExit();
   const enabled = enabledPluginNames(config);
   for (const plugin of registry) {
     say(`${plugin.name} ${plugin.version} — ${enabled.has(plugin.name) ? 'enabled' : 'disabled'}`);
     say(`  ${plugin.description}`);
+    if (modules.has(plugin.name)) say(`  module: ${modules.get(plugin.name)}`);
     if (plugin.dependsOn?.length) say(`  depends on: ${plugin.dependsOn.join(', ')}`);
     const strategies = Object.keys(plugin.authStrategies ?? {});
     if (strategies.length) say(`  provides auth strategies: ${strategies.join(', ')}`);
@@ -122,6 +124,10 @@ function pluginsList() {
       say(`  ${route.method.padEnd(6)} ${route.path}  ${route.name}  auth=${route.auth.strategy}${scopes}${route.flag ? ` flag=${route.flag}` : ''}`);
     }
   }
+  for (const problem of moduleProblems) {
+    say(`${problem.plugin} — module not loaded${enabled.has(problem.plugin) ? '' : ' (disabled)'}`);
+    say(`  ${problem.message}`);
+  }
 }
 
 /**
@@ -130,16 +136,17 @@ function pluginsList() {
  * directory nor the configured database, Redis or Unleash.
  */
 async function printOpenApi() {
-  const config = configOrExit();
+  const loaded = await configOrExit();
+  const { config } = loaded;
   const throwaway: AppConfig = {
     ...config,
     db: { ...config.db, client: 'sqlite3', filename: ':memory:', url: undefined },
     redis: { ...config.redis, url: undefined },
   };
-  const gateway = await bootOrExit(throwaway, {
+  const gateway = await bootOrExit({ ...loaded, config: throwaway }, {
     logger: createLogger('silent'),
     secrets: createMemorySecretStore(),
-    flags: createStaticFlags(registry.flatMap((plugin) => plugin.flags ?? [])),
+    flags: createStaticFlags(loaded.registry.flatMap((plugin) => plugin.flags ?? [])),
   });
   try {
     say(JSON.stringify(gateway.openapi, null, 2));
@@ -162,8 +169,7 @@ async function admin(action: string | undefined, args: string[]) {
       'expires-at': { type: 'string' },
     },
   });
-  const config = configOrExit();
-  const gateway = await bootOrExit(config, { logger: createLogger('warn') });
+  const gateway = await bootOrExit(await configOrExit(), { logger: createLogger('warn') });
   const directory = gateway.services.directory as { users: any } | undefined;
   const tokens = gateway.services.tokens as { tokens: any } | undefined;
   try {

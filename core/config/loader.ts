@@ -1,7 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { buildConfigSchema, type AppConfig } from './schema.js';
+import { buildConfigSchema, type AppConfig, type PluginConfigSource } from './schema.js';
 
 /** One problem found while loading config: the key path and what is wrong, and where the value came from. */
 export interface ConfigProblem {
@@ -24,10 +24,9 @@ const RESERVED_ENV = new Set(['GATEHOUSE_CONFIG']);
 const RESERVED_ENV_PREFIXES = ['GATEHOUSE_TEST_'];
 
 type Json = Record<string, unknown>;
-type PluginConfigSource = ReadonlyArray<{ name: string; config?: z.ZodObject }>;
 
 export interface LoadConfigOptions {
-  plugins: PluginConfigSource;
+  plugins: readonly PluginConfigSource[];
   env?: Record<string, string | undefined>;
   cwd?: string;
   /** Skip config/default.json, config/$NODE_ENV.json and $GATEHOUSE_CONFIG (tests build config from overrides). */
@@ -56,7 +55,7 @@ const screamingSnake = (segment: string) =>
 export const envNameFor = (path: string[]) => `GATEHOUSE_${path.map(screamingSnake).join('__')}`;
 
 /** Every leaf key of the schema, derived from its JSON Schema so env names and docs never drift. */
-export function listConfigKeys(plugins: PluginConfigSource): ConfigKey[] {
+export function listConfigKeys(plugins: readonly PluginConfigSource[]): ConfigKey[] {
   const jsonSchema = z.toJSONSchema(buildConfigSchema(plugins), { io: 'input', unrepresentable: 'any' }) as Json;
   const keys: ConfigKey[] = [];
   const walk = (node: Json, path: string[]) => {
@@ -149,22 +148,19 @@ function deepFreeze<T>(value: T): T {
  */
 export function loadConfig(options: LoadConfigOptions): AppConfig {
   const env = options.env ?? {};
-  const cwd = options.cwd ?? process.cwd();
   const problems: ConfigProblem[] = [];
-  let merged: Json = {};
-
-  if (options.files !== false) {
-    const files = [resolve(cwd, 'config/default.json')];
-    if (env.NODE_ENV) files.push(resolve(cwd, `config/${env.NODE_ENV}.json`));
-    for (const file of files) if (existsSync(file)) merged = deepMerge(merged, readJsonFile(file, problems));
-    if (env.GATEHOUSE_CONFIG) merged = deepMerge(merged, readJsonFile(resolve(cwd, env.GATEHOUSE_CONFIG), problems));
-  }
+  let merged: Json = readConfigFiles(options, problems);
 
   const keysByEnv = new Map(listConfigKeys(options.plugins).map((key) => [key.env, key]));
+  const uncheckedEnvPrefixes = options.plugins
+    .filter((plugin) => plugin.origin === 'unloadable')
+    .map((plugin) => `${envNameFor(['plugins', plugin.name])}__`);
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('GATEHOUSE_') || raw === undefined) continue;
     if (RESERVED_ENV.has(name) || RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p))) continue;
     const key = keysByEnv.get(name);
+    // The keys of a plugin whose module did not load are unknown; the plugin loader says why.
+    if (!key && uncheckedEnvPrefixes.some((prefix) => name.startsWith(prefix))) continue;
     if (!key) {
       problems.push({ path: name, message: 'unknown environment variable (no such config key)' });
       continue;
@@ -198,6 +194,45 @@ export function loadConfig(options: LoadConfigOptions): AppConfig {
   const config = result.data as unknown as AppConfig;
   config.externalUrl = (config.externalUrl ?? `http://${config.server.host}:${config.server.port}`).replace(/\/+$/, '');
   return deepFreeze(config);
+}
+
+/** config/default.json < config/$NODE_ENV.json < $GATEHOUSE_CONFIG, merged; nothing when `files` is false. */
+function readConfigFiles(options: Omit<LoadConfigOptions, 'plugins'>, problems: ConfigProblem[]): Json {
+  if (options.files === false) return {};
+  const env = options.env ?? {};
+  const cwd = options.cwd ?? process.cwd();
+  let merged: Json = {};
+  const files = [resolve(cwd, 'config/default.json')];
+  if (env.NODE_ENV) files.push(resolve(cwd, `config/${env.NODE_ENV}.json`));
+  for (const file of files) if (existsSync(file)) merged = deepMerge(merged, readJsonFile(file, problems));
+  if (env.GATEHOUSE_CONFIG) merged = deepMerge(merged, readJsonFile(resolve(cwd, env.GATEHOUSE_CONFIG), problems));
+  return merged;
+}
+
+/** `GATEHOUSE_PLUGINS__BROADCAST_MESSAGES__MODULE` → `broadcast-messages` (plugin names are kebab-case). */
+const MODULE_ENV = /^GATEHOUSE_PLUGINS__([A-Z0-9]+(?:_[A-Z0-9]+)*)__MODULE$/;
+
+/**
+ * The `plugins.<name>.module` entries of every config layer, by plugin name, read before the schema
+ * exists: the modules they name bring the schema of their own slice. Values are as written (the schema
+ * checks them later); file problems are left to `loadConfig`, which reports them.
+ */
+export function findPluginModules(options: Omit<LoadConfigOptions, 'plugins'>): Map<string, unknown> {
+  const modules = new Map<string, unknown>();
+  const collect = (layer: Json) => {
+    const plugins = layer.plugins;
+    if (!plugins || typeof plugins !== 'object' || Array.isArray(plugins)) return;
+    for (const [name, slice] of Object.entries(plugins as Json)) {
+      if (slice && typeof slice === 'object' && 'module' in slice) modules.set(name, (slice as Json).module);
+    }
+  };
+  collect(readConfigFiles(options, []));
+  for (const [variable, raw] of Object.entries(options.env ?? {})) {
+    const match = MODULE_ENV.exec(variable);
+    if (match && raw !== undefined) modules.set(match[1].toLowerCase().replace(/_/g, '-'), raw);
+  }
+  if (options.overrides) collect(options.overrides);
+  return modules;
 }
 
 function envSourceHint(path: string[], env?: Record<string, string | undefined>) {

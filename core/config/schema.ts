@@ -149,15 +149,37 @@ export const pluginBaseShape = {
   enabled: z.boolean().default(true).describe('Load this plugin.'),
 };
 
+/** The key that names the ES module of a plugin from outside the repository. */
+export const pluginModuleShape = {
+  module: z
+    .string()
+    .min(1)
+    .describe('ES module whose default export is the plugin\'s manifest: a path (absolute, or relative to the working directory) or an installed package name.'),
+};
+
+/** What the config schema needs to know of a plugin. */
+export interface PluginConfigSource {
+  name: string;
+  config?: z.ZodObject;
+  /**
+   * `module`: loaded from `plugins.<name>.module`, so its slice also takes that key. `unloadable`: named
+   * by a `module` that could not be used; its slice is taken unchecked, since the plugin loader already
+   * reports why (its schema is unknown).
+   */
+  origin?: 'shipped' | 'module' | 'unloadable';
+}
+
+function pluginSliceSchema(plugin: PluginConfigSource) {
+  if (plugin.origin === 'unloadable') return z.object({ ...pluginBaseShape, ...pluginModuleShape }).loose();
+  const moduleKey = plugin.origin === 'module' ? pluginModuleShape : {};
+  return z.object({ ...pluginBaseShape, ...moduleKey, ...(plugin.config?.shape ?? {}) }).strict();
+}
+
 /** Builds the whole schema: core keys plus one strict `plugins.<name>` object per registered plugin. */
-export function buildConfigSchema(plugins: ReadonlyArray<{ name: string; config?: z.ZodObject }>) {
+export function buildConfigSchema(plugins: readonly PluginConfigSource[]) {
   const pluginShapes: Record<string, z.ZodType> = {};
   for (const plugin of plugins) {
-    pluginShapes[plugin.name] = z
-      .object({ ...pluginBaseShape, ...(plugin.config?.shape ?? {}) })
-      .strict()
-      .prefault({})
-      .describe(`Plugin ${plugin.name}.`);
+    pluginShapes[plugin.name] = pluginSliceSchema(plugin).prefault({}).describe(`Plugin ${plugin.name}.`);
   }
   return z
     .object({ ...coreShape, plugins: z.object(pluginShapes).strict().prefault({}).describe('Plugins.') })

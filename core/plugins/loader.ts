@@ -25,19 +25,32 @@ export function satisfiesCoreRange(range: string, version: string): boolean {
   return minor > rMinor || (minor === rMinor && patch >= rPatch);
 }
 
+/** Why a plugin named by `plugins.<name>.module` could not be used (reported only when it is enabled). */
+export interface ModuleProblem {
+  plugin: string;
+  message: string;
+}
+
 const describeRoute = (plugin: string, route: RouteDefinition<unknown>) =>
   `route ${route.name} (${route.method} ${route.path}) of plugin ${plugin}`;
 
 /**
  * Checks the enabled plugins against every rule of the loader and returns them in dependency order.
- * Problems are collected, never logged and skipped: one bad manifest aborts boot with the full list.
+ * Problems are collected, never logged and skipped: one bad manifest aborts boot with the full list,
+ * which starts with the problems of the enabled plugins whose module could not be used.
  */
-export function resolvePlugins(registry: readonly AnyPluginManifest[], enabledNames: ReadonlySet<string>): AnyPluginManifest[] {
-  const problems: string[] = [];
+export function resolvePlugins(
+  registry: readonly AnyPluginManifest[],
+  enabledNames: ReadonlySet<string>,
+  moduleProblems: readonly ModuleProblem[] = [],
+): AnyPluginManifest[] {
   const byName = new Map(registry.map((p) => [p.name, p]));
   const enabled = registry.filter((p) => enabledNames.has(p.name));
+  const relevantModuleProblems = moduleProblems.filter((problem) => enabledNames.has(problem.plugin));
+  const problems = relevantModuleProblems.map((problem) => problem.message);
+  const unloaded = new Set(relevantModuleProblems.map((problem) => problem.plugin));
 
-  for (const name of enabledNames) if (!byName.has(name)) problems.push(`unknown plugin "${name}"`);
+  for (const name of enabledNames) if (!byName.has(name) && !unloaded.has(name)) problems.push(`unknown plugin "${name}"`);
 
   const strategies = new Map<string, string>([['none', 'core']]);
   const allStrategies = new Map<string, string>();
@@ -48,7 +61,8 @@ export function resolvePlugins(registry: readonly AnyPluginManifest[], enabledNa
   for (const plugin of enabled) {
     problems.push(...lintManifest(plugin));
     for (const dep of plugin.dependsOn ?? []) {
-      if (!byName.has(dep)) problems.push(`plugin ${plugin.name} depends on unknown plugin "${dep}"`);
+      if (unloaded.has(dep) && !byName.has(dep)) problems.push(`plugin ${plugin.name} depends on ${dep}, whose module could not be loaded`);
+      else if (!byName.has(dep)) problems.push(`plugin ${plugin.name} depends on unknown plugin "${dep}"`);
       else if (!enabledNames.has(dep)) problems.push(`plugin ${plugin.name} depends on ${dep}, which is disabled`);
     }
     for (const name of Object.keys(plugin.authStrategies ?? {})) {

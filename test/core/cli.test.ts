@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -239,4 +239,108 @@ test.serial('the knex CLI sees the same migrations through knexfile.ts (npm run 
   t.is((await knex('migrate:latest')).code, 0);
   const afterwards = await runCli(ws, ['migrate']);
   t.deepEqual(afterwards.lines, ['database is up to date'], 'gatehouse migrate agrees with what knex ran');
+});
+
+const TEAM_NOTES = fileURLToPath(new URL('../fixtures/plugins/team-notes.mjs', import.meta.url));
+const TEAM_NOTES_MIGRATION = 'team-notes/20261204000000_create_team_notes';
+
+/** A workspace whose GATEHOUSE_CONFIG file enables plugins from outside the repository. */
+function workspaceWithConfig(config: unknown) {
+  const ws = workspace();
+  const file = join(ws.cwd, 'gatehouse.json');
+  writeFileSync(file, JSON.stringify(config));
+  return { ...ws, env: { ...ws.env, GATEHOUSE_CONFIG: file } };
+}
+
+test.serial('external plugins: plugins list shows them with their module, state and routes; config check accepts them', async (t) => {
+  const ws = workspaceWithConfig({
+    plugins: {
+      'team-notes': { module: TEAM_NOTES, maxLength: 50 },
+      missing: { module: './plugins/missing.mjs', enabled: false },
+    },
+  });
+  const list = await runCli(ws, ['plugins', 'list']);
+  t.is(list.code, 0, list.stderr);
+  const start = list.lines.indexOf('team-notes 0.3.0 — enabled');
+  t.true(start > 0, list.stdout);
+  t.deepEqual(list.lines.slice(start, start + 6), [
+    'team-notes 0.3.0 — enabled',
+    '  Short notes a team leaves for itself.',
+    `  module: ${TEAM_NOTES}`,
+    '  flag team_notes_api (release, default on): Serve the team notes API.',
+    '  POST   /api/v4/team_notes  team-notes.create  auth=token [api]',
+    '  GET    /api/v4/team_notes  team-notes.list  auth=token [read_api api]',
+  ].map((line, index) => (index >= 4 ? `${line} flag=team_notes_api` : line)));
+  t.deepEqual(list.lines.slice(-2), ['missing — module not loaded (disabled)', `  plugin missing: module "./plugins/missing.mjs" not found (looked up from ${ws.cwd})`]);
+  for (const plugin of registry) t.true(list.lines.includes(`${plugin.name} ${plugin.version} — enabled`), plugin.name);
+
+  const check = await runCli(ws, ['config', 'check']);
+  t.is(check.code, 0, check.stderr);
+  t.deepEqual(check.lines, ['configuration OK']);
+});
+
+test.serial('external plugins: config check lists every problem of their modules and manifests at once', async (t) => {
+  const ws = workspaceWithConfig({
+    plugins: {
+      'team-notes': { module: TEAM_NOTES, maxLength: 50 },
+      missing: { module: './plugins/missing.mjs' },
+      'rule-breaker': { module: fileURLToPath(new URL('../fixtures/plugins/rule-breaker.mjs', import.meta.url)) },
+    },
+  });
+  const result = await runCli(ws, ['config', 'check'], { GATEHOUSE_PLUGINS__DIRECTORY__MODULE: TEAM_NOTES });
+  t.is(result.code, 2);
+  t.is(result.stdout, '');
+  const listed = result.stderr.split('\n').filter((line) => line.startsWith('  - '));
+  t.deepEqual(listed, [
+    `  - plugin missing: module "./plugins/missing.mjs" not found (looked up from ${ws.cwd})`,
+    `  - plugin directory: module "${TEAM_NOTES}" cannot be loaded under the name of a plugin shipped with gatehouse`,
+    '  - plugin rule-breaker: needs core ^2.0.0, this core is 1.0.0',
+    '  - plugin rule-breaker depends on unknown plugin "ghost-plugin"',
+    '  - route rule-breaker.kerberos (GET /api/v4/rule_breaker/kerberos) of plugin rule-breaker uses unknown auth strategy "kerberos"',
+    '  - route rule-breaker.flagged (GET /api/v4/rule_breaker/flagged) of plugin rule-breaker uses undeclared flag "nobody_declared_this"',
+    '  - duplicate route GET /api/v4/user: directory.current-user and rule-breaker.user',
+  ]);
+  t.regex(result.stderr, /^gatehouse: cannot load plugins:$/m);
+
+  const badConfig = await runCli(ws, ['config', 'check'], { GATEHOUSE_PLUGINS__TEAM_NOTES__MAX_LENGTH: 'long' });
+  t.is(badConfig.code, 2);
+  t.regex(badConfig.stderr, /^ {2}plugins\.team-notes\.maxLength: .* \(from GATEHOUSE_PLUGINS__TEAM_NOTES__MAX_LENGTH\)$/m);
+});
+
+test.serial('external plugins: gatehouse migrate and the knex CLI run their migrations under <plugin>/<file>', async (t) => {
+  const ws = workspaceWithConfig({ plugins: { 'team-notes': { module: TEAM_NOTES } } });
+  const knex = (command: string) => runCli(ws, ['--knexfile', 'knexfile.ts', command], {}, { script: KNEX_CLI, cwd: ROOT });
+  const pending = await knex('migrate:list');
+  t.is(pending.code, 0, pending.stderr);
+  t.true(pending.lines.includes(TEAM_NOTES_MIGRATION), pending.stdout);
+
+  const first = await runCli(ws, ['migrate']);
+  t.is(first.code, 0, first.stderr);
+  const shipped = registry.flatMap((plugin) => Object.keys(plugin.migrations ?? {})).length;
+  t.is(first.lines[0], `applied ${shipped + 1} migration(s):`);
+  t.is(first.lines.at(-1), `  ${TEAM_NOTES_MIGRATION}`);
+
+  const listed = await knex('migrate:list');
+  t.true(listed.lines.includes('No Pending Migration files Found.'), listed.stdout);
+  t.deepEqual((await runCli(ws, ['migrate'])).lines, ['database is up to date']);
+});
+
+test.serial('external plugins: gatehouse start migrates and serves them', async (t) => {
+  const rootToken = 'glpat-operator-chosen-0123456789';
+  const ws = workspaceWithConfig({ plugins: { 'team-notes': { module: TEAM_NOTES, label: 'memo' } } });
+  const server = await startServer(ws, { GATEHOUSE_ROOT_TOKEN: rootToken });
+  try {
+    const response = await fetch(`${server.url}/api/v4/team_notes`, {
+      method: 'POST',
+      headers: { 'PRIVATE-TOKEN': rootToken, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ body: 'from the command line' }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    t.is(response.status, 201);
+    t.like(await response.json(), { id: 1, kind: 'memo', body: 'from the command line', author: 'root' });
+    const listed = await server.get('/api/v4/team_notes', rootToken);
+    t.deepEqual(await listed.json(), [{ id: 1, kind: 'memo', body: 'from the command line' }]);
+  } finally {
+    t.deepEqual(await server.stop(), { code: 0, signal: null });
+  }
 });

@@ -4,10 +4,10 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { loadConfig } from '../../core/config/loader.js';
 import { createMemorySecretStore, type SecretStore } from '../../core/config/secrets.js';
 import { createStaticFlags } from '../../core/flags/resolver.js';
 import { createGateway, type Gateway } from '../../core/gateway.js';
+import { loadConfigWithPlugins } from '../../core/plugins/external.js';
 import { registry as defaultRegistry } from '../../core/plugins/registry.js';
 import type { AnyPluginManifest, Clock } from '../../core/plugins/types.js';
 
@@ -72,8 +72,12 @@ export interface TestApp {
 }
 
 export interface TestAppOptions {
-  /** Config overrides on top of the test defaults (deep-merged). */
+  /** Config overrides on top of the test defaults (deep-merged); `plugins.<name>.module` loads a plugin from a file. */
   config?: Record<string, unknown>;
+  /** GATEHOUSE_* variables, read as the process environment is (below `config`). */
+  env?: Record<string, string>;
+  /** The working directory `plugins.<name>.module` paths and package names are resolved from. */
+  cwd?: string;
   flags?: Record<string, boolean>;
   registry?: readonly AnyPluginManifest[];
   clock?: TestClock;
@@ -151,7 +155,6 @@ function freePort(): Promise<number> {
  */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const clock = options.clock ?? new TestClock();
-  const registry = options.registry ?? defaultRegistry;
   const joined = options.joining?.gateway.config;
   if (joined && (joined.db.client !== 'pg' || !joined.redis.url)) throw new Error('joining an app needs PostgreSQL and Redis');
   const pg = TEST_DATABASE_URL && !joined ? await createPgSchema(TEST_DATABASE_URL) : undefined;
@@ -170,7 +173,14 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     // Captured logs are written by the gateway's own loggers (redaction and serializers as in production).
     log: { level: options.captureLogs ? 'info' : (process.env.GATEHOUSE_TEST_LOG ?? 'silent'), requests: false },
   };
-  const config = loadConfig({ plugins: registry, files: false, env: {}, overrides: deepMerge(base, options.config ?? {}) });
+  const loaded = await loadConfigWithPlugins({
+    shipped: options.registry ?? defaultRegistry,
+    cwd: options.cwd,
+    files: false,
+    env: options.env ?? {},
+    overrides: deepMerge(base, options.config ?? {}),
+  });
+  const { config, registry, moduleProblems } = loaded;
   const flags = createStaticFlags(registry.flatMap((p) => p.flags ?? []), options.flags);
   const logs: Array<Record<string, any>> = [];
   const logging = options.captureLogs
@@ -182,6 +192,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     gateway = await createGateway({
       config,
       registry,
+      moduleProblems,
       clock,
       flags,
       secrets,
