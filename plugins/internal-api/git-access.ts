@@ -1,4 +1,4 @@
-import { ApiError, BadRequestError, ModelValidationError } from '../../core/errors.js';
+import { ApiError, BadRequestError, ModelValidationError } from 'gatehouse';
 import type { InternalApiService } from './service.js';
 import { resolveActor, type Actor } from './actor.js';
 import type { Project, SshKey, User } from './types.js';

@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
-import type { Clock, FlagResolver, PluginDeps } from '../../core/plugins/types.js';
-import type { InternalApiConfig } from './manifest.js';
+import type { Logger, Clock, FlagResolver, PluginDeps } from 'gatehouse';
+import type { InternalApiConfig } from './config.js';
 import type { DirectoryServices, TokensServices } from './types.js';
 import { GitAccess } from './git-access.js';
 import { Accounts } from './accounts.js';
