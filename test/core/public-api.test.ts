@@ -221,6 +221,16 @@ test('gatehouse resolves to these sources, so plugins and core share one set of 
   t.is(fileURLToPath(import.meta.resolve('gatehouse')), join(ROOT, 'core', 'index.ts'));
 });
 
+test('the package entry runs the sources under the development condition and the build everywhere else', (t) => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  t.deepEqual(pkg.exports['.'], { development: './core/index.ts', types: './dist/core/index.d.ts', default: './dist/core/index.js' });
+  t.true(pkg.ava.nodeArguments.includes('--conditions=development'));
+  // Installs (npm ci, from git or a folder) build dist/; a start runs it without compiling.
+  t.is(pkg.scripts.prepare, 'npm run build');
+  t.false(/tsc|npm run build/.test(pkg.scripts.start));
+  for (const script of ['docs:config', 'knex', 'bench']) t.true(pkg.scripts[script].includes('--conditions=development'), `${script} runs the sources`);
+});
+
 // Compile-time checks (`npm run typecheck` covers the tests): a plugin's `declare module 'gatehouse'`
 // reaches the interface core's loader reads, and types `deps.plugins.<name>`.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
