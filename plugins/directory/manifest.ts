@@ -3,10 +3,9 @@ import { createDirectory } from './migrations/20261122000000_create_directory.js
 import { UsersService } from './users-service.js';
 import { KeysService } from './keys-service.js';
 import { ProjectsService } from './projects-service.js';
-import { changedUser, createDirectoryCache, type DirectoryCache } from './read-cache.js';
+import { changedUser, createDirectoryCache } from './read-cache.js';
 import { directoryRoutes } from './routes.js';
 import { projectUrls } from './projects-presenter.js';
-import type { Project } from './projects-repository.js';
 import type { DirectoryServices } from './services.js';
 
 const config = z.object({

@@ -1,10 +1,9 @@
 import { z, definePlugin, generatePepper, PEPPER_RULE } from 'gatehouse';
 import { createPersonalAccessTokens } from './migrations/20261122000100_create_personal_access_tokens.js';
 import { TokensService } from './service.js';
-import { adminStrategy, tokenStrategy, type TokenStrategyOptions } from './strategy.js';
+import { adminStrategy, tokenStrategy } from './strategy.js';
 import { tokenRoutes } from './routes.js';
 import { bootstrapRoot } from './bootstrap.js';
-import type { DirectoryServices } from './types.js';
 import type { TokensServices } from './services.js';
 
 const config = z.object({
