@@ -1,7 +1,7 @@
 /**
  * Typed API errors. Each class carries its HTTP status and GitLab's exact body shape, because every
- * GitLab client shows these bodies to people. Only the error writer (`core/http/error-writer.ts`)
- * turns them into responses.
+ * GitLab client shows these bodies to people. Only the error writer (`writeError` in
+ * `core/http/middleware.ts`) turns them into responses.
  */
 
 export type ErrorBody = Record<string, unknown>;

@@ -1,3 +1,5 @@
+import { ApiError as PublicApiError } from 'gatehouse';
+import { ApiError } from '../errors.js';
 import type { AnyPluginManifest } from './types.js';
 import { directoryPlugin } from '../../plugins/directory/manifest.js';
 import { tokensPlugin } from '../../plugins/tokens/manifest.js';
@@ -12,3 +14,12 @@ import { codeSuggestionsPlugin } from '../../plugins/code-suggestions/manifest.j
  * of them are enabled.
  */
 export const registry: readonly AnyPluginManifest[] = [directoryPlugin, tokensPlugin, internalApiPlugin, codeSuggestionsPlugin, oauthApplicationsPlugin, kubernetesAgentPlugin, subscriptionsPlugin];
+
+/**
+ * Plugins reach core through the package name. TypeScript sources run under tsx must resolve it with
+ * `--conditions=development`; otherwise it names the built dist/, a second copy of core whose errors
+ * this one would not recognise (every 4xx a plugin throws would answer 500).
+ */
+if (PublicApiError !== ApiError) {
+  throw new Error("gatehouse: the 'gatehouse' package resolves to a second copy of core; run TypeScript sources with node --conditions=development --import tsx");
+}

@@ -10,8 +10,9 @@ import type { ParamGroup } from '../http/validation.js';
 
 /**
  * What each plugin exports to the plugins that depend on it. Empty here; every plugin adds its own
- * entry by declaration merging in its manifest (`declare module '../../core/plugins/types.js'`), so a
- * dependant gets typed services without importing the other plugin's files.
+ * entry by declaration merging on the package entry (`declare module 'gatehouse'`, in the plugin's
+ * `services.ts`), which re-exports this interface, so a dependant gets typed services without
+ * importing the other plugin's files.
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface PluginServices {}

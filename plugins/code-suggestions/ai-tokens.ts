@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../../core/plugins/types.js';
+import type { Clock } from 'gatehouse';
 import type { SigningKeys } from './signing-keys.js';
 
 /** The audience of every token gatehouse mints for the AI gateway (GitLab's `Gitlab::Ai::AccessToken`). */

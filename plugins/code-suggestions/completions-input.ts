@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { EMPTY, INVALID, NOT_A_VALID_VALUE, whole } from '../../core/http/validation.js';
+import { z, EMPTY, INVALID, NOT_A_VALID_VALUE, whole } from 'gatehouse';
 
 /** The original Code Suggestions API's limits (`ee/lib/api/code_suggestions.rb`). */
 export const MAX_FILE_NAME = 255;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from 'gatehouse';
 
 /** The code-suggestions plugin's configuration slice (`plugins.code-suggestions.*`). */
 export const codeSuggestionsConfig = z.object({

@@ -1,6 +1,5 @@
 import type { DocumentNode, GraphQLSchema } from 'graphql';
-import type { Logger } from 'pino';
-import type { PrincipalUser } from '../../core/plugins/types.js';
+import type { Logger, PrincipalUser } from 'gatehouse';
 import { CONTEXT_TYPES } from './completions-input.js';
 import type { FilteredDocument } from './gl-introduced.js';
 import type { QueryLimits } from './graphql-limits.js';

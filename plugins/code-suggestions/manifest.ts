@@ -1,24 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { definePlugin } from '../../core/plugins/types.js';
+import { definePlugin } from 'gatehouse';
 import { codeSuggestionsConfig } from './config.js';
 import { GraphqlEndpoint, SWITCH_FLAG } from './graphql.js';
 import { AiGatewayUpstream } from './proxy.js';
 import { codeSuggestionsRoutes } from './routes.js';
 import { CodeSuggestionsService } from './service.js';
 import { loadSigningKeys } from './signing-keys.js';
-
-/** What the plugin holds: the service, the AI gateway upstream and the GraphQL endpoint. */
-export interface CodeSuggestionsServices {
-  service: CodeSuggestionsService;
-  upstream: AiGatewayUpstream;
-  graphql: GraphqlEndpoint;
-}
-
-declare module '../../core/plugins/types.js' {
-  interface PluginServices {
-    'code-suggestions': CodeSuggestionsServices;
-  }
-}
+import type { CodeSuggestionsServices } from './services.js';
 
 export const codeSuggestionsPlugin = definePlugin({
   name: 'code-suggestions',

@@ -1,6 +1,5 @@
 import type { Pool } from 'undici';
-import type { Logger } from 'pino';
-import type { GatehouseContext } from '../../core/plugins/types.js';
+import type { Logger, GatehouseContext } from 'gatehouse';
 import { RelayHandler } from './relay-handler.js';
 
 export { BadGatewayError, GatewayTimeoutError } from './relay-handler.js';

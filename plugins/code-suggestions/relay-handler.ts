@@ -1,7 +1,5 @@
 import { Readable } from 'node:stream';
-import type { Logger } from 'pino';
-import { ApiError } from '../../core/errors.js';
-import type { GatehouseContext } from '../../core/plugins/types.js';
+import { ApiError, type Logger, type GatehouseContext } from 'gatehouse';
 
 /** 502 `{"message":"502 Bad Gateway"}`: the AI gateway is unreachable or failed (5xx). */
 export class BadGatewayError extends ApiError {

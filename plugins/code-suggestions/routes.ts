@@ -1,7 +1,4 @@
-import { z } from 'zod';
-import { ForbiddenError, NotFoundError, PayloadTooLargeError } from '../../core/errors.js';
-import { p } from '../../core/http/validation.js';
-import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
+import { z, ForbiddenError, NotFoundError, PayloadTooLargeError, p, routeFor, type GatehouseContext } from 'gatehouse';
 import { CompletionsInputSchema, type CompletionsInput } from './completions-input.js';
 import { SWITCH_FLAG, type GraphqlRequest } from './graphql.js';
 import { CONTEXT_FLAG } from './service.js';
@@ -14,7 +11,7 @@ import {
   presentJwks,
   presentOpenIdConfiguration,
 } from './presenter.js';
-import type { CodeSuggestionsServices } from './manifest.js';
+import type { CodeSuggestionsServices } from './services.js';
 
 const route = routeFor<CodeSuggestionsServices>();
 

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { UnauthorizedError } from '../../core/errors.js';
-import type { Clock, FlagResolver, PluginServices, PrincipalUser } from '../../core/plugins/types.js';
+import { UnauthorizedError, type Clock, type FlagResolver, type PluginServices, type PrincipalUser } from 'gatehouse';
 import { TokenMinter, UpstreamCredentialCache, type MintedToken, type UpstreamCredential } from './ai-tokens.js';
 import type { SigningKeys } from './signing-keys.js';
 import type { CodeSuggestionsConfig } from './config.js';

@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import type { SecretRule, SecretStore } from '../../core/config/secrets.js';
+import type { SecretRule, SecretStore } from 'gatehouse';
 
 /** A public signing key as the JWKS publishes it (GitLab's `jwks_controller` field order). */
 export interface PublicJwk {

@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
-import { toDate } from '../../core/util/time.js';
-import { isRowId } from '../../core/db/index.js';
+import { toDate, isRowId, type Knex } from 'gatehouse';
 
 export type KeyUsageType = 'auth' | 'signing' | 'auth_and_signing';
 export const KEY_USAGE_TYPES = ['auth', 'signing', 'auth_and_signing'] as const;

@@ -1,12 +1,8 @@
-import { z } from 'zod';
-import { NotFoundError } from '../../core/errors.js';
-import { paginationShape, pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
-import { p } from '../../core/http/validation.js';
-import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
+import { z, NotFoundError, paginationShape, pageOf, setPaginationHeaders, p, routeFor, type GatehouseContext } from 'gatehouse';
 import { KEY_USAGE_TYPES } from './keys-repository.js';
 import type { AddKeyInput } from './keys-service.js';
 import { presentKey } from './presenter.js';
-import type { DirectoryServices } from './manifest.js';
+import type { DirectoryServices } from './services.js';
 
 const route = routeFor<DirectoryServices>();
 

@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
-import type { Clock } from '../../core/plugins/types.js';
-import { ModelValidationError } from '../../core/errors.js';
+import { ModelValidationError, type Knex, type Clock } from 'gatehouse';
 import { changedKey, type DirectoryCache } from './read-cache.js';
 import { KeysRepository, type KeyUsageType, type SshKey } from './keys-repository.js';
 import { fingerprintOfBlob, parseKeyBlob, parseSshPublicKey } from './ssh-public-key.js';

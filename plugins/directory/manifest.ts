@@ -1,14 +1,12 @@
-import { z } from 'zod';
-import { definePlugin } from '../../core/plugins/types.js';
-import { generatePepper, PEPPER_RULE } from '../../core/util/secrets.js';
+import { z, definePlugin, generatePepper, PEPPER_RULE } from 'gatehouse';
 import { createDirectory } from './migrations/20261122000000_create_directory.js';
 import { UsersService } from './users-service.js';
 import { KeysService } from './keys-service.js';
 import { ProjectsService } from './projects-service.js';
-import { changedUser, createDirectoryCache, type DirectoryCache } from './read-cache.js';
+import { changedUser, createDirectoryCache } from './read-cache.js';
 import { directoryRoutes } from './routes.js';
 import { projectUrls } from './projects-presenter.js';
-import type { Project } from './projects-repository.js';
+import type { DirectoryServices } from './services.js';
 
 const config = z.object({
   readCacheSize: z.number().int().min(1).default(10_000).describe('How many directory reads (keys, users, projects, access levels) to keep in memory.'),
@@ -25,30 +23,6 @@ const config = z.object({
     .default('.gatehouse_recovery_code_pepper')
     .describe('Secret file peppering 2FA recovery code digests (relative to dataDir; generated when absent).'),
 });
-
-/** Services the directory exports to dependants (tokens, internal-api, code-suggestions, …). */
-export interface DirectoryServices {
-  users: UsersService;
-  keys: KeysService;
-  projects: ProjectsService;
-  /**
-   * Directory reads, and values dependants derive from them (stored untagged, so any directory write
-   * drops them too); `onInvalidate` tells dependants what each write changed.
-   */
-  readCache: DirectoryCache;
-  /** The tag a write to this user is invalidated with: dependants tag what they build from the user with it. */
-  userCacheTag(id: number): string;
-  externalUrl: string;
-  /** A project's SSH and HTTP clone URLs and web URL, as the project API shows them. */
-  projectUrls(project: Pick<Project, 'fullPath'>): ReturnType<typeof projectUrls>;
-  version: { version: string; revision: string };
-}
-
-declare module '../../core/plugins/types.js' {
-  interface PluginServices {
-    directory: DirectoryServices;
-  }
-}
 
 export const directoryPlugin = definePlugin({
   name: 'directory',

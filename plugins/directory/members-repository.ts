@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
-import { toDate } from '../../core/util/time.js';
-import { isRowId } from '../../core/db/index.js';
+import { toDate, isRowId, type Knex } from 'gatehouse';
 
 /** What a membership is on: a namespace (group) or a project. */
 export type MemberSource = 'namespace' | 'project';

@@ -1,7 +1,4 @@
-import type { Knex } from 'knex';
-import { ServiceError } from '../../core/errors.js';
-import { toDate } from '../../core/util/time.js';
-import { isRowId } from '../../core/db/index.js';
+import { ServiceError, toDate, isRowId, type Knex } from 'gatehouse';
 
 /** GitLab's three visibility levels, least visible first. */
 export const VISIBILITIES = ['private', 'internal', 'public'] as const;

@@ -1,4 +1,4 @@
-import { iso } from '../../core/util/time.js';
+import { iso } from 'gatehouse';
 import type { User } from './users-repository.js';
 import type { SshKey } from './keys-repository.js';
 

@@ -1,4 +1,4 @@
-import { iso } from '../../core/util/time.js';
+import { iso } from 'gatehouse';
 import { presentUserBasic } from './presenter.js';
 import type { Namespace } from './namespaces-repository.js';
 import type { Project } from './projects-repository.js';

@@ -1,7 +1,5 @@
-import type { Knex } from 'knex';
-import { toDate } from '../../core/util/time.js';
+import { toDate, isRowId, type Knex } from 'gatehouse';
 import type { Visibility } from './namespaces-repository.js';
-import { isRowId } from '../../core/db/index.js';
 
 /**
  * A project. `fullPath` is its namespace's full path plus `/` plus `path`. `diskPath` is where GitLab's

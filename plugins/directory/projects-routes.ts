@@ -1,7 +1,5 @@
-import { z } from 'zod';
-import { p, NOT_A_VALID_VALUE } from '../../core/http/validation.js';
-import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
-import type { DirectoryServices } from './manifest.js';
+import { z, p, NOT_A_VALID_VALUE, routeFor, type GatehouseContext } from 'gatehouse';
+import type { DirectoryServices } from './services.js';
 import { VISIBILITIES, type Namespace } from './namespaces-repository.js';
 import type { Project } from './projects-repository.js';
 import { MEMBER_ACCESS_LEVELS } from './projects-service.js';

@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { Knex } from 'knex';
+import {
+  ApiError,
+  ForbiddenError,
+  ModelValidationError,
+  NotFoundError,
+  ServiceError,
+  uniqueViolation,
+  type Knex,
+  type Clock,
+} from 'gatehouse';
 import { changedKey, changedNamespace, changedProject, changedUser, type DirectoryCache } from './read-cache.js';
-import type { Clock } from '../../core/plugins/types.js';
-import { ApiError, ForbiddenError, ModelValidationError, NotFoundError, ServiceError } from '../../core/errors.js';
-import { uniqueViolation } from '../../core/db/index.js';
 import { KeysService } from './keys-service.js';
 import { KeysRepository, type SshKey } from './keys-repository.js';
 import { parseSshPublicKey } from './ssh-public-key.js';

@@ -1,5 +1,4 @@
-import { createCache, type Cache } from '../../core/cache/index.js';
-import type { InvalidationBus } from '../../core/plugins/types.js';
+import { createCache, type Cache, type InvalidationBus } from 'gatehouse';
 
 /**
  * Hot-path reads of the directory (a key, a user, a project by path, a namespace lineage, an access

@@ -1,7 +1,6 @@
-import { routeFor } from '../../core/plugins/types.js';
-import { UnauthorizedError } from '../../core/errors.js';
+import { routeFor, UnauthorizedError } from 'gatehouse';
 import { presentUser } from './presenter.js';
-import type { DirectoryServices } from './manifest.js';
+import type { DirectoryServices } from './services.js';
 import { usersRoutes } from './users-routes.js';
 import { keysRoutes } from './keys-routes.js';
 import { projectsRoutes } from './projects-routes.js';

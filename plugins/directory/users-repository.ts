@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
-import { toDate } from '../../core/util/time.js';
-import { isRowId } from '../../core/db/index.js';
+import { toDate, isRowId, type Knex } from 'gatehouse';
 
 /** A user as the directory knows it. The password hash never leaves the repository. */
 export interface User {

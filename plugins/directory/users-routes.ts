@@ -1,11 +1,18 @@
-import { z } from 'zod';
-import { ForbiddenError, ModelValidationError, NotFoundError } from '../../core/errors.js';
-import { paginationShape, pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
-import { p } from '../../core/http/validation.js';
-import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
+import {
+  z,
+  ForbiddenError,
+  ModelValidationError,
+  NotFoundError,
+  paginationShape,
+  pageOf,
+  setPaginationHeaders,
+  p,
+  routeFor,
+  type GatehouseContext,
+} from 'gatehouse';
 import { presentUser, presentUserBasic } from './presenter.js';
 import { USER_ORDER_COLUMNS, type User } from './users-repository.js';
-import type { DirectoryServices } from './manifest.js';
+import type { DirectoryServices } from './services.js';
 
 const route = routeFor<DirectoryServices>();
 

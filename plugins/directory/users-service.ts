@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { Knex } from 'knex';
-import type { Clock } from '../../core/plugins/types.js';
-import { ModelValidationError, ServiceError } from '../../core/errors.js';
-import { hashPassword, pepperedDigest, randomHex, verifyPassword } from '../../core/util/secrets.js';
+import {
+  ModelValidationError,
+  ServiceError,
+  hashPassword,
+  pepperedDigest,
+  randomHex,
+  verifyPassword,
+  uniqueViolation,
+  type Knex,
+  type Clock,
+} from 'gatehouse';
 import { UsersRepository, type User, type UserChanges, type UserOrder } from './users-repository.js';
 import { NamespacesRepository } from './namespaces-repository.js';
 import { ProjectsRepository } from './projects-repository.js';
-import { uniqueViolation } from '../../core/db/index.js';
 import { changedUser, type DirectoryCache } from './read-cache.js';
 
 const USERNAME = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$/;

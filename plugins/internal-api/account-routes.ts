@@ -1,7 +1,13 @@
-import { NotFoundError, RecordNotFoundError, UnauthorizedError } from '../../core/errors.js';
-import { routeFor, type GatehouseContext, type RouteDefinition } from '../../core/plugins/types.js';
-import { iso } from '../../core/util/time.js';
-import type { InternalApiServices } from './manifest.js';
+import {
+  NotFoundError,
+  RecordNotFoundError,
+  UnauthorizedError,
+  routeFor,
+  iso,
+  type GatehouseContext,
+  type RouteDefinition,
+} from 'gatehouse';
+import type { InternalApiServices } from './services.js';
 import type { SshKey, User } from './types.js';
 
 const route = routeFor<InternalApiServices>();

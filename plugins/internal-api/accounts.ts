@@ -1,4 +1,4 @@
-import type { InternalApiService } from './service.js';
+import type { InternalApiServiceOptions } from './service-options.js';
 import { resolveActor, type Actor } from './actor.js';
 import type { Project, SshKey, User } from './types.js';
 
@@ -97,7 +97,7 @@ export class Accounts {
   private joseModule?: Promise<typeof import('jose')>;
   private sshScopes?: string[];
 
-  constructor(private readonly internal: InternalApiService) {}
+  constructor(private readonly internal: InternalApiServiceOptions) {}
 
   private get directory() {
     return this.internal.directory;

@@ -1,5 +1,6 @@
-import { routeFor, type RouteDefinition } from '../../core/plugins/types.js';
-import type { InternalApiConfig, InternalApiServices } from './manifest.js';
+import { routeFor, type RouteDefinition } from 'gatehouse';
+import type { InternalApiConfig } from './config.js';
+import type { InternalApiServices } from './services.js';
 import { allowedRateLimitKey } from './git-access.js';
 import { SHELL_JWT_HEADER } from './strategy.js';
 

@@ -1,5 +1,6 @@
-import { ApiError, BadRequestError, ModelValidationError } from '../../core/errors.js';
-import type { InternalApiService } from './service.js';
+import { ApiError, BadRequestError, ModelValidationError } from 'gatehouse';
+import type { PushHooks } from './push-hooks.js';
+import type { InternalApiServiceOptions } from './service-options.js';
 import { resolveActor, type Actor } from './actor.js';
 import type { Project, SshKey, User } from './types.js';
 
@@ -170,7 +171,10 @@ function answerKey(params: Record<string, unknown>): string | undefined {
 
 /** GitLab's GitAccess: who may pull or push which repository, over which protocol (`/internal/allowed`). */
 export class GitAccess {
-  constructor(private readonly internal: InternalApiService) {}
+  constructor(
+    private readonly internal: InternalApiServiceOptions,
+    private readonly pushHooks: PushHooks,
+  ) {}
 
   /**
    * Answers `/internal/allowed`: the success body, or throws GitLab's refusal. Checks run in GitLab's
@@ -335,7 +339,7 @@ export class GitAccess {
         { id: user.id, isAdmin: user.isAdmin, state: user.state },
         { name: projectPath, path: projectPath, namespaceId: namespace.id, visibility: 'private' },
       );
-      await this.internal.pushHooks.rememberProjectCreated(user.id, project, text(params.protocol));
+      await this.pushHooks.rememberProjectCreated(user.id, project, text(params.protocol));
       return { project, kind: 'project' };
     } catch (error) {
       if (error instanceof ModelValidationError) throw new GitAccessError(422, `Could not create project: ${fullMessages(error.fields)}`);

@@ -1,5 +1,5 @@
-import { routeFor, type GatehouseContext, type RouteDefinition } from '../../core/plugins/types.js';
-import type { InternalApiServices } from './manifest.js';
+import { routeFor, type GatehouseContext, type RouteDefinition } from 'gatehouse';
+import type { InternalApiServices } from './services.js';
 
 const route = routeFor<InternalApiServices>();
 

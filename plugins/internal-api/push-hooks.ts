@@ -1,5 +1,5 @@
 import { resolveActor } from './actor.js';
-import type { InternalApiService } from './service.js';
+import type { InternalApiServiceOptions } from './service-options.js';
 import type { Project } from './types.js';
 
 /**
@@ -99,7 +99,7 @@ export class PushHooks {
   /** Post-push notices when there is no Redis, by key, until they are shown or expire. */
   private readonly notices = new Map<string, { message: string; expiresAt: number }>();
 
-  constructor(private readonly internal: InternalApiService) {}
+  constructor(private readonly internal: InternalApiServiceOptions) {}
 
   /** The Redis key of a repository's counter. */
   counterKey(glRepository: string): string {

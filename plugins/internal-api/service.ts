@@ -1,31 +1,17 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
-import type { Clock, FlagResolver, PluginDeps } from '../../core/plugins/types.js';
-import type { InternalApiConfig } from './manifest.js';
+import type { Logger, Clock, FlagResolver, PluginDeps } from 'gatehouse';
+import type { InternalApiConfig } from './config.js';
+import type { InternalApiServiceOptions } from './service-options.js';
 import type { DirectoryServices, TokensServices } from './types.js';
 import { GitAccess } from './git-access.js';
 import { Accounts } from './accounts.js';
 import { PushHooks } from './push-hooks.js';
 
-export interface InternalApiServiceOptions {
-  config: InternalApiConfig;
-  shellSecret: string;
-  gitalyToken: string;
-  lfsSecret: string;
-  directory: DirectoryServices;
-  tokens: TokensServices;
-  flags: FlagResolver;
-  clock: Clock;
-  redis?: Redis;
-  app: PluginDeps['app'];
-  logger: Logger;
-}
-
 /**
  * GitLab's internal API behaviour: git access checks, LFS tokens, recovery codes and tokens over SSH,
  * push hooks. Routes are thin; the rules live here.
  */
-export class InternalApiService {
+export class InternalApiService implements InternalApiServiceOptions {
   readonly config: InternalApiConfig;
   readonly shellSecret: string;
   readonly gitalyToken: string;
@@ -53,8 +39,8 @@ export class InternalApiService {
     this.redis = options.redis;
     this.app = options.app;
     this.logger = options.logger;
-    this.gitAccess = new GitAccess(this);
-    this.accounts = new Accounts(this);
     this.pushHooks = new PushHooks(this);
+    this.gitAccess = new GitAccess(this, this.pushHooks);
+    this.accounts = new Accounts(this);
   }
 }

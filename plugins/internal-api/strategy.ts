@@ -1,6 +1,4 @@
-import { UnauthorizedError } from '../../core/errors.js';
-import type { AuthStrategy, Clock, GatehouseContext, Principal } from '../../core/plugins/types.js';
-import { constantTimeEqual } from '../../core/util/secrets.js';
+import { UnauthorizedError, constantTimeEqual, type AuthStrategy, type Clock, type GatehouseContext, type Principal } from 'gatehouse';
 import { createShellJwtVerifier } from './shell-jwt.js';
 
 export const SHELL_JWT_HEADER = 'Gitlab-Shell-Api-Request';

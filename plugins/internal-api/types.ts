@@ -1,4 +1,4 @@
-import type { PluginServices } from '../../core/plugins/types.js';
+import type { PluginServices } from 'gatehouse';
 
 /** What this plugin uses of its dependencies, typed through PluginServices (never their files). */
 export type DirectoryServices = PluginServices['directory'];

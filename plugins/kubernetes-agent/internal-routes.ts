@@ -1,8 +1,5 @@
-import { z } from 'zod';
-import { NOT_A_VALID_VALUE, p } from '../../core/http/validation.js';
-import { pageOf, paginationShape, setPaginationHeaders } from '../../core/http/pagination.js';
-import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
-import type { KubernetesAgentServices } from './manifest.js';
+import { z, NOT_A_VALID_VALUE, p, pageOf, paginationShape, setPaginationHeaders, routeFor, type GatehouseContext } from 'gatehouse';
+import type { KubernetesAgentServices } from './services.js';
 import { presentAlert, presentVulnerability } from './presenter.js';
 import { KNOWN_COUNTERS, KNOWN_UNIQUE_COUNTERS } from './service.js';
 import { requestAgent } from './strategy.js';

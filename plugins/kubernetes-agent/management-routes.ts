@@ -1,8 +1,5 @@
-import { z } from 'zod';
-import { p } from '../../core/http/validation.js';
-import { pageOf, paginationShape, setPaginationHeaders } from '../../core/http/pagination.js';
-import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
-import type { KubernetesAgentServices } from './manifest.js';
+import { z, p, pageOf, paginationShape, setPaginationHeaders, routeFor, type GatehouseContext } from 'gatehouse';
+import type { KubernetesAgentServices } from './services.js';
 import { presentAgent, presentAgentToken, presentAgentTokenBasic, presentAgentTokenWithSecret, presentProjectIdentity } from './presenter.js';
 import type { Agent } from './repository.js';
 import type { Project } from './types.js';

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Counter, Gauge } from 'prom-client';
-import { z } from 'zod';
-import { definePlugin, type PluginDeps } from '../../core/plugins/types.js';
-import { randomHex } from '../../core/util/secrets.js';
+import { z, definePlugin, randomHex, type PluginDeps } from 'gatehouse';
 import { createKubernetesAgent } from './migrations/20261201000000_create_kubernetes_agent.js';
 import { decodeKasSecret, KAS_SECRET_BYTES } from './kas-jwt.js';
 import { KubernetesAgentRepository } from './repository.js';
@@ -10,6 +8,7 @@ import { KubernetesAgentService } from './service.js';
 import { kasAgentStrategy, kasStrategy } from './strategy.js';
 import { internalRoutes, reportRoutes } from './internal-routes.js';
 import { managementRoutes } from './management-routes.js';
+import type { KubernetesAgentServices } from './services.js';
 
 const config = z.object({
   secretFile: z
@@ -26,20 +25,6 @@ const config = z.object({
 });
 
 export type KubernetesAgentConfig = z.output<typeof config> & { enabled: boolean };
-
-/** What kubernetes-agent's routes and strategies use. */
-export interface KubernetesAgentServices {
-  agents: KubernetesAgentService;
-  /** The decoded KAS secret the JWTs are signed with. */
-  kasSecret: Buffer;
-  externalUrl: string;
-}
-
-declare module '../../core/plugins/types.js' {
-  interface PluginServices {
-    'kubernetes-agent': KubernetesAgentServices;
-  }
-}
 
 const KAS_SECRET_FORMAT = `must hold the base64 encoding of exactly ${KAS_SECRET_BYTES} bytes (GitLab's .gitlab_kas_secret format)`;
 

@@ -1,4 +1,4 @@
-import { iso } from '../../core/util/time.js';
+import { iso } from 'gatehouse';
 import type { Agent, AgentToken, CiliumAlert, Vulnerability } from './repository.js';
 import type { Project } from './types.js';
 

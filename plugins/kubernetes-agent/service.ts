@@ -1,8 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Logger } from 'pino';
-import { BadRequestError, NotFoundError, RecordNotFoundError } from '../../core/errors.js';
-import { uniqueViolation } from '../../core/db/index.js';
-import type { Clock } from '../../core/plugins/types.js';
+import { BadRequestError, NotFoundError, RecordNotFoundError, uniqueViolation, type Logger, type Clock } from 'gatehouse';
 import { KubernetesAgentRepository, type Agent, type AgentToken, type CiliumAlert, type Vulnerability } from './repository.js';
 import type { DirectoryServices, Project, Viewer } from './types.js';
 

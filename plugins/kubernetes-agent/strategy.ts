@@ -1,5 +1,4 @@
-import { ServiceError, UnauthorizedError } from '../../core/errors.js';
-import type { AuthStrategy, Clock, GatehouseContext, Principal } from '../../core/plugins/types.js';
+import { ServiceError, UnauthorizedError, type AuthStrategy, type Clock, type GatehouseContext, type Principal } from 'gatehouse';
 import { createKasJwtVerifier } from './kas-jwt.js';
 import type { Agent, AgentToken } from './repository.js';
 import type { KubernetesAgentService } from './service.js';

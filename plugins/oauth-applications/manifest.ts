@@ -1,9 +1,8 @@
-import { z } from 'zod';
-import { definePlugin } from '../../core/plugins/types.js';
-import { generatePepper, PEPPER_RULE } from '../../core/util/secrets.js';
+import { z, definePlugin, generatePepper, PEPPER_RULE } from 'gatehouse';
 import { createOauthApplications } from './migrations/20261201000000_create_oauth_applications.js';
 import { ApplicationsService } from './service.js';
 import { oauthApplicationRoutes } from './routes.js';
+import type { OauthApplicationsServices } from './services.js';
 
 const config = z.object({
   secretPepperFile: z
@@ -11,18 +10,6 @@ const config = z.object({
     .default('.gatehouse_oauth_application_pepper')
     .describe('Secret file peppering OAuth application secret digests (relative to dataDir; generated with mode 0600 when absent).'),
 });
-
-/** What the oauth-applications plugin exports: the service (the OAuth provider authenticates clients through it). */
-export interface OauthApplicationsServices {
-  applications: ApplicationsService;
-  externalUrl: string;
-}
-
-declare module '../../core/plugins/types.js' {
-  interface PluginServices {
-    'oauth-applications': OauthApplicationsServices;
-  }
-}
 
 export const oauthApplicationsPlugin = definePlugin({
   name: 'oauth-applications',

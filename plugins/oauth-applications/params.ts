@@ -1,6 +1,4 @@
-import { z } from 'zod';
-import { paginationShape } from '../../core/http/pagination.js';
-import { EMPTY, INVALID, p } from '../../core/http/validation.js';
+import { z, paginationShape, EMPTY, INVALID, p } from 'gatehouse';
 
 /**
  * The parameters of the application routes, declared in GitLab's Grape order (`name`,

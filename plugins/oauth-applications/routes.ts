@@ -1,7 +1,5 @@
-import { ForbiddenError, NotFoundError } from '../../core/errors.js';
-import { pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
-import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
-import type { OauthApplicationsServices } from './manifest.js';
+import { ForbiddenError, NotFoundError, pageOf, setPaginationHeaders, routeFor, type GatehouseContext } from 'gatehouse';
+import type { OauthApplicationsServices } from './services.js';
 import { ApplicationIdParams, CreateApplicationParams, ListOwnApplicationsParams, UpdateApplicationParams } from './params.js';
 import { presentApplication, presentApplicationWithSecret } from './presenter.js';
 import type { Application } from './repository.js';

@@ -1,7 +1,4 @@
-import type { Knex } from 'knex';
-import { ModelValidationError } from '../../core/errors.js';
-import type { Clock } from '../../core/plugins/types.js';
-import { constantTimeEqual, pepperedDigest, randomHex } from '../../core/util/secrets.js';
+import { ModelValidationError, constantTimeEqual, pepperedDigest, randomHex, type Knex, type Clock } from 'gatehouse';
 import { ApplicationsRepository, type Application, type ApplicationChanges } from './repository.js';
 import { nameErrors, redirectUriErrors, scopeErrors } from './validation.js';
 

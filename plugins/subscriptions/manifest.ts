@@ -1,15 +1,10 @@
-import { z } from 'zod';
-import { definePlugin } from '../../core/plugins/types.js';
+import { z, definePlugin } from 'gatehouse';
 import { createSubscriptions } from './migrations/20261201000000_create_subscriptions.js';
 import { SubscriptionsService } from './service.js';
 import { subscriptionsRoutes } from './routes.js';
+import type { SubscriptionsServices } from './services.js';
 
 const config = z.object({});
-
-/** The plugin's composition root; nothing is exported to other plugins. */
-export interface SubscriptionsServices {
-  subscriptions: SubscriptionsService;
-}
 
 export const subscriptionsPlugin = definePlugin({
   name: 'subscriptions',

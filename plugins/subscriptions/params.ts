@@ -1,6 +1,4 @@
-import { z } from 'zod';
-import { EMPTY, INVALID, p } from '../../core/http/validation.js';
-import { ValidationError } from '../../core/errors.js';
+import { z, EMPTY, INVALID, p, ValidationError } from 'gatehouse';
 
 /*
  * Parameter parsing the way GitLab's Grape endpoints do it for the customers portal: Grape's `Date`

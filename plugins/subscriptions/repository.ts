@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
-import { toDate } from '../../core/util/time.js';
-import { isRowId } from '../../core/db/index.js';
+import { toDate, isRowId, type Knex } from 'gatehouse';
 
 /** A namespace's GitLab.com subscription, as stored. Dates are `YYYY-MM-DD`. */
 export interface Subscription {

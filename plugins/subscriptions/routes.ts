@@ -1,8 +1,5 @@
-import { z } from 'zod';
-import { ValidationError } from '../../core/errors.js';
-import { EMPTY, p } from '../../core/http/validation.js';
-import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
-import type { SubscriptionsServices } from './manifest.js';
+import { z, ValidationError, EMPTY, p, routeFor, type GatehouseContext } from 'gatehouse';
+import type { SubscriptionsServices } from './services.js';
 import { PLAN_CODES } from './plans.js';
 import { presentPack, presentSubscription } from './presenter.js';
 import { TARGET_NAMESPACE, type SubscriptionParams } from './service.js';

@@ -1,8 +1,15 @@
-import type { Knex } from 'knex';
-import { ApiError, BadRequestError, ModelValidationError, NotFoundError } from '../../core/errors.js';
-import { MAX_INTEGER_COLUMN, fitsIntegerColumn, uniqueViolation } from '../../core/db/index.js';
-import type { Clock } from '../../core/plugins/types.js';
-import { utcDay } from '../../core/util/time.js';
+import {
+  ApiError,
+  BadRequestError,
+  ModelValidationError,
+  NotFoundError,
+  MAX_INTEGER_COLUMN,
+  fitsIntegerColumn,
+  uniqueViolation,
+  utcDay,
+  type Knex,
+  type Clock,
+} from 'gatehouse';
 import { excludesGuests, isPaidPlan, isTopPlan, planTitle } from './plans.js';
 import {
   MinutesPacksRepository,

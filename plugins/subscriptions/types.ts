@@ -1,4 +1,4 @@
-import type { PluginServices } from '../../core/plugins/types.js';
+import type { PluginServices } from 'gatehouse';
 
 /** What this plugin uses of the directory, typed through PluginServices (never its files). */
 export type DirectoryServices = PluginServices['directory'];

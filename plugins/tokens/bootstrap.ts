@@ -1,7 +1,6 @@
-import { randomHex } from '../../core/util/secrets.js';
-import type { BootstrapResult } from '../../core/plugins/types.js';
+import { randomHex, type BootstrapResult } from 'gatehouse';
 import { ALL_SCOPES } from './scopes.js';
-import type { TokensServices } from './manifest.js';
+import type { TokensServices } from './services.js';
 
 export const ROOT_USERNAME = 'root';
 

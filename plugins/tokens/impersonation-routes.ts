@@ -1,8 +1,13 @@
-import { ModelValidationError, NotFoundError, PreconditionFailedError } from '../../core/errors.js';
-import { pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
-import type { GatehouseContext } from '../../core/plugins/types.js';
-import type { TokensServices } from './manifest.js';
-import type { ParamGroup } from '../../core/http/validation.js';
+import {
+  ModelValidationError,
+  NotFoundError,
+  PreconditionFailedError,
+  pageOf,
+  setPaginationHeaders,
+  type GatehouseContext,
+  type ParamGroup,
+} from 'gatehouse';
+import type { TokensServices } from './services.js';
 import { CreateImpersonationTokenParams, ImpersonationListParams, ImpersonationTokenParams } from './params.js';
 import { presentImpersonationToken, presentTokenWithSecret } from './presenter.js';
 import type { AccessToken } from './repository.js';

@@ -1,12 +1,10 @@
-import { z } from 'zod';
-import { definePlugin } from '../../core/plugins/types.js';
-import { generatePepper, PEPPER_RULE } from '../../core/util/secrets.js';
+import { z, definePlugin, generatePepper, PEPPER_RULE } from 'gatehouse';
 import { createPersonalAccessTokens } from './migrations/20261122000100_create_personal_access_tokens.js';
 import { TokensService } from './service.js';
-import { adminStrategy, tokenStrategy, type TokenStrategyOptions } from './strategy.js';
+import { adminStrategy, tokenStrategy } from './strategy.js';
 import { tokenRoutes } from './routes.js';
 import { bootstrapRoot } from './bootstrap.js';
-import type { DirectoryServices } from './types.js';
+import type { TokensServices } from './services.js';
 
 const config = z.object({
   pepperFile: z
@@ -28,21 +26,6 @@ const config = z.object({
       'Longest time a cached token may go unchecked against the database. Revocation, rotation and user changes invalidate at once on this instance, and on all instances when Redis is configured; this bounds staleness between instances without Redis (or while it is down).',
     ),
 });
-
-/** What the tokens plugin exports: the service (other plugins create tokens through it). */
-export interface TokensServices {
-  tokens: TokensService;
-  strategy: TokenStrategyOptions;
-  directory: DirectoryServices;
-  externalUrl: string;
-  rootToken?: string;
-}
-
-declare module '../../core/plugins/types.js' {
-  interface PluginServices {
-    tokens: TokensServices;
-  }
-}
 
 export const tokensPlugin = definePlugin({
   name: 'tokens',

@@ -1,6 +1,4 @@
-import { z } from 'zod';
-import { paginationShape } from '../../core/http/pagination.js';
-import { p } from '../../core/http/validation.js';
+import { z, paginationShape, p } from 'gatehouse';
 import { ALL_SCOPES, SELF_SERVICE_SCOPES } from './scopes.js';
 
 /**

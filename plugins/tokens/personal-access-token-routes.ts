@@ -1,7 +1,13 @@
-import { BadRequestError, NotFoundError, RecordNotFoundError, UnauthorizedError } from '../../core/errors.js';
-import { pageOf, setPaginationHeaders } from '../../core/http/pagination.js';
-import type { GatehouseContext } from '../../core/plugins/types.js';
-import type { TokensServices } from './manifest.js';
+import {
+  BadRequestError,
+  NotFoundError,
+  RecordNotFoundError,
+  UnauthorizedError,
+  pageOf,
+  setPaginationHeaders,
+  type GatehouseContext,
+} from 'gatehouse';
+import type { TokensServices } from './services.js';
 import { ListParams, RotateParams, TokenIdParams } from './params.js';
 import { presentToken } from './presenter.js';
 import type { AccessToken, TokenFilter } from './repository.js';

@@ -1,4 +1,4 @@
-import { iso } from '../../core/util/time.js';
+import { iso } from 'gatehouse';
 import type { AccessToken } from './repository.js';
 
 /**

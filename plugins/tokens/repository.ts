@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
-import { toDate } from '../../core/util/time.js';
-import { isRowId } from '../../core/db/index.js';
+import { toDate, isRowId, type Knex } from 'gatehouse';
 
 /** A personal access or impersonation token, without its digest. */
 export interface AccessToken {

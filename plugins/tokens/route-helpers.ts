@@ -1,6 +1,5 @@
-import { BadRequestError, NotFoundError, ServiceError } from '../../core/errors.js';
-import { routeFor, type GatehouseContext } from '../../core/plugins/types.js';
-import type { TokensServices } from './manifest.js';
+import { BadRequestError, NotFoundError, ServiceError, routeFor, type GatehouseContext } from 'gatehouse';
+import type { TokensServices } from './services.js';
 import { presentTokenWithSecret } from './presenter.js';
 import type { AccessToken } from './repository.js';
 import { TokenValidationError, type Actor } from './service.js';

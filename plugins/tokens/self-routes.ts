@@ -1,4 +1,4 @@
-import { BadRequestError } from '../../core/errors.js';
+import { BadRequestError } from 'gatehouse';
 import { presentToken } from './presenter.js';
 import { SelfRotateParams } from './params.js';
 import { actorOf, callingToken, NOT_PERMITTED_TO_REVOKE, noContent, rotateAndRespond, route } from './route-helpers.js';

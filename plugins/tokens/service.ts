@@ -1,9 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Knex } from 'knex';
-import type { Clock, InvalidationBus } from '../../core/plugins/types.js';
-import { pepperedDigest } from '../../core/util/secrets.js';
-import { addDays, utcDayCache } from '../../core/util/time.js';
-import { createCache, type Cache } from '../../core/cache/index.js';
+import { pepperedDigest, addDays, utcDayCache, createCache, type Knex, type Clock, type InvalidationBus, type Cache } from 'gatehouse';
 import { TokensRepository, type AccessToken, type TokenFilter } from './repository.js';
 import { ALL_SCOPES } from './scopes.js';
 import type { DirectoryServices, ResolvedToken, User } from './types.js';

@@ -4,8 +4,12 @@ import {
   InvalidTokenError,
   NotFoundError,
   UnauthorizedError,
-} from '../../core/errors.js';
-import type { AuthStrategy, GatehouseContext, Principal, PrincipalUser, RouteAuth } from '../../core/plugins/types.js';
+  type AuthStrategy,
+  type GatehouseContext,
+  type Principal,
+  type PrincipalUser,
+  type RouteAuth,
+} from 'gatehouse';
 import { ANY_SCOPE } from './scopes.js';
 import type { Resolution, TokensService } from './service.js';
 import type { ResolvedToken } from './types.js';

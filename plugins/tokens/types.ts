@@ -1,4 +1,4 @@
-import type { PluginServices, Principal } from '../../core/plugins/types.js';
+import type { PluginServices, Principal } from 'gatehouse';
 import type { AccessToken } from './repository.js';
 
 /** The directory's user, as its exported services return it (typed through PluginServices, not imports). */

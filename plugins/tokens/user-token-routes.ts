@@ -1,4 +1,4 @@
-import type { ParamGroup } from '../../core/http/validation.js';
+import type { ParamGroup } from 'gatehouse';
 import { CreateOwnTokenParams, CreateUserTokenParams } from './params.js';
 import { presentTokenWithSecret } from './presenter.js';
 import { actorOf, findUserOr404, route, unprocessable, withModelErrors } from './route-helpers.js';

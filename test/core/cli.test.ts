@@ -39,7 +39,7 @@ function workspace() {
 type Workspace = ReturnType<typeof workspace>;
 
 function spawnCli(ws: Workspace, args: string[], env: Record<string, string> = {}, entry: { script: string; cwd?: string } = { script: MAIN }) {
-  const child = spawn(process.execPath, ['--import', TSX, entry.script, ...args], { cwd: entry.cwd ?? ws.cwd, env: { ...ws.env, ...env } });
+  const child = spawn(process.execPath, ['--conditions=development', '--import', TSX, entry.script, ...args], { cwd: entry.cwd ?? ws.cwd, env: { ...ws.env, ...env } });
   children.add(child);
   let stdout = '';
   let stderr = '';

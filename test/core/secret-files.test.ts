@@ -162,7 +162,7 @@ test('gatehouse start exits 2 listing every bad secret file, and does not listen
   mkdirSync(dataDir);
   writeFileSync(join(dataDir, FILES.shellSecret), '\n');
   writeFileSync(join(dataDir, FILES.tokenPepper), 'short\n');
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, 'start'], { cwd, env });
+  const child = spawn(process.execPath, ['--conditions=development', '--import', TSX, MAIN, 'start'], { cwd, env });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

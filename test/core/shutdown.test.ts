@@ -65,7 +65,7 @@ test(`${backendName}: SIGTERM under keep-alive load: no request reset, no failed
 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, 'start'], {
+  const child = spawn(process.execPath, ['--conditions=development', '--import', TSX, MAIN, 'start'], {
     cwd,
     env: {
       PATH: process.env.PATH ?? '',

@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import type { Knex } from 'gatehouse';
 
 /** Users, SSH keys, namespaces (user namespaces and groups), projects, deploy-key links and memberships. */
 export const createDirectory: Knex.Migration = {

@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import type { Knex } from 'gatehouse';
 
 /**
  * Agents and their tokens (only a peppered digest of each token is stored), KAS usage counters,

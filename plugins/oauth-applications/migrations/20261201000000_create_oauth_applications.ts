@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import type { Knex } from 'gatehouse';
 
 /**
  * OAuth applications: a user's own (`owner_id`) or instance-wide (`owner_id` null). Only a peppered

@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import type { Knex } from 'gatehouse';
 
 /**
  * Namespace subscriptions, CI minute packs and upcoming reconciliations, each tied to a directory

@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import type { Knex } from 'gatehouse';
 
 /** Personal access and impersonation tokens. Only a peppered digest of each token is stored. */
 export const createPersonalAccessTokens: Knex.Migration = {

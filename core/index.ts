@@ -1,0 +1,85 @@
+/**
+ * The public API of gatehouse: the package entry `gatehouse`, and the only module a plugin imports,
+ * whether it ships in `plugins/` or lives in its own package. Everything a manifest needs is here: the
+ * manifest and route declarers, the zod instance core validates with (so a plugin's schemas are the
+ * ones core converts and checks), GitLab-shaped errors, parameter and pagination helpers, the cache
+ * helper, secret, time and database helpers, and the types of manifests, deps and principals.
+ *
+ * A plugin exports services to its dependants by declaration merging on this module:
+ *
+ * ```ts
+ * declare module 'gatehouse' {
+ *   interface PluginServices { directory: DirectoryServices }
+ * }
+ * ```
+ *
+ * Nothing outside this file is public; core's other modules may change without notice.
+ *
+ * @packageDocumentation
+ */
+
+export { z } from 'zod';
+export type { Knex } from 'knex';
+export type { Logger } from 'pino';
+
+export { definePlugin, routeFor } from './plugins/types.js';
+export type {
+  AnyPluginManifest,
+  AuthStrategy,
+  BootstrapResult,
+  Clock,
+  FlagContext,
+  FlagDefinition,
+  FlagResolver,
+  GatehouseContext,
+  GatehouseState,
+  HttpMethod,
+  InvalidationBus,
+  PluginDeps,
+  PluginManifest,
+  PluginServices,
+  Principal,
+  PrincipalCredential,
+  PrincipalUser,
+  RateLimitSpec,
+  RouteAuth,
+  RouteDefinition,
+  VersionInfo,
+} from './plugins/types.js';
+
+export {
+  ApiError,
+  BadRequestError,
+  INSUFFICIENT_SCOPE_DESCRIPTION,
+  InsufficientScopeError,
+  InvalidTokenError,
+  MalformedStringError,
+  MethodNotAllowedError,
+  ModelValidationError,
+  NotFoundError,
+  PayloadTooLargeError,
+  PreconditionFailedError,
+  RATE_LIMITED_MESSAGE,
+  RecordNotFoundError,
+  RouteNotFoundError,
+  ServiceError,
+  ServiceUnavailableError,
+  TooManyRequestsError,
+  UnauthorizedError,
+  ValidationError,
+  ForbiddenError,
+} from './errors.js';
+export type { ErrorBody } from './errors.js';
+
+export { DEFAULT_PER_PAGE, MAX_PER_PAGE, pageOf, paginationShape, setPaginationHeaders } from './http/pagination.js';
+export type { PageRequest } from './http/pagination.js';
+export { EMPTY, INVALID, NOT_A_VALID_VALUE, NOT_ALLOWED, p, whole } from './http/validation.js';
+export type { ParamGroup } from './http/validation.js';
+
+export { Cache, createCache } from './cache/index.js';
+export type { CacheOptions, InvalidationListener } from './cache/index.js';
+
+export type { SecretRule, SecretStore } from './config/secrets.js';
+export { constantTimeEqual, generatePepper, hashPassword, PEPPER_RULE, pepperedDigest, randomHex, verifyPassword } from './util/secrets.js';
+export { addDays, iso, startOfUtcDay, toDate, utcDay, utcDayCache } from './util/time.js';
+export { fitsIntegerColumn, isRowId, MAX_INTEGER_COLUMN, uniqueViolation } from './db/index.js';

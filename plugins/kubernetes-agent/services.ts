@@ -1,0 +1,15 @@
+import type { KubernetesAgentService } from './service.js';
+
+/** What kubernetes-agent's routes and strategies use. */
+export interface KubernetesAgentServices {
+  agents: KubernetesAgentService;
+  /** The decoded KAS secret the JWTs are signed with. */
+  kasSecret: Buffer;
+  externalUrl: string;
+}
+
+declare module 'gatehouse' {
+  interface PluginServices {
+    'kubernetes-agent': KubernetesAgentServices;
+  }
+}
