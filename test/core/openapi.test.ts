@@ -299,7 +299,7 @@ test('gatehouse openapi prints the document without touching the data directory'
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
   cpSync(CONFIG_DIR, join(cwd, 'config'), { recursive: true });
   const dataDir = join(cwd, 'state');
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, 'openapi'], {
+  const child = spawn(process.execPath, ['--conditions=development', '--import', TSX, MAIN, 'openapi'], {
     cwd,
     env: { PATH: process.env.PATH ?? '', GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_PLUGINS__SUBSCRIPTIONS__ENABLED: 'false' },
   });
