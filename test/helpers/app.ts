@@ -9,52 +9,18 @@ import { createStaticFlags } from '../../core/flags/resolver.js';
 import { createGateway, type Gateway } from '../../core/gateway.js';
 import { loadConfigWithPlugins } from '../../core/plugins/external.js';
 import { registry as defaultRegistry } from '../../core/plugins/registry.js';
-import type { AnyPluginManifest, Clock } from '../../core/plugins/types.js';
+import type { AnyPluginManifest } from '../../core/plugins/types.js';
+import { mergeConfig, send, TestClock, type RequestOptions, type TestResponse } from '../../core/testing.js';
 
 /** Where the optional real services are (CI sets both). */
 export const TEST_DATABASE_URL = process.env.GATEHOUSE_TEST_DATABASE_URL;
 export const TEST_REDIS_URL = process.env.GATEHOUSE_TEST_REDIS_URL;
 export const backendName = TEST_DATABASE_URL ? 'postgresql' : 'sqlite';
 
-/** A clock tests can move. */
-export class TestClock implements Clock {
-  private current: number;
-  constructor(start: Date | string = '2026-11-22T10:00:00.000Z') {
-    this.current = new Date(start).getTime();
-  }
-  now() {
-    return new Date(this.current);
-  }
-  advance(ms: number) {
-    this.current += ms;
-  }
-  set(to: Date | string) {
-    this.current = new Date(to).getTime();
-  }
-}
+export { TestClock, send, type RequestOptions, type TestResponse } from '../../core/testing.js';
 
 export const ROOT_TOKEN = 'glpat-root-test-token-0123456789';
 export const EXTERNAL_URL = 'http://gatehouse.test';
-
-export interface TestResponse<T = any> {
-  status: number;
-  headers: Headers;
-  body: T;
-  text: string;
-}
-
-export interface RequestOptions {
-  method?: string;
-  /** Sent as PRIVATE-TOKEN unless `auth` says otherwise. */
-  token?: string;
-  auth?: 'private-token' | 'bearer' | 'param';
-  body?: unknown;
-  /** Form-encoded body instead of JSON. */
-  form?: Record<string, string | string[]>;
-  headers?: Record<string, string>;
-  /** A raw body string, sent as is (with headers as given). */
-  raw?: string;
-}
 
 export interface TestApp {
   url: string;
@@ -129,14 +95,6 @@ async function dropRedisPrefix(url: string, prefix: string) {
   }
 }
 
-function deepMerge(base: Record<string, any>, layer: Record<string, any>): Record<string, any> {
-  const out = { ...base };
-  for (const [k, v] of Object.entries(layer)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? deepMerge(out[k], v) : v;
-  }
-  return out;
-}
-
 /** A port nobody listens on now (the kernel's pick for port 0, released). */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -178,7 +136,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     cwd: options.cwd,
     files: false,
     env: options.env ?? {},
-    overrides: deepMerge(base, options.config ?? {}),
+    overrides: mergeConfig(base, options.config ?? {}),
   });
   const { config, registry, moduleProblems } = loaded;
   const flags = createStaticFlags(registry.flatMap((p) => p.flags ?? []), options.flags);
@@ -224,33 +182,4 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       if (useRedis) await dropRedisPrefix(TEST_REDIS_URL!, redisPrefix);
     },
   };
-}
-
-/** One HTTP request; the body is parsed as JSON when it is JSON. */
-export async function send<T = any>(baseUrl: string, path: string, options: RequestOptions = {}): Promise<TestResponse<T>> {
-  const headers: Record<string, string> = { ...(options.headers ?? {}) };
-  let url = `${baseUrl}${path}`;
-  if (options.token !== undefined) {
-    const mode = options.auth ?? 'private-token';
-    if (mode === 'private-token') headers['PRIVATE-TOKEN'] = options.token;
-    else if (mode === 'bearer') headers.Authorization = `Bearer ${options.token}`;
-    else url += `${url.includes('?') ? '&' : '?'}private_token=${encodeURIComponent(options.token)}`;
-  }
-  let body: string | undefined = options.raw;
-  if (options.body !== undefined) {
-    body = JSON.stringify(options.body);
-    headers['Content-Type'] ??= 'application/json';
-  } else if (options.form) {
-    const form = new URLSearchParams();
-    for (const [key, value] of Object.entries(options.form)) {
-      for (const v of Array.isArray(value) ? value : [value]) form.append(key, v);
-    }
-    body = form.toString();
-    headers['Content-Type'] ??= 'application/x-www-form-urlencoded';
-  }
-  const response = await fetch(url, { method: options.method ?? 'GET', headers, body });
-  const text = await response.text();
-  let parsed: unknown = text;
-  if ((response.headers.get('content-type') ?? '').includes('application/json') && text) parsed = JSON.parse(text);
-  return { status: response.status, headers: response.headers, body: parsed as T, text };
 }
