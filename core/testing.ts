@@ -23,6 +23,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
 import pino from 'pino';
+import { deepMerge } from './config/loader.js';
 import { createMemorySecretStore } from './config/secrets.js';
 import { createStaticFlags } from './flags/resolver.js';
 import { createGateway, type Gateway } from './gateway.js';
@@ -134,18 +135,6 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** Merges config layers: objects key by key, anything else (arrays included) replaced. */
-export function mergeConfig(base: Record<string, any>, layer: Record<string, any>): Record<string, any> {
-  const out = { ...base };
-  for (const [key, value] of Object.entries(layer)) {
-    const bothObjects = isPlainObject(value) && isPlainObject(out[key]);
-    out[key] = bothObjects ? mergeConfig(out[key], value) : value;
-  }
-  return out;
-}
-
-const isPlainObject = (value: unknown): value is Record<string, any> => typeof value === 'object' && value !== null && !Array.isArray(value);
-
 /**
  * Boots a gateway with the given plugins, the shipped plugins they depend on and (by default) directory
  * and tokens; migrates an in-memory SQLite database, seeds the root admin and listens on 127.0.0.1.
@@ -163,7 +152,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<T
       db: { client: 'sqlite3', filename: ':memory:' },
       log: { level: 'silent', requests: false },
     };
-    const loaded = await loadKitConfig(options, mergeConfig(base, options.config ?? {}));
+    const loaded = await loadKitConfig(options, deepMerge(base, options.config ?? {}));
     const flags = createStaticFlags(
       loaded.registry.flatMap((plugin) => plugin.flags ?? []),
       options.flags,
@@ -211,7 +200,7 @@ async function loadKitConfig(options: StartGatewayOptions, overrides: Record<str
   const disabled = shippedPluginsToDisable(options, probe.registry, [...(options.plugins ?? []), ...probe.registry.filter((p) => probe.modules.has(p.name))]);
   if (!disabled.length) return probe;
   const disabling = { plugins: Object.fromEntries(disabled.map((name) => [name, { enabled: false }])) };
-  return load(mergeConfig(disabling, overrides));
+  return load(deepMerge(disabling, overrides));
 }
 
 /** The shipped plugins neither asked for nor needed by the plugins under test (through `dependsOn`, transitively). */

@@ -110,7 +110,8 @@ function setPath(target: Json, path: string[], value: unknown) {
   node[path[path.length - 1]] = value;
 }
 
-function deepMerge(base: Json, layer: Json): Json {
+/** Merges config layers: objects key by key, anything else (arrays included) replaced by the later layer. */
+export function deepMerge(base: Json, layer: Json): Json {
   const out: Json = { ...base };
   for (const [key, value] of Object.entries(layer)) {
     const prior = out[key];

@@ -224,6 +224,8 @@ test('gatehouse resolves to these sources, so plugins and core share one set of 
 test('the package entry runs the sources under the development condition and the build everywhere else', (t) => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   t.deepEqual(pkg.exports['.'], { development: './core/index.ts', types: './dist/core/index.d.ts', default: './dist/core/index.js' });
+  t.deepEqual(pkg.exports['./testing'], { development: './core/testing.ts', types: './dist/core/testing.d.ts', default: './dist/core/testing.js' });
+  t.is(fileURLToPath(import.meta.resolve('gatehouse/testing')), join(ROOT, 'core', 'testing.ts'));
   t.true(pkg.ava.nodeArguments.includes('--conditions=development'));
   // Installs (npm ci, from git or a folder) build dist/; a start runs it without compiling.
   t.is(pkg.scripts.prepare, 'npm run build');

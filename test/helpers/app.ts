@@ -4,13 +4,14 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import { Redis } from 'ioredis';
 import pino from 'pino';
+import { deepMerge } from '../../core/config/loader.js';
 import { createMemorySecretStore, type SecretStore } from '../../core/config/secrets.js';
 import { createStaticFlags } from '../../core/flags/resolver.js';
 import { createGateway, type Gateway } from '../../core/gateway.js';
 import { loadConfigWithPlugins } from '../../core/plugins/external.js';
 import { registry as defaultRegistry } from '../../core/plugins/registry.js';
 import type { AnyPluginManifest } from '../../core/plugins/types.js';
-import { mergeConfig, send, TestClock, type RequestOptions, type TestResponse } from '../../core/testing.js';
+import { send, TestClock, type RequestOptions, type TestResponse } from '../../core/testing.js';
 
 /** Where the optional real services are (CI sets both). */
 export const TEST_DATABASE_URL = process.env.GATEHOUSE_TEST_DATABASE_URL;
@@ -136,7 +137,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     cwd: options.cwd,
     files: false,
     env: options.env ?? {},
-    overrides: mergeConfig(base, options.config ?? {}),
+    overrides: deepMerge(base, options.config ?? {}),
   });
   const { config, registry, moduleProblems } = loaded;
   const flags = createStaticFlags(registry.flatMap((p) => p.flags ?? []), options.flags);
