@@ -127,7 +127,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       ? { client: 'pg', url: joined.db.url, searchPath: joined.db.searchPath, poolMax: 4 }
       : pg
         ? { client: 'pg', url: TEST_DATABASE_URL, searchPath: pg.schema, poolMax: 4 }
-        : { client: 'sqlite3', filename: ':memory:' },
+        : // One connection serves every test of a file at once: on a loaded CI machine the queue for it
+          // can outlast the production bound (5 s), which is there to cut requests short in an outage.
+          { client: 'sqlite3', filename: ':memory:', acquireTimeoutMs: 60_000 },
     redis: joined ? { url: joined.redis.url, keyPrefix: joined.redis.keyPrefix } : useRedis ? { url: TEST_REDIS_URL, keyPrefix: redisPrefix } : {},
     // Captured logs are written by the gateway's own loggers (redaction and serializers as in production).
     log: { level: options.captureLogs ? 'info' : (process.env.GATEHOUSE_TEST_LOG ?? 'silent'), requests: false },
