@@ -46,6 +46,8 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
   const { route, services } = bound;
   const strategy = deps.strategies.get(route.auth.strategy);
   if (!strategy) throw new Error(`no auth strategy "${route.auth.strategy}" for ${route.name}`);
+  // What the strategy needs per route (e.g. the scopes it accepts) is worked out here, once.
+  const prepared = strategy.prepare?.(route.auth, route);
   const { flags } = deps;
   const spec = route.rateLimit;
   const max = typeof spec?.max === 'function' ? spec.max(deps.config.plugins[bound.plugin]) : spec?.max;
@@ -63,7 +65,7 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
     ctx.state.params = collectParams(ctx);
     rejectNullBytes(ctx);
     // Strategies that decide synchronously (the shell secret, cached tokens) cost no await.
-    const authenticated = strategy.authenticate(ctx, route.auth);
+    const authenticated = strategy.authenticate(ctx, route.auth, prepared);
     const principal = authenticated instanceof Promise ? await authenticated : authenticated;
     ctx.state.principal = principal;
     // A route behind a flag that is off does not exist: 404 `{"message":"404 Not Found"}`.

@@ -28,6 +28,8 @@ export type {
   AuthStrategy,
   BootstrapResult,
   Clock,
+  CredentialKinds,
+  CredentialOf,
   FlagContext,
   FlagDefinition,
   FlagResolver,

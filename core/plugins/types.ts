@@ -52,12 +52,33 @@ export interface PrincipalUser {
   state: string;
 }
 
-/** The credential that authenticated a request. */
-export interface PrincipalCredential {
-  type: 'personal_access_token' | 'impersonation_token' | 'oauth_token';
+/**
+ * The credentials strategies authenticate with, by `type`: each maps to the record its strategy
+ * resolved (a token row, an agent with its token). Empty here; a plugin that provides a strategy adds
+ * its kinds by declaration merging on `gatehouse`, as with {@link PluginServices}:
+ *
+ * ```ts
+ * declare module 'gatehouse' {
+ *   interface CredentialKinds { personal_access_token: AccessToken }
+ * }
+ * ```
+ *
+ * A handler then narrows `principal.credential` by `type` and reads `details` typed, without importing
+ * the providing plugin's files or looking the credential up again.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface CredentialKinds {}
+
+/** One kind of credential: its `type`, the id of its record, and the record as the strategy resolved it. */
+export interface CredentialOf<K extends keyof CredentialKinds> {
+  type: K;
   id: number;
-  scopes: readonly string[];
+  /** What the strategy found; shared with the strategy's cache, so treat it as read-only. */
+  details: CredentialKinds[K];
 }
+
+/** The credential that authenticated a request: one of the {@link CredentialKinds}, told apart by `type`. */
+export type PrincipalCredential = { [K in keyof CredentialKinds]: CredentialOf<K> }[keyof CredentialKinds];
 
 /** Who is calling: a user (with the credential they used), a trusted service, or nobody. */
 export interface Principal {
@@ -65,6 +86,7 @@ export interface Principal {
   user?: PrincipalUser;
   /** Set when an admin used `Sudo`: the admin who really authenticated. */
   sudoer?: PrincipalUser;
+  /** What authenticated the request, as the strategy resolved it (kept under `Sudo`). */
   credential?: PrincipalCredential;
   /** For `kind: 'service'`: which service (e.g. `gitlab-shell`). */
   service?: string;
@@ -86,9 +108,16 @@ export interface GatehouseState {
 
 export type GatehouseContext = ParameterizedContext<GatehouseState>;
 
-/** Turns a request into a Principal, or throws an ApiError (401/403). */
-export interface AuthStrategy {
-  authenticate(ctx: GatehouseContext, auth: RouteAuth): Promise<Principal> | Principal;
+/**
+ * Turns a request into a Principal, or throws an ApiError (401/403). `P` is what the strategy works out
+ * once per route at boot (e.g. the scopes a route accepts): core calls `prepare` once for each route
+ * naming the strategy, while it builds the route's pipeline, and hands the result to every
+ * `authenticate` of that route. A strategy that prepares nothing leaves `P` out. A strategy may answer
+ * synchronously (core awaits only a promise): the hot paths cost no await that way.
+ */
+export interface AuthStrategy<P = void> {
+  prepare?(auth: RouteAuth, route: Pick<RouteDefinition, 'name' | 'method' | 'path'>): P;
+  authenticate(ctx: GatehouseContext, auth: RouteAuth, prepared: P): Promise<Principal> | Principal;
 }
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -206,7 +235,7 @@ export interface PluginManifest<
   flags?: readonly FlagDefinition[];
   migrations?: Record<string, Knex.Migration>;
   services?: (deps: PluginDeps<z.output<C> & { enabled: boolean }, D>) => S | Promise<S>;
-  authStrategies?: Record<string, (services: S) => AuthStrategy>;
+  authStrategies?: Record<string, (services: S) => AuthStrategy<unknown>>;
   routes?: readonly RouteDefinition<S, any>[];
   /** Runs once after migrations and before the gateway listens (e.g. seeding the root admin). */
   bootstrap?: (services: S) => Promise<BootstrapResult | void> | BootstrapResult | void;

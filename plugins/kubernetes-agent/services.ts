@@ -1,3 +1,4 @@
+import type { Agent, AgentToken } from './repository.js';
 import type { KubernetesAgentService } from './service.js';
 
 /** What kubernetes-agent's routes and strategies use. */
@@ -11,5 +12,9 @@ export interface KubernetesAgentServices {
 declare module 'gatehouse' {
   interface PluginServices {
     'kubernetes-agent': KubernetesAgentServices;
+  }
+  /** The `kas_agent` strategy's credential: the agent token and the agent it names. */
+  interface CredentialKinds {
+    cluster_agent_token: { agent: Agent; token: AgentToken };
   }
 }

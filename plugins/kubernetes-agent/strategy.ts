@@ -1,25 +1,23 @@
 import { ServiceError, UnauthorizedError, type AuthStrategy, type Clock, type GatehouseContext, type Principal } from 'gatehouse';
 import { createKasJwtVerifier } from './kas-jwt.js';
-import type { Agent, AgentToken } from './repository.js';
+import type { Agent } from './repository.js';
 import type { KubernetesAgentService } from './service.js';
 
 export const KAS_JWT_HEADER = 'Gitlab-Kas-Api-Request';
 /** Where current KAS versions send the agent token; the original docs used `Authorization: Bearer`. */
 export const AGENT_TOKEN_HEADER = 'Gitlab-Agent-Api-Request';
 export const KAS_JWT_INVALID = 'KAS JWT authentication invalid';
+/** The credential `kas_agent` puts on its principals (GitLab's `Clusters::AgentToken`). */
+export const AGENT_TOKEN_CREDENTIAL = 'cluster_agent_token';
 
-const KAS_PRINCIPAL: Principal = Object.freeze({ kind: 'service', service: 'gitlab-kas' });
-const REQUEST_AGENT = Symbol('kubernetes-agent.request-agent');
+const KAS_SERVICE = 'gitlab-kas';
+const KAS_PRINCIPAL: Principal = Object.freeze({ kind: 'service', service: KAS_SERVICE });
 
-interface AgentState {
-  [REQUEST_AGENT]?: { agent: Agent; token: AgentToken };
-}
-
-/** The agent whose token authenticated a `kas_agent` route (set by the strategy before the handler runs). */
+/** The agent whose token authenticated a `kas_agent` route, from the principal the strategy built. */
 export function requestAgent(ctx: GatehouseContext): Agent {
-  const found = (ctx.state as AgentState)[REQUEST_AGENT];
-  if (!found) throw new UnauthorizedError();
-  return found.agent;
+  const credential = ctx.state.principal?.credential;
+  if (credential?.type !== AGENT_TOKEN_CREDENTIAL) throw new UnauthorizedError();
+  return credential.details.agent;
 }
 
 /** The agent token a request presents: the current header, else the original docs' Bearer. */
@@ -59,12 +57,11 @@ export function kasAgentStrategy(options: KasStrategyOptions & { service: Kubern
   const kas = kasStrategy(options);
   return {
     async authenticate(ctx, auth) {
-      const principal = await kas.authenticate(ctx, auth);
+      await kas.authenticate(ctx, auth);
       const presented = presentedAgentToken(ctx);
       const found = presented ? await options.service.authenticateAgent(presented) : undefined;
       if (!found) throw new UnauthorizedError();
-      (ctx.state as AgentState)[REQUEST_AGENT] = found;
-      return principal;
+      return { kind: 'service', service: KAS_SERVICE, credential: { type: AGENT_TOKEN_CREDENTIAL, id: found.token.id, details: found } };
     },
   };
 }

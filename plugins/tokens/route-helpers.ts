@@ -3,6 +3,7 @@ import type { TokensServices } from './services.js';
 import { presentTokenWithSecret } from './presenter.js';
 import type { AccessToken } from './repository.js';
 import { TokenValidationError, type Actor } from './service.js';
+import { accessTokenOf } from './strategy.js';
 
 /** Typed route declarations over the tokens plugin's services. */
 export const route = routeFor<TokensServices>();
@@ -20,11 +21,14 @@ export function actorOf(ctx: GatehouseContext): Actor {
   return { id: user.id, isAdmin: user.isAdmin };
 }
 
-/** The token the request authenticated with, which must be a personal access (or impersonation) token. */
-export async function callingToken(ctx: GatehouseContext, services: TokensServices): Promise<AccessToken> {
-  const credential = ctx.state.principal?.credential;
-  if (!credential || credential.type === 'oauth_token') throw new BadRequestError(PAT_REQUIRED);
-  return (await services.tokens.findById(credential.id))!;
+/**
+ * The token the request authenticated with, as the strategy resolved it; it must be a personal access
+ * (or impersonation) token.
+ */
+export function callingToken(ctx: GatehouseContext): AccessToken {
+  const token = accessTokenOf(ctx.state.principal);
+  if (!token) throw new BadRequestError(PAT_REQUIRED);
+  return token;
 }
 
 /** The user named by `:user_id`, or 404 `{"message":"404 User Not Found"}`. */

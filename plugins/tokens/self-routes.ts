@@ -17,9 +17,9 @@ export const selfRoutes = [
     method: 'GET',
     path: '/api/v4/personal_access_tokens/self',
     auth: { strategy: 'token', scopes: [ANY_SCOPE] },
-    async handler(ctx, _input, services) {
+    handler(ctx, _input, services) {
       // The hot path of every editor extension: answered from the token the strategy just resolved.
-      const token = services.tokens.requestToken(ctx.state) ?? (await callingToken(ctx, services));
+      const token = callingToken(ctx);
       ctx.body = presentToken(token, services.tokens.isActive(token));
     },
   }),
@@ -29,7 +29,7 @@ export const selfRoutes = [
     path: '/api/v4/personal_access_tokens/self',
     auth: { strategy: 'token', scopes: [ANY_SCOPE] },
     async handler(ctx, _input, services) {
-      const token = await callingToken(ctx, services);
+      const token = callingToken(ctx);
       // A non-admin may not revoke an impersonation token, not even the one they are using.
       if (!services.tokens.canRevoke(actorOf(ctx), token)) throw new BadRequestError(NOT_PERMITTED_TO_REVOKE);
       await services.tokens.revoke(token);
@@ -43,7 +43,7 @@ export const selfRoutes = [
     auth: { strategy: 'token', scopes: SELF_ROTATE_SCOPES },
     input: SelfRotateParams,
     async handler(ctx, input, services) {
-      await rotateAndRespond(ctx, services, await callingToken(ctx, services), input.expires_at);
+      await rotateAndRespond(ctx, services, callingToken(ctx), input.expires_at);
     },
   }),
 ];

@@ -6,10 +6,6 @@ import type { DirectoryServices, ResolvedToken, User } from './types.js';
 
 export const TOKEN_PREFIX = 'glpat-';
 
-/** Where the token strategy leaves the resolved token on `ctx.state` (private to this plugin). */
-const REQUEST_TOKEN = Symbol('tokens.request-token');
-type RequestTokenState = { [REQUEST_TOKEN]?: AccessToken };
-
 export const MAX_LIFETIME_DAYS = 365;
 export const ROTATION_DEFAULT_DAYS = 7;
 export const MAX_DESCRIPTION_LENGTH = 255;
@@ -183,16 +179,6 @@ export class TokensService {
     if (token.lastUsedAt && now.getTime() - token.lastUsedAt.getTime() < LAST_USED_WRITE_INTERVAL_MS) return undefined;
     token.lastUsedAt = now;
     return this.repository.touch(token.id, now).catch(() => undefined);
-  }
-
-  /** Remembers on the request's state the token it authenticated with, so handlers need not read it again. */
-  rememberRequestToken(state: object, token: AccessToken): void {
-    (state as RequestTokenState)[REQUEST_TOKEN] = token;
-  }
-
-  /** The token a request authenticated with, as resolved (and cached) by the token strategy. */
-  requestToken(state: object): AccessToken | undefined {
-    return (state as RequestTokenState)[REQUEST_TOKEN];
   }
 
   /** The latest day a new token may expire on. */

@@ -1,3 +1,4 @@
+import type { AccessToken } from './repository.js';
 import type { DirectoryServices } from './types.js';
 import type { TokenStrategyOptions } from './strategy.js';
 import type { TokensService } from './service.js';
@@ -14,5 +15,10 @@ export interface TokensServices {
 declare module 'gatehouse' {
   interface PluginServices {
     tokens: TokensServices;
+  }
+  /** The `token` and `admin` strategies' credentials: the token's row, as the principal cache holds it. */
+  interface CredentialKinds {
+    personal_access_token: AccessToken;
+    impersonation_token: AccessToken;
   }
 }

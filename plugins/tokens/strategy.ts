@@ -11,8 +11,8 @@ import {
   type RouteAuth,
 } from 'gatehouse';
 import { ANY_SCOPE } from './scopes.js';
+import type { AccessToken } from './repository.js';
 import type { Resolution, TokensService } from './service.js';
-import type { ResolvedToken } from './types.js';
 import type { User } from './types.js';
 
 /** rack-oauth2's default realm, which GitLab's API guard uses in its challenges. */
@@ -58,16 +58,23 @@ export const toPrincipalUser = (user: User): PrincipalUser => ({
   state: user.state,
 });
 
-function principalOf(token: ResolvedToken['token'], user: User, adminMode: boolean): Principal {
+/** The token row a request authenticated with, when it was a personal access or impersonation token. */
+export function accessTokenOf(principal: Principal | undefined): AccessToken | undefined {
+  const credential = principal?.credential;
+  return credential?.type === 'personal_access_token' || credential?.type === 'impersonation_token' ? credential.details : undefined;
+}
+
+function principalOf(token: AccessToken, user: User, adminMode: boolean): Principal {
   return Object.freeze({
     kind: 'user',
     // With admin mode on, admin powers need a token carrying `admin_mode`; without it the admin is
     // a regular user everywhere (routes that show admins more see isAdmin false).
     user: Object.freeze({ ...toPrincipalUser(user), isAdmin: user.isAdmin && (!adminMode || token.scopes.includes('admin_mode')) }),
+    // The row itself, not a copy: the handler sees the `last_used_at` this request wrote.
     credential: Object.freeze({
       type: token.impersonation ? 'impersonation_token' : 'personal_access_token',
       id: token.id,
-      scopes: token.scopes,
+      details: token,
     }),
   } as const);
 }
@@ -90,19 +97,10 @@ export interface TokenStrategyOptions {
  * The `token` strategy: personal access and impersonation tokens from `private_token`, `PRIVATE-TOKEN`
  * or `Authorization: Bearer`, scope checks per route, blocked users refused, and `Sudo` for admins.
  */
-export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy {
+export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy<readonly string[]> {
   const { service } = options;
-  // Routes' auth objects live as long as the app: compute each route's scope list once, not per request.
-  const acceptableByRoute = new WeakMap<RouteAuth, Map<string, readonly string[]>>();
-  const acceptableFor = (method: string, auth: RouteAuth) => {
-    let byMethod = acceptableByRoute.get(auth);
-    if (!byMethod) acceptableByRoute.set(auth, (byMethod = new Map()));
-    let scopes = byMethod.get(method);
-    if (!scopes) byMethod.set(method, (scopes = acceptableScopes(method, auth)));
-    return scopes;
-  };
   /** The checks after the token is known, in GitLab's AccessTokenValidationService order. */
-  const admit = (ctx: GatehouseContext, auth: RouteAuth, resolved: Resolution): Principal | Promise<Principal> => {
+  const admit = (ctx: GatehouseContext, acceptable: readonly string[], resolved: Resolution): Principal | Promise<Principal> => {
     if (resolved.problem === 'unknown') throw new UnauthorizedError();
     if (resolved.problem === 'expired') throw new InvalidTokenError(EXPIRED, REALM);
     if (resolved.problem === 'revoked') {
@@ -114,13 +112,11 @@ export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy {
     const { token, user } = resolved;
 
     // Expired, revoked, scope, then impersonation.
-    const acceptable = acceptableFor(ctx.method, auth);
     if (acceptable[0] !== ANY_SCOPE && !token.scopes.some((scope) => acceptable.includes(scope))) {
       throw new InsufficientScopeError(acceptable);
     }
     if (token.impersonation && !options.impersonationEnabled) throw new InvalidTokenError(IMPERSONATION_DISABLED, REALM);
     assertCanUseApi(user, options.externalUrl);
-    service.rememberRequestToken(ctx.state, token);
 
     // The principal of a cached token is built once per cache entry (dropped with it on any change).
     const principal = (resolved.principal ??= principalOf(token, user, options.adminMode));
@@ -128,12 +124,13 @@ export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy {
     return sudo ? applySudo(sudo, principal, token.scopes, options) : principal;
   };
   return {
+    prepare: (auth, route) => acceptableScopes(route.method, auth),
     // Synchronous for a cached token (no promise on the hot path); a promise when the database is asked.
-    authenticate(ctx, auth) {
+    authenticate(ctx, _auth, acceptable) {
       const presented = presentedToken(ctx);
       if (!presented) throw new UnauthorizedError();
       const resolved = service.resolve(presented);
-      return resolved instanceof Promise ? resolved.then((answer) => admit(ctx, auth, answer)) : admit(ctx, auth, resolved);
+      return resolved instanceof Promise ? resolved.then((answer) => admit(ctx, acceptable, answer)) : admit(ctx, acceptable, resolved);
     },
   };
 }
@@ -156,11 +153,12 @@ async function applySudo(target: string, principal: Principal, scopes: readonly 
 }
 
 /** The `admin` strategy: the `token` strategy, then 403 `{"message":"403 Forbidden"}` for non-admins. */
-export function adminStrategy(options: TokenStrategyOptions): AuthStrategy {
+export function adminStrategy(options: TokenStrategyOptions): AuthStrategy<readonly string[]> {
   const token = tokenStrategy(options);
   return {
-    async authenticate(ctx, auth) {
-      const principal = await token.authenticate(ctx, auth);
+    prepare: token.prepare,
+    async authenticate(ctx, auth, acceptable) {
+      const principal = await token.authenticate(ctx, auth, acceptable);
       const user = principal.user!;
       if (!user.isAdmin) throw new ForbiddenError();
       return principal;
