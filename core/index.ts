@@ -37,6 +37,7 @@ export type {
   InvalidationBus,
   PluginDeps,
   PluginManifest,
+  PluginRoutes,
   PluginServices,
   Principal,
   PrincipalCredential,
