@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { loadProcessConfig } from './core/config/index.js';
 import { knexConfig, migrationConfig } from './core/db/index.js';
-import { enabledPluginNames, resolvePlugins } from './core/plugins/loader.js';
+import { resolveEnabledPlugins } from './core/plugins/loader.js';
 
 /**
  * The knex CLI's view of gatehouse: the same configuration the server loads (files + GATEHOUSE_* env)
@@ -13,7 +13,7 @@ const { config, registry, moduleProblems } = await loadProcessConfig();
 
 const knexfile: Knex.Config = {
   ...knexConfig(config),
-  migrations: migrationConfig(resolvePlugins(registry, enabledPluginNames(config), moduleProblems)),
+  migrations: migrationConfig(resolveEnabledPlugins(registry, config, moduleProblems)),
 };
 
 export default knexfile;

@@ -11,7 +11,7 @@ import { createInvalidationBus } from './ops/bus.js';
 import { createLoggers, createMetrics, type Metrics } from './ops/observability.js';
 import { openapiRoute } from './ops/openapi-route.js';
 import { operationsRoutes } from './ops/routes.js';
-import { enabledPluginNames, resolvePlugins, type ModuleProblem } from './plugins/loader.js';
+import { resolveEnabledPlugins, routesOf, type ModuleProblem } from './plugins/loader.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './plugins/openapi.js';
 import type { AnyPluginManifest, AuthStrategy, Clock, GatehouseState, RouteDefinition, VersionInfo } from './plugins/types.js';
 import { registry as defaultRegistry } from './plugins/registry.js';
@@ -95,7 +95,7 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const registry = options.registry ?? defaultRegistry;
-  const plugins = resolvePlugins(registry, enabledPluginNames(config), options.moduleProblems);
+  const plugins = resolveEnabledPlugins(registry, config, options.moduleProblems);
   const loggers = options.logger
     ? { logger: options.logger, requestLogger: options.logger, close() {} }
     : createLoggers(config.log.level, { destination: options.logDestination });
@@ -190,7 +190,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
     let draining = false;
     const routes: BoundRoute[] = plugins.flatMap((plugin) =>
-      (plugin.routes ?? []).map((route) => ({ plugin: plugin.name, route, services: services[plugin.name] })),
+      routesOf(plugin, config.plugins[plugin.name]).map((route) => ({ plugin: plugin.name, route, services: services[plugin.name] })),
     );
     // Built on first use, not at boot (it costs tens of milliseconds, every boot would pay them); the
     // document lists the route that serves it.

@@ -2,7 +2,7 @@
  * The public API of gatehouse: the package entry `gatehouse`, and the only module a plugin imports,
  * whether it ships in `plugins/` or lives in its own package. Everything a manifest needs is here: the
  * manifest and route declarers, the zod instance core validates with (so a plugin's schemas are the
- * ones core converts and checks), GitLab-shaped errors, parameter and pagination helpers, the cache
+ * ones core converts and checks), GitLab-shaped errors, parameter, pagination and response helpers, the cache
  * helper, secret, time and database helpers, and the types of manifests, deps and principals.
  *
  * A plugin exports services to its dependants by declaration merging on this module:
@@ -39,6 +39,7 @@ export type {
   InvalidationBus,
   PluginDeps,
   PluginManifest,
+  PluginRoutes,
   PluginServices,
   Principal,
   PrincipalCredential,
@@ -73,8 +74,9 @@ export {
 } from './errors.js';
 export type { ErrorBody } from './errors.js';
 
-export { DEFAULT_PER_PAGE, MAX_PER_PAGE, pageOf, paginationShape, setPaginationHeaders } from './http/pagination.js';
-export type { PageRequest } from './http/pagination.js';
+export { DEFAULT_PER_PAGE, MAX_PER_PAGE, pageOf, paginationShape, respondWithPage, setPaginationHeaders } from './http/pagination.js';
+export type { ListPage, PageRequest, PageWindow } from './http/pagination.js';
+export { callerOf, created, noContent } from './http/responses.js';
 export { EMPTY, INVALID, NOT_A_VALID_VALUE, NOT_ALLOWED, p, whole } from './http/validation.js';
 export type { ParamGroup } from './http/validation.js';
 

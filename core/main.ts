@@ -7,9 +7,10 @@ import { createDb, migrateLatest } from './db/index.js';
 import { createStaticFlags } from './flags/resolver.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { trackConnections } from './http/drain.js';
-import { enabledPluginNames, PluginLoadError, resolvePlugins } from './plugins/loader.js';
+import { enabledPluginNames, PluginLoadError, resolveEnabledPlugins, routesOf } from './plugins/loader.js';
 import { createLogger } from './ops/observability.js';
 import { ApiError } from './errors.js';
+import type { AnyPluginManifest } from './plugins/types.js';
 
 const USAGE = `usage: gatehouse <command>
 
@@ -84,7 +85,7 @@ async function start() {
 /** The enabled plugins in load order, or exit listing every problem, as `start` would. */
 function enabledPluginsOrExit({ config, registry, moduleProblems }: LoadedConfig) {
   try {
-    return resolvePlugins(registry, enabledPluginNames(config), moduleProblems);
+    return resolveEnabledPlugins(registry, config, moduleProblems);
   } catch (error) {
     if (error instanceof PluginLoadError) fail(`gatehouse: ${error.message}`, 2);
     throw error;
@@ -119,15 +120,26 @@ async function pluginsList() {
     const strategies = Object.keys(plugin.authStrategies ?? {});
     if (strategies.length) say(`  provides auth strategies: ${strategies.join(', ')}`);
     for (const flag of plugin.flags ?? []) say(`  flag ${flag.name} (${flag.kind}, default ${flag.default ? 'on' : 'off'}): ${flag.description}`);
-    for (const route of plugin.routes ?? []) {
-      const scopes = 'scopes' in route.auth && route.auth.scopes?.length ? ` [${route.auth.scopes.join(' ')}]` : '';
-      say(`  ${route.method.padEnd(6)} ${route.path}  ${route.name}  auth=${route.auth.strategy}${scopes}${route.flag ? ` flag=${route.flag}` : ''}`);
-    }
+    for (const line of routeLines(plugin, config.plugins[plugin.name])) say(line);
   }
   for (const problem of moduleProblems) {
     say(`${problem.plugin} — module not loaded${enabled.has(problem.plugin) ? '' : ' (disabled)'}`);
     say(`  ${problem.message}`);
   }
+}
+
+/** One line per route of a plugin; a routes function that fails on the plugin's config is said instead. */
+function routeLines(plugin: AnyPluginManifest, pluginConfig: unknown): string[] {
+  let routes: ReturnType<typeof routesOf>;
+  try {
+    routes = routesOf(plugin, pluginConfig);
+  } catch (error) {
+    return [`  routes: cannot be listed, its routes function failed: ${(error as Error)?.message ?? String(error)}`];
+  }
+  return routes.map((route) => {
+    const scopes = 'scopes' in route.auth && route.auth.scopes?.length ? ` [${route.auth.scopes.join(' ')}]` : '';
+    return `  ${route.method.padEnd(6)} ${route.path}  ${route.name}  auth=${route.auth.strategy}${scopes}${route.flag ? ` flag=${route.flag}` : ''}`;
+  });
 }
 
 /**

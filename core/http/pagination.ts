@@ -64,3 +64,31 @@ export function setPaginationHeaders(ctx: GatehouseContext, externalUrl: string,
   }
   ctx.set('Link', links.join(', '));
 }
+
+/** The rows a page covers, as repositories take them. */
+export interface PageWindow {
+  offset: number;
+  limit: number;
+}
+
+/** One page of a list: its items, already presented, and how many rows the whole list has. */
+export interface ListPage {
+  items: readonly unknown[];
+  total: number;
+}
+
+/**
+ * Answers with one page of a list, GitLab's way: the page `page`/`per_page` ask for is fetched through
+ * `list`, its items become the body and the pagination headers describe where it sits in the list.
+ */
+export async function respondWithPage(
+  ctx: GatehouseContext,
+  externalUrl: string,
+  input: { page?: number; per_page?: number },
+  list: (window: PageWindow) => Promise<ListPage>,
+): Promise<void> {
+  const page = pageOf(input);
+  const { items, total } = await list({ offset: page.offset, limit: page.perPage });
+  setPaginationHeaders(ctx, externalUrl, page, total);
+  ctx.body = items;
+}

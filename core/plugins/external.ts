@@ -143,7 +143,7 @@ function manifestShapeProblems(value: unknown): string[] {
     ['flags', (field) => Array.isArray(field) && field.every((flag) => isObject(flag) && typeof flag.name === 'string'), 'an array of flags'],
     ['migrations', (field) => isObject(field) && Object.values(field).every((m) => isObject(m) && typeof m.up === 'function'), 'an object of migrations'],
     ['authStrategies', (field) => isObject(field) && Object.values(field).every((f) => typeof f === 'function'), 'an object of strategy factories'],
-    ['routes', (field) => Array.isArray(field) && field.every(isRouteShaped), 'an array of routes (name, method, path, auth, handler)'],
+    ['routes', (field) => typeof field === 'function' || (Array.isArray(field) && field.every(isRouteShaped)), 'an array of routes (name, method, path, auth, handler) or a function of the config'],
     ['services', (field) => typeof field === 'function', 'a function'],
     ['bootstrap', (field) => typeof field === 'function', 'a function'],
     ['close', (field) => typeof field === 'function', 'a function'],

@@ -34,15 +34,39 @@ export interface ModuleProblem {
 const describeRoute = (plugin: string, route: RouteDefinition<unknown>) =>
   `route ${route.name} (${route.method} ${route.path}) of plugin ${plugin}`;
 
+const ROUTES_FAILED = (plugin: string, reason: string) => `plugin ${plugin}: its routes function failed on its config: ${reason}`;
+
+/**
+ * A plugin's routes: its array, or what its routes function makes of its validated config slice. Every
+ * reader of a manifest's routes (the loader, the gateway, `plugins list`, the OpenAPI document) goes
+ * through here, so a plugin whose routes come from config is seen the same everywhere.
+ */
+export function routesOf(plugin: AnyPluginManifest, pluginConfig: unknown): readonly RouteDefinition<any, any>[] {
+  const { routes } = plugin;
+  return typeof routes === 'function' ? routes(pluginConfig as never) : (routes ?? []);
+}
+
+/** The routes of a plugin, or none and a problem when its routes function throws: boot lists it with the rest. */
+function routesOrProblem(plugin: AnyPluginManifest, pluginConfig: unknown, problems: string[]): readonly RouteDefinition<any, any>[] {
+  try {
+    return routesOf(plugin, pluginConfig);
+  } catch (error) {
+    problems.push(ROUTES_FAILED(plugin.name, (error as Error)?.message ?? String(error)));
+    return [];
+  }
+}
+
 /**
  * Checks the enabled plugins against every rule of the loader and returns them in dependency order.
  * Problems are collected, never logged and skipped: one bad manifest aborts boot with the full list,
  * which starts with the problems of the enabled plugins whose module could not be used.
+ * `pluginConfig` holds each plugin's validated config slice, which routes functions are called with.
  */
 export function resolvePlugins(
   registry: readonly AnyPluginManifest[],
   enabledNames: ReadonlySet<string>,
   moduleProblems: readonly ModuleProblem[] = [],
+  pluginConfig: Readonly<Record<string, unknown>> = {},
 ): AnyPluginManifest[] {
   const byName = new Map(registry.map((p) => [p.name, p]));
   const enabled = registry.filter((p) => enabledNames.has(p.name));
@@ -58,8 +82,9 @@ export function resolvePlugins(
   for (const plugin of registry) {
     for (const name of Object.keys(plugin.authStrategies ?? {})) allStrategies.set(name, plugin.name);
   }
+  const routesByPlugin = new Map(enabled.map((plugin) => [plugin.name, routesOrProblem(plugin, pluginConfig[plugin.name], problems)]));
   for (const plugin of enabled) {
-    problems.push(...lintManifest(plugin));
+    problems.push(...manifestProblems(plugin, routesByPlugin.get(plugin.name)!));
     for (const dep of plugin.dependsOn ?? []) {
       if (unloaded.has(dep) && !byName.has(dep)) problems.push(`plugin ${plugin.name} depends on ${dep}, whose module could not be loaded`);
       else if (!byName.has(dep)) problems.push(`plugin ${plugin.name} depends on unknown plugin "${dep}"`);
@@ -80,7 +105,7 @@ export function resolvePlugins(
   const routeKeys = new Map<string, string>();
   const routeNames = new Set<string>();
   for (const plugin of enabled) {
-    for (const route of plugin.routes ?? []) {
+    for (const route of routesByPlugin.get(plugin.name)!) {
       const where = describeRoute(plugin.name, route);
       if (!strategies.has(route.auth.strategy)) {
         const provider = allStrategies.get(route.auth.strategy);
@@ -105,8 +130,29 @@ export function resolvePlugins(
   return ordered;
 }
 
-/** Rules that hold for a manifest on its own (also run over every registered plugin by the lint test). */
-export function lintManifest(plugin: AnyPluginManifest): string[] {
+/**
+ * The enabled plugins and their validated config slices from the app's config: what `resolvePlugins`
+ * needs at boot, in `config check`, `migrate` and the knexfile.
+ */
+export function resolveEnabledPlugins(
+  registry: readonly AnyPluginManifest[],
+  config: Pick<AppConfig, 'plugins'>,
+  moduleProblems: readonly ModuleProblem[] = [],
+): AnyPluginManifest[] {
+  return resolvePlugins(registry, enabledPluginNames(config), moduleProblems, config.plugins);
+}
+
+/**
+ * Rules that hold for a manifest on its own (also run over every registered plugin by the lint test),
+ * with its routes made from `pluginConfig` when they come from config.
+ */
+export function lintManifest(plugin: AnyPluginManifest, pluginConfig?: unknown): string[] {
+  const problems: string[] = [];
+  const routes = routesOrProblem(plugin, pluginConfig, problems);
+  return [...problems, ...manifestProblems(plugin, routes)];
+}
+
+function manifestProblems(plugin: AnyPluginManifest, routes: readonly RouteDefinition<any, any>[]): string[] {
   const problems: string[] = [];
   const at = `plugin ${plugin.name}`;
   if (!PLUGIN_NAME.test(plugin.name)) problems.push(`${at}: name must be kebab-case`);
@@ -124,7 +170,7 @@ export function lintManifest(plugin: AnyPluginManifest): string[] {
   for (const [key, field] of Object.entries(plugin.config?.shape ?? {})) {
     if (!(field as { description?: string }).description) problems.push(`${at}: config key "${key}" has no description`);
   }
-  for (const route of plugin.routes ?? []) {
+  for (const route of routes) {
     const where = describeRoute(plugin.name, route);
     if (!route.name.startsWith(`${plugin.name}.`)) problems.push(`${where}: name must start with "${plugin.name}."`);
     if (!route.auth?.strategy) problems.push(`${where}: no auth strategy`);
@@ -161,5 +207,5 @@ function topologicalOrder(plugins: AnyPluginManifest[], problems: string[]): Any
 }
 
 /** The names of the plugins switched on in config. */
-export const enabledPluginNames = (config: AppConfig) =>
+export const enabledPluginNames = (config: Pick<AppConfig, 'plugins'>) =>
   new Set(Object.entries(config.plugins).filter(([, slice]) => slice.enabled).map(([name]) => name));

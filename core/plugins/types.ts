@@ -215,6 +215,11 @@ export interface PluginDeps<C = Record<string, unknown>, D extends keyof PluginS
   plugins: Pick<PluginServices, D>;
 }
 
+/** A plugin's routes, declared as an array or made from its validated config slice. */
+export type PluginRoutes<C = any, S = unknown> =
+  | readonly RouteDefinition<S, any>[]
+  | ((config: C) => readonly RouteDefinition<S, any>[]);
+
 /**
  * A plugin's manifest: everything the core needs to know, declared. `services` is the composition root
  * (built once at boot); `authStrategies` maps strategy names to factories over the services.
@@ -236,7 +241,11 @@ export interface PluginManifest<
   migrations?: Record<string, Knex.Migration>;
   services?: (deps: PluginDeps<z.output<C> & { enabled: boolean }, D>) => S | Promise<S>;
   authStrategies?: Record<string, (services: S) => AuthStrategy<unknown>>;
-  routes?: readonly RouteDefinition<S, any>[];
+  /**
+   * The plugin's routes: an array, or a function of the plugin's validated config slice for plugins
+   * whose routes come from config. The loader calls it once at boot, before any service is built.
+   */
+  routes?: PluginRoutes<z.output<C> & { enabled: boolean }, S>;
   /** Runs once after migrations and before the gateway listens (e.g. seeding the root admin). */
   bootstrap?: (services: S) => Promise<BootstrapResult | void> | BootstrapResult | void;
   /** Releases what the services hold (timers, connections). Called on shutdown in reverse load order. */

@@ -1,4 +1,4 @@
-import { z, ForbiddenError, NotFoundError, PayloadTooLargeError, p, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, ForbiddenError, NotFoundError, PayloadTooLargeError, callerOf, created, p, routeFor, type GatehouseContext } from 'gatehouse';
 import { CompletionsInputSchema, type CompletionsInput } from './completions-input.js';
 import { SWITCH_FLAG, type GraphqlRequest } from './graphql.js';
 import { CONTEXT_FLAG } from './service.js';
@@ -29,8 +29,6 @@ const CONTEXT_CHARS = 100_000;
 const GRAPHQL_RATE_WINDOW_MS = 60 * 60_000;
 /** Keys of a client's body that never go upstream: its credentials. */
 const CREDENTIAL_KEYS = ['private_token', 'access_token'] as const;
-
-const userOf = (ctx: GatehouseContext) => ctx.state.principal!.user!;
 
 /** The public JWKS, served at both of GitLab's paths for it. */
 function serveJwks(ctx: GatehouseContext, _input: unknown, { service }: CodeSuggestionsServices): void {
@@ -74,10 +72,9 @@ export const codeSuggestionsRoutes = [
     flag: 'code_suggestions_tokens_api',
     errorHeaders: MONOLITH,
     async handler(ctx, _input, { service }) {
-      const user = userOf(ctx);
+      const user = callerOf(ctx);
       await service.requireAccess(user);
-      ctx.status = 201;
-      ctx.body = presentAccessToken(await service.mintFor(user.id));
+      created(ctx, presentAccessToken(await service.mintFor(user.id)));
     },
   }),
   route({
@@ -114,7 +111,7 @@ export const codeSuggestionsRoutes = [
     errorHeaders: MONOLITH,
     input: CompletionsInputSchema,
     async handler(ctx, input, { service, upstream }) {
-      const user = userOf(ctx);
+      const user = callerOf(ctx);
       const namespaceIds = await service.requireAccess(user);
       const credential = await service.upstreamCredential(user.id);
       const raw = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
@@ -145,7 +142,7 @@ export const codeSuggestionsRoutes = [
     errorHeaders: MONOLITH,
     input: z.object({ project_path: p.string() }),
     async handler(ctx, input, { service }) {
-      const user = userOf(ctx);
+      const user = callerOf(ctx);
       await service.requireAccess(user);
       const project = await service.visibleProject(user, input.project_path);
       if (!project) throw new NotFoundError();
@@ -174,7 +171,7 @@ export const codeSuggestionsRoutes = [
     async handler(ctx, _input, { service }) {
       const direct = service.config.directConnections;
       if (!direct.enabled) throw new ForbiddenError(DIRECT_CONNECTIONS_DISABLED);
-      const user = userOf(ctx);
+      const user = callerOf(ctx);
       const namespaceIds = await service.requireAccess(user);
       const minted = await service.mintFor(user.id);
       const headers = {
@@ -184,8 +181,7 @@ export const codeSuggestionsRoutes = [
         'x-gitlab-unit-primitive': 'complete_code',
       };
       const model = direct.modelProvider && direct.modelName ? { model_provider: direct.modelProvider, model_name: direct.modelName } : undefined;
-      ctx.status = 201;
-      ctx.body = presentDirectAccess(direct.baseUrl?.replace(/\/+$/, '') ?? service.config.aiGatewayUrl.replace(/\/+$/, ''), minted, headers, model);
+      created(ctx, presentDirectAccess(direct.baseUrl?.replace(/\/+$/, '') ?? service.config.aiGatewayUrl.replace(/\/+$/, ''), minted, headers, model));
     },
   }),
   route({
@@ -197,10 +193,9 @@ export const codeSuggestionsRoutes = [
     rateLimit: { max: (config) => config.connectionDetailsRateLimit, windowMs: 60_000, by: 'user' },
     errorHeaders: MONOLITH,
     async handler(ctx, _input, { service }) {
-      const user = userOf(ctx);
+      const user = callerOf(ctx);
       const namespaceIds = await service.requireAccess(user);
-      ctx.status = 201;
-      ctx.body = presentConnectionDetails(service, user.id, namespaceIds);
+      created(ctx, presentConnectionDetails(service, user.id, namespaceIds));
     },
   }),
   route({
@@ -212,7 +207,7 @@ export const codeSuggestionsRoutes = [
     rateLimit: { max: (config) => config.graphqlRateLimit, windowMs: GRAPHQL_RATE_WINDOW_MS, by: 'user' },
     async handler(ctx, _input, { graphql }) {
       const request = ((ctx.request as { body?: unknown }).body ?? {}) as GraphqlRequest;
-      const { status, body } = await graphql.execute(Array.isArray(request) ? {} : request, userOf(ctx), ctx.state.requestId);
+      const { status, body } = await graphql.execute(Array.isArray(request) ? {} : request, callerOf(ctx), ctx.state.requestId);
       ctx.status = status;
       ctx.body = body;
     },

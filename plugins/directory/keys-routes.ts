@@ -1,4 +1,4 @@
-import { z, NotFoundError, paginationShape, pageOf, setPaginationHeaders, p, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, NotFoundError, callerOf, created, noContent, paginationShape, respondWithPage, p, routeFor } from 'gatehouse';
 import { KEY_USAGE_TYPES } from './keys-repository.js';
 import type { AddKeyInput } from './keys-service.js';
 import { presentKey } from './presenter.js';
@@ -31,8 +31,6 @@ const toAddKeyInput = (input: z.output<typeof AddOwnKey>): AddKeyInput => ({
   usageType: input.usage_type,
 });
 
-const callerId = (ctx: GatehouseContext) => ctx.state.principal!.user!.id;
-
 export const keysRoutes = [
   route({
     name: 'directory.keys.list-own',
@@ -41,10 +39,10 @@ export const keysRoutes = [
     auth: { strategy: 'token', scopes: READ_USER },
     input: ListOwnKeys,
     async handler(ctx, input, services) {
-      const page = pageOf(input);
-      const { keys, total } = await services.keys.listForUser(callerId(ctx), { offset: page.offset, limit: page.perPage });
-      setPaginationHeaders(ctx, services.externalUrl, page, total);
-      ctx.body = keys.map(presentKey);
+      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+        const { keys, total } = await services.keys.listForUser(callerOf(ctx).id, window);
+        return { items: keys.map(presentKey), total };
+      });
     },
   }),
   route({
@@ -54,9 +52,8 @@ export const keysRoutes = [
     auth: { strategy: 'token' },
     input: AddOwnKey,
     async handler(ctx, input, services) {
-      const key = await services.keys.add(callerId(ctx), toAddKeyInput(input));
-      ctx.status = 201;
-      ctx.body = presentKey(key);
+      const key = await services.keys.add(callerOf(ctx).id, toAddKeyInput(input));
+      created(ctx, presentKey(key));
     },
   }),
   route({
@@ -67,10 +64,10 @@ export const keysRoutes = [
     input: OwnKeyId,
     async handler(ctx, input, services) {
       // Someone else's key answers exactly like a missing one: no existence leak.
-      const key = await services.keys.findOwned(callerId(ctx), input.key_id);
+      const key = await services.keys.findOwned(callerOf(ctx).id, input.key_id);
       if (!key) throw new NotFoundError(KEY);
       await services.keys.remove(key);
-      ctx.status = 204;
+      noContent(ctx);
     },
   }),
   route({
@@ -83,8 +80,7 @@ export const keysRoutes = [
       const user = await services.users.findById(input.user_id);
       if (!user) throw new NotFoundError(USER);
       const key = await services.keys.add(user.id, toAddKeyInput(input));
-      ctx.status = 201;
-      ctx.body = presentKey(key);
+      created(ctx, presentKey(key));
     },
   }),
 ];

@@ -1,4 +1,4 @@
-import { z, p, NOT_A_VALID_VALUE, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, p, NOT_A_VALID_VALUE, callerOf, created, routeFor, type GatehouseContext } from 'gatehouse';
 import type { DirectoryServices } from './services.js';
 import { VISIBILITIES, type Namespace } from './namespaces-repository.js';
 import type { Project } from './projects-repository.js';
@@ -65,15 +65,13 @@ const blank = (value: unknown) => value === undefined || value === null || value
 /** The member to add: by id or by username (Grape's `at_least_one_of`, declared after the params). */
 const ONE_MEMBER = [{ rule: 'at_least_one_of', names: ['user_id', 'username'] }] as const;
 
-const viewerOf = (ctx: GatehouseContext) => ctx.state.principal!.user!;
-
 async function groupBody(services: DirectoryServices, group: Namespace) {
   return presentGroup(group, await services.projects.lineageOf(group), services.externalUrl);
 }
 
 async function projectBody(ctx: GatehouseContext, services: DirectoryServices, project: Project) {
   const lineage = await services.projects.projectLineage(project);
-  return presentProject(project, lineage, services.externalUrl, { admin: viewerOf(ctx).isAdmin });
+  return presentProject(project, lineage, services.externalUrl, { admin: callerOf(ctx).isAdmin });
 }
 
 /**
@@ -89,14 +87,13 @@ function memberRoute(source: 'group' | 'project') {
     input: AddMember,
     inputGroups: ONE_MEMBER,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const member = { userId: input.user_id, username: input.username, accessLevel: input.access_level };
       const membership =
         source === 'group'
           ? await services.projects.addGroupMember(viewer, await services.projects.visibleGroup(viewer, input.id), member)
           : await services.projects.addProjectMember(viewer, await services.projects.visibleProject(viewer, input.id), member);
-      ctx.status = 201;
-      ctx.body = presentMember(membership, services.externalUrl);
+      created(ctx, presentMember(membership, services.externalUrl));
     },
   });
 }
@@ -109,7 +106,7 @@ const groupRoutes = [
     auth: { strategy: 'token' },
     input: CreateGroup,
     async handler(ctx, input, services) {
-      const group = await services.projects.createGroup(viewerOf(ctx), {
+      const group = await services.projects.createGroup(callerOf(ctx), {
         name: input.name,
         path: input.path,
         parentId: input.parent_id,
@@ -117,8 +114,7 @@ const groupRoutes = [
         description: input.description,
         codeSuggestions: input.code_suggestions,
       });
-      ctx.status = 201;
-      ctx.body = await groupBody(services, group);
+      created(ctx, await groupBody(services, group));
     },
   }),
   route({
@@ -128,7 +124,7 @@ const groupRoutes = [
     auth: { strategy: 'token' },
     input: GroupRef,
     async handler(ctx, input, services) {
-      const group = await services.projects.visibleGroup(viewerOf(ctx), input.id);
+      const group = await services.projects.visibleGroup(callerOf(ctx), input.id);
       ctx.body = await groupBody(services, group);
     },
   }),
@@ -139,7 +135,7 @@ const groupRoutes = [
     auth: { strategy: 'token' },
     input: UpdateGroup,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const group = await services.projects.visibleGroup(viewer, input.id);
       const updated = await services.projects.updateGroup(viewer, group, {
         name: input.name,
@@ -163,10 +159,9 @@ function archiveRoute(archived: boolean) {
     auth: { strategy: 'token' },
     input: ProjectRef,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.projects.visibleProject(viewer, input.id);
-      ctx.status = 201;
-      ctx.body = await projectBody(ctx, services, await services.projects.archive(viewer, project, archived));
+      created(ctx, await projectBody(ctx, services, await services.projects.archive(viewer, project, archived)));
     },
   });
 }
@@ -180,7 +175,7 @@ const projectRoutes = [
     input: CreateProject,
     inputGroups: [{ rule: 'at_least_one_of', names: ['name', 'path'] }],
     async handler(ctx, input, services) {
-      const project = await services.projects.createProject(viewerOf(ctx), {
+      const project = await services.projects.createProject(callerOf(ctx), {
         name: blank(input.name) ? undefined : input.name,
         path: blank(input.path) ? undefined : input.path,
         namespaceId: input.namespace_id,
@@ -188,8 +183,7 @@ const projectRoutes = [
         description: input.description,
         defaultBranch: input.default_branch,
       });
-      ctx.status = 201;
-      ctx.body = await projectBody(ctx, services, project);
+      created(ctx, await projectBody(ctx, services, project));
     },
   }),
   route({
@@ -199,7 +193,7 @@ const projectRoutes = [
     auth: { strategy: 'token' },
     input: ProjectRef,
     async handler(ctx, input, services) {
-      const project = await services.projects.visibleProject(viewerOf(ctx), input.id);
+      const project = await services.projects.visibleProject(callerOf(ctx), input.id);
       ctx.body = await projectBody(ctx, services, project);
     },
   }),
@@ -210,7 +204,7 @@ const projectRoutes = [
     auth: { strategy: 'token' },
     input: UpdateProject,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.projects.visibleProject(viewer, input.id);
       const updated = await services.projects.updateProject(viewer, project, {
         name: input.name,
@@ -230,7 +224,7 @@ const projectRoutes = [
     auth: { strategy: 'token' },
     input: AddDeployKey,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.projects.visibleProject(viewer, input.id);
       const deployKey = await services.projects.addDeployKey(viewer, project, {
         title: input.title,
@@ -238,8 +232,7 @@ const projectRoutes = [
         canPush: input.can_push,
         expiresAt: input.expires_at,
       });
-      ctx.status = 201;
-      ctx.body = presentProjectDeployKey(deployKey);
+      created(ctx, presentProjectDeployKey(deployKey));
     },
   }),
   memberRoute('project'),

@@ -1,4 +1,4 @@
-import { routeFor, UnauthorizedError } from 'gatehouse';
+import { callerOf, routeFor, UnauthorizedError } from 'gatehouse';
 import { presentUser } from './presenter.js';
 import type { DirectoryServices } from './services.js';
 import { usersRoutes } from './users-routes.js';
@@ -26,7 +26,7 @@ const identityRoutes = [
     path: '/api/v4/user',
     auth: { strategy: 'token', scopes: [...READ_USER] },
     async handler(ctx, _input, services) {
-      const user = await services.users.findById(ctx.state.principal!.user!.id);
+      const user = await services.users.findById(callerOf(ctx).id);
       // Deleted after this request authenticated: its token went with it.
       if (!user) throw new UnauthorizedError();
       ctx.body = presentUser(user, services.externalUrl);

@@ -4,8 +4,10 @@ import {
   ModelValidationError,
   NotFoundError,
   paginationShape,
-  pageOf,
-  setPaginationHeaders,
+  callerOf,
+  created,
+  noContent,
+  respondWithPage,
   p,
   routeFor,
   type GatehouseContext,
@@ -69,14 +71,13 @@ async function findUser(services: DirectoryServices, id: number): Promise<User> 
 
 /** Admins and the user themself see the full entity; everyone else the basic one. */
 function presentFor(ctx: GatehouseContext, user: User, externalUrl: string) {
-  const viewer = ctx.state.principal!.user!;
+  const viewer = callerOf(ctx);
   return viewer.isAdmin || viewer.id === user.id ? presentUser(user, externalUrl) : presentUserBasic(user, externalUrl);
 }
 
 /** GitLab answers block and unblock with 201 and the body `true`. */
 function answerTrue(ctx: GatehouseContext) {
-  ctx.status = 201;
-  ctx.body = true;
+  created(ctx, true);
 }
 
 export const usersRoutes = [
@@ -87,11 +88,11 @@ export const usersRoutes = [
     auth: { strategy: 'admin' },
     input: ListUsers,
     async handler(ctx, input, services) {
-      const page = pageOf(input);
       const order = { by: input.order_by ?? 'id', direction: input.sort ?? 'desc' } as const;
-      const { users, total } = await services.users.list({ username: input.username }, { offset: page.offset, limit: page.perPage }, order);
-      setPaginationHeaders(ctx, services.externalUrl, page, total);
-      ctx.body = users.map((user) => presentUser(user, services.externalUrl));
+      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+        const { users, total } = await services.users.list({ username: input.username }, window, order);
+        return { items: users.map((user) => presentUser(user, services.externalUrl)), total };
+      });
     },
   }),
   route({
@@ -115,8 +116,7 @@ export const usersRoutes = [
         isAdmin: input.admin ?? false,
         codeSuggestions: input.code_suggestions,
       });
-      ctx.status = 201;
-      ctx.body = presentUser(user, services.externalUrl);
+      created(ctx, presentUser(user, services.externalUrl));
     },
   }),
   route({
@@ -158,7 +158,7 @@ export const usersRoutes = [
     async handler(ctx, input, services) {
       // Keys, tokens, memberships and recovery codes go with the user (ON DELETE CASCADE).
       await services.users.delete(await findUser(services, input.id));
-      ctx.status = 204;
+      noContent(ctx);
     },
   }),
   route({
@@ -170,7 +170,7 @@ export const usersRoutes = [
     async handler(ctx, input, services) {
       const user = await findUser(services, input.id);
       // An admin locking themself out by API is refused, as GitLab does.
-      if (user.id === ctx.state.principal!.user!.id) throw new ForbiddenError(SELF_BLOCK);
+      if (user.id === callerOf(ctx).id) throw new ForbiddenError(SELF_BLOCK);
       // setState announces the change, so the user's cached tokens stop working on the next request.
       if (user.state !== 'blocked') await services.users.setState(user, 'blocked');
       answerTrue(ctx);

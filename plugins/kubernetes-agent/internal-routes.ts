@@ -1,4 +1,4 @@
-import { z, NOT_A_VALID_VALUE, p, pageOf, paginationShape, setPaginationHeaders, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, NOT_A_VALID_VALUE, p, callerOf, noContent, paginationShape, respondWithPage, routeFor, type GatehouseContext } from 'gatehouse';
 import type { KubernetesAgentServices } from './services.js';
 import { presentAlert, presentVulnerability } from './presenter.js';
 import { KNOWN_COUNTERS, KNOWN_UNIQUE_COUNTERS } from './service.js';
@@ -93,7 +93,7 @@ export const internalRoutes = [
     auth: { strategy: 'kas_agent' },
     async handler(ctx, _input, services) {
       await services.agents.accessibleProject(requestAgent(ctx), ctx.state.params.id);
-      ctx.status = 204;
+      noContent(ctx);
     },
   }),
   route({
@@ -105,7 +105,7 @@ export const internalRoutes = [
     input: UsageMetrics,
     async handler(ctx, input, services) {
       await services.agents.recordUsage(input);
-      ctx.status = 204;
+      noContent(ctx);
     },
   }),
   route({
@@ -144,12 +144,12 @@ export const reportRoutes = [
     auth: { strategy: 'token' },
     input: ProjectRef,
     async handler(ctx, input, services) {
-      const viewer = ctx.state.principal!.user!;
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
-      const page = pageOf(input);
-      const { alerts, total } = await services.agents.listAlerts(viewer, project, { offset: page.offset, limit: page.perPage });
-      setPaginationHeaders(ctx, services.externalUrl, page, total);
-      ctx.body = alerts.map(presentAlert);
+      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+        const { alerts, total } = await services.agents.listAlerts(viewer, project, window);
+        return { items: alerts.map(presentAlert), total };
+      });
     },
   }),
   route({
@@ -159,12 +159,12 @@ export const reportRoutes = [
     auth: { strategy: 'token' },
     input: ProjectRef,
     async handler(ctx, input, services) {
-      const viewer = ctx.state.principal!.user!;
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
-      const page = pageOf(input);
-      const { vulnerabilities, total } = await services.agents.listVulnerabilities(viewer, project, { offset: page.offset, limit: page.perPage });
-      setPaginationHeaders(ctx, services.externalUrl, page, total);
-      ctx.body = vulnerabilities.map(presentVulnerability);
+      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+        const { vulnerabilities, total } = await services.agents.listVulnerabilities(viewer, project, window);
+        return { items: vulnerabilities.map(presentVulnerability), total };
+      });
     },
   }),
 ];

@@ -1,4 +1,4 @@
-import { z, p, pageOf, paginationShape, setPaginationHeaders, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, p, callerOf, created, noContent, paginationShape, respondWithPage, routeFor } from 'gatehouse';
 import type { KubernetesAgentServices } from './services.js';
 import { presentAgent, presentAgentToken, presentAgentTokenBasic, presentAgentTokenWithSecret, presentProjectIdentity } from './presenter.js';
 import type { Agent } from './repository.js';
@@ -16,8 +16,6 @@ const TokenRef = z.object({ id, agent_id: agentId, token_id: p.integer() });
 const CreateAgent = z.object({ id, name: p.string() });
 const CreateToken = z.object({ id, agent_id: agentId, name: p.string(), description: p.string().optional() });
 
-const viewerOf = (ctx: GatehouseContext) => ctx.state.principal!.user!;
-
 async function agentsBody(services: KubernetesAgentServices, project: Project, agents: Agent[]) {
   const lineage = await services.agents.directory.projects.projectLineage(project);
   const identity = presentProjectIdentity(project, lineage.map((ns) => ns.name).join(' / '));
@@ -33,12 +31,12 @@ export const managementRoutes = [
     auth: { strategy: 'token' },
     input: ProjectRef,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
-      const page = pageOf(input);
-      const { agents, total } = await services.agents.listAgents(viewer, project, { offset: page.offset, limit: page.perPage });
-      setPaginationHeaders(ctx, services.externalUrl, page, total);
-      ctx.body = await agentsBody(services, project, agents);
+      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+        const { agents, total } = await services.agents.listAgents(viewer, project, window);
+        return { items: await agentsBody(services, project, agents), total };
+      });
     },
   }),
   route({
@@ -48,7 +46,7 @@ export const managementRoutes = [
     auth: { strategy: 'token' },
     input: AgentRef,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
       const agent = await services.agents.findAgent(viewer, project, input.agent_id);
       ctx.body = (await agentsBody(services, project, [agent]))[0];
@@ -61,11 +59,10 @@ export const managementRoutes = [
     auth: { strategy: 'token' },
     input: CreateAgent,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
       const agent = await services.agents.createAgent(viewer, project, input.name);
-      ctx.status = 201;
-      ctx.body = (await agentsBody(services, project, [agent]))[0];
+      created(ctx, (await agentsBody(services, project, [agent]))[0]);
     },
   }),
   route({
@@ -75,10 +72,10 @@ export const managementRoutes = [
     auth: { strategy: 'token' },
     input: AgentRef,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
       await services.agents.deleteAgent(viewer, project, input.agent_id);
-      ctx.status = 204;
+      noContent(ctx);
     },
   }),
   route({
@@ -88,12 +85,12 @@ export const managementRoutes = [
     auth: { strategy: 'token' },
     input: AgentTokensRef,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
-      const page = pageOf(input);
-      const { tokens, total } = await services.agents.listTokens(viewer, project, input.agent_id, { offset: page.offset, limit: page.perPage });
-      setPaginationHeaders(ctx, services.externalUrl, page, total);
-      ctx.body = tokens.map(presentAgentTokenBasic);
+      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+        const { tokens, total } = await services.agents.listTokens(viewer, project, input.agent_id, window);
+        return { items: tokens.map(presentAgentTokenBasic), total };
+      });
     },
   }),
   route({
@@ -103,7 +100,7 @@ export const managementRoutes = [
     auth: { strategy: 'token' },
     input: TokenRef,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
       ctx.body = presentAgentToken(await services.agents.findToken(viewer, project, input.agent_id, input.token_id));
     },
@@ -115,14 +112,13 @@ export const managementRoutes = [
     auth: { strategy: 'token' },
     input: CreateToken,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
       const { token, plaintext } = await services.agents.createToken(viewer, project, input.agent_id, {
         name: input.name,
         description: input.description,
       });
-      ctx.status = 201;
-      ctx.body = presentAgentTokenWithSecret(token, plaintext);
+      created(ctx, presentAgentTokenWithSecret(token, plaintext));
     },
   }),
   route({
@@ -132,10 +128,10 @@ export const managementRoutes = [
     auth: { strategy: 'token' },
     input: TokenRef,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
+      const viewer = callerOf(ctx);
       const project = await services.agents.project(viewer, input.id);
       await services.agents.revokeToken(viewer, project, input.agent_id, input.token_id);
-      ctx.status = 204;
+      noContent(ctx);
     },
   }),
 ];

@@ -1,4 +1,4 @@
-import { ForbiddenError, NotFoundError, pageOf, setPaginationHeaders, routeFor, type GatehouseContext } from 'gatehouse';
+import { ForbiddenError, NotFoundError, callerOf, created, noContent, respondWithPage, routeFor, type GatehouseContext } from 'gatehouse';
 import type { OauthApplicationsServices } from './services.js';
 import { ApplicationIdParams, CreateApplicationParams, ListOwnApplicationsParams, UpdateApplicationParams } from './params.js';
 import { presentApplication, presentApplicationWithSecret } from './presenter.js';
@@ -9,10 +9,6 @@ const route = routeFor<OauthApplicationsServices>();
 
 /** `not_found!('Application')`: `{"message":"404 Application Not Found"}`. */
 const APPLICATION = 'Application';
-
-/** The user the request acts as (after `Sudo`); every route here is authenticated. */
-const caller = (ctx: GatehouseContext) => ctx.state.principal!.user!;
-const callerId = (ctx: GatehouseContext) => caller(ctx).id;
 
 const toNewApplication = (input: { name: string; redirect_uri: string; scopes: string[]; confidential?: boolean }): NewApplication => ({
   name: input.name,
@@ -29,7 +25,7 @@ const toNewApplication = (input: { name: string; redirect_uri: string; scopes: s
 async function ownApplication(ctx: GatehouseContext, services: OauthApplicationsServices, id: number): Promise<Application> {
   const application = await services.applications.findById(id);
   if (!application) throw new NotFoundError(APPLICATION);
-  if (application.ownerId !== callerId(ctx)) throw new ForbiddenError();
+  if (application.ownerId !== callerOf(ctx).id) throw new ForbiddenError();
   return application;
 }
 
@@ -38,11 +34,6 @@ async function instanceApplication(services: OauthApplicationsServices, id: numb
   const application = await services.applications.findById(id);
   if (!application || application.ownerId !== null) throw new NotFoundError(APPLICATION);
   return application;
-}
-
-function noContent(ctx: GatehouseContext) {
-  ctx.status = 204;
-  ctx.body = null;
 }
 
 /** `/user/applications`: every user manages their own applications. */
@@ -54,9 +45,8 @@ export const userApplicationRoutes = [
     auth: { strategy: 'token' },
     input: CreateApplicationParams,
     async handler(ctx, input, services) {
-      const { application, secret } = await services.applications.create(caller(ctx), callerId(ctx), toNewApplication(input));
-      ctx.status = 201;
-      ctx.body = presentApplicationWithSecret(application, secret);
+      const { application, secret } = await services.applications.create(callerOf(ctx), callerOf(ctx).id, toNewApplication(input));
+      created(ctx, presentApplicationWithSecret(application, secret));
     },
   }),
   route({
@@ -66,10 +56,10 @@ export const userApplicationRoutes = [
     auth: { strategy: 'token' },
     input: ListOwnApplicationsParams,
     async handler(ctx, input, services) {
-      const page = pageOf(input);
-      const { applications, total } = await services.applications.listOwned(callerId(ctx), { offset: page.offset, limit: page.perPage });
-      setPaginationHeaders(ctx, services.externalUrl, page, total);
-      ctx.body = applications.map(presentApplication);
+      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+        const { applications, total } = await services.applications.listOwned(callerOf(ctx).id, window);
+        return { items: applications.map(presentApplication), total };
+      });
     },
   }),
   route({
@@ -90,7 +80,7 @@ export const userApplicationRoutes = [
     input: UpdateApplicationParams,
     async handler(ctx, input, services) {
       const application = await ownApplication(ctx, services, input.id);
-      const updated = await services.applications.update(caller(ctx), application, {
+      const updated = await services.applications.update(callerOf(ctx), application, {
         name: input.name,
         redirectUri: input.redirect_uri,
         scopes: input.scopes,
@@ -121,10 +111,9 @@ export const instanceApplicationRoutes = [
     auth: { strategy: 'admin' },
     input: CreateApplicationParams,
     async handler(ctx, input, services) {
-      const { application, secret } = await services.applications.create(caller(ctx), null, toNewApplication(input));
+      const { application, secret } = await services.applications.create(callerOf(ctx), null, toNewApplication(input));
       // 201, as GitLab's spec asserts (its docs say 200).
-      ctx.status = 201;
-      ctx.body = presentApplicationWithSecret(application, secret);
+      created(ctx, presentApplicationWithSecret(application, secret));
     },
   }),
   route({
@@ -156,8 +145,7 @@ export const instanceApplicationRoutes = [
     input: ApplicationIdParams,
     async handler(ctx, input, services) {
       const { application, secret } = await services.applications.renewSecret(await instanceApplication(services, input.id));
-      ctx.status = 201;
-      ctx.body = presentApplicationWithSecret(application, secret);
+      created(ctx, presentApplicationWithSecret(application, secret));
     },
   }),
 ];

@@ -1,4 +1,4 @@
-import { z, ValidationError, EMPTY, p, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, ValidationError, EMPTY, created, noContent, p, routeFor, type GatehouseContext } from 'gatehouse';
 import type { SubscriptionsServices } from './services.js';
 import { PLAN_CODES } from './plans.js';
 import { presentPack, presentSubscription } from './presenter.js';
@@ -86,8 +86,7 @@ export const subscriptionsRoutes = [
     async handler(ctx, input, services) {
       const namespace = await services.subscriptions.findNamespace(input.id);
       const view = await services.subscriptions.create(namespace, { ...subscriptionParams(input), startDate: input.start_date });
-      ctx.status = 201;
-      ctx.body = presentSubscription(view);
+      created(ctx, presentSubscription(view));
     },
   }),
   route({
@@ -123,8 +122,7 @@ export const subscriptionsRoutes = [
         namespace,
         packs.map((pack) => ({ numberOfMinutes: pack.number_of_minutes, expiresAt: pack.expires_at, purchaseXid: pack.purchase_xid })),
       );
-      ctx.status = 201;
-      ctx.body = saved.map(presentPack);
+      created(ctx, saved.map(presentPack));
     },
   }),
   route({
@@ -177,8 +175,7 @@ export const subscriptionsRoutes = [
     auth: ADMIN,
     async handler(ctx, _input, services) {
       await services.subscriptions.deleteReconciliation(requiredNamespaceId(ctx));
-      ctx.status = 204;
-      ctx.body = null;
+      noContent(ctx);
     },
   }),
 ];

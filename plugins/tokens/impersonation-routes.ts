@@ -2,8 +2,9 @@ import {
   ModelValidationError,
   NotFoundError,
   PreconditionFailedError,
-  pageOf,
-  setPaginationHeaders,
+  created,
+  noContent,
+  respondWithPage,
   type GatehouseContext,
   type ParamGroup,
 } from 'gatehouse';
@@ -11,7 +12,7 @@ import type { TokensServices } from './services.js';
 import { CreateImpersonationTokenParams, ImpersonationListParams, ImpersonationTokenParams } from './params.js';
 import { presentImpersonationToken, presentTokenWithSecret } from './presenter.js';
 import type { AccessToken } from './repository.js';
-import { findUserOr404, IMPERSONATION_TOKEN_RESOURCE, noContent, route, withModelErrors } from './route-helpers.js';
+import { findUserOr404, IMPERSONATION_TOKEN_RESOURCE, route, withModelErrors } from './route-helpers.js';
 
 const CLASSIC_OR_GRANULAR: readonly ParamGroup[] = [{ rule: 'mutually_exclusive', names: ['scopes', 'granular_scopes'] }];
 
@@ -48,10 +49,10 @@ export const impersonationRoutes = [
       const user = await findUserOr404(services, input.user_id);
       // Unlike /personal_access_tokens, this listing knows `all`, and it is the default (trap 7).
       const state = input.state === 'all' ? undefined : input.state;
-      const page = pageOf(input);
-      const { tokens, total } = await services.tokens.list({ userId: user.id, impersonation: true, state }, { offset: page.offset, limit: page.perPage });
-      setPaginationHeaders(ctx, services.externalUrl, page, total);
-      ctx.body = tokens.map((token) => presentImpersonationToken(token, services.tokens.isActive(token)));
+      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+        const { tokens, total } = await services.tokens.list({ userId: user.id, impersonation: true, state }, window);
+        return { items: tokens.map((token) => presentImpersonationToken(token, services.tokens.isActive(token))), total };
+      });
     },
   }),
   route({
@@ -63,7 +64,7 @@ export const impersonationRoutes = [
     inputGroups: CLASSIC_OR_GRANULAR,
     async handler(ctx, input, services) {
       const user = await findUserOr404(services, input.user_id);
-      const created = await withModelErrors(
+      const issued = await withModelErrors(
         () =>
           services.tokens.create(user, {
             name: input.name,
@@ -75,8 +76,7 @@ export const impersonationRoutes = [
         // This endpoint saves the model itself and answers `render_validation_error!`: 400 with the hash.
         (error) => new ModelValidationError(error.byAttribute),
       );
-      ctx.status = 201;
-      ctx.body = presentTokenWithSecret(created.token, services.tokens.isActive(created.token), created.plaintext, true);
+      created(ctx, presentTokenWithSecret(issued.token, services.tokens.isActive(issued.token), issued.plaintext, true));
     },
   }),
   route({

@@ -3,15 +3,15 @@ import {
   NotFoundError,
   RecordNotFoundError,
   UnauthorizedError,
-  pageOf,
-  setPaginationHeaders,
+  noContent,
+  respondWithPage,
   type GatehouseContext,
 } from 'gatehouse';
 import type { TokensServices } from './services.js';
 import { ListParams, RotateParams, TokenIdParams } from './params.js';
 import { presentToken } from './presenter.js';
 import type { AccessToken, TokenFilter } from './repository.js';
-import { actorOf, NOT_PERMITTED_TO_REVOKE, noContent, rotateAndRespond, route } from './route-helpers.js';
+import { actorOf, NOT_PERMITTED_TO_REVOKE, rotateAndRespond, route } from './route-helpers.js';
 
 /**
  * A token the caller may read or rotate. Only admins learn whether a token exists (404); anyone else
@@ -61,10 +61,10 @@ export const personalAccessTokenRoutes = [
         search: input.search,
         sort: input.sort,
       };
-      const page = pageOf(input);
-      const { tokens, total } = await services.tokens.list(filter, { offset: page.offset, limit: page.perPage });
-      setPaginationHeaders(ctx, services.externalUrl, page, total);
-      ctx.body = tokens.map((token) => presentToken(token, services.tokens.isActive(token)));
+      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+        const { tokens, total } = await services.tokens.list(filter, window);
+        return { items: tokens.map((token) => presentToken(token, services.tokens.isActive(token))), total };
+      });
     },
   }),
   route({

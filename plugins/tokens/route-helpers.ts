@@ -1,4 +1,4 @@
-import { BadRequestError, NotFoundError, ServiceError, routeFor, type GatehouseContext } from 'gatehouse';
+import { BadRequestError, NotFoundError, ServiceError, callerOf, routeFor, type GatehouseContext } from 'gatehouse';
 import type { TokensServices } from './services.js';
 import { presentTokenWithSecret } from './presenter.js';
 import type { AccessToken } from './repository.js';
@@ -17,7 +17,7 @@ export const IMPERSONATION_TOKEN_RESOURCE = 'Impersonation Token';
 
 /** The user the request acts as (after `Sudo`); every tokens route is authenticated. */
 export function actorOf(ctx: GatehouseContext): Actor {
-  const user = ctx.state.principal!.user!;
+  const user = callerOf(ctx);
   return { id: user.id, isAdmin: user.isAdmin };
 }
 
@@ -68,10 +68,4 @@ export async function rotateAndRespond(ctx: GatehouseContext, services: TokensSe
   if (rotated === 'revoked') throw new BadRequestError(TOKEN_ALREADY_REVOKED);
   ctx.status = 200;
   ctx.body = presentTokenWithSecret(rotated.token, services.tokens.isActive(rotated.token), rotated.plaintext);
-}
-
-/** 204 with no body, as GitLab's `no_content!`. */
-export function noContent(ctx: GatehouseContext) {
-  ctx.status = 204;
-  ctx.body = null;
 }

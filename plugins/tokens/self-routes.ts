@@ -1,7 +1,7 @@
-import { BadRequestError } from 'gatehouse';
+import { BadRequestError, noContent } from 'gatehouse';
 import { presentToken } from './presenter.js';
 import { SelfRotateParams } from './params.js';
-import { actorOf, callingToken, NOT_PERMITTED_TO_REVOKE, noContent, rotateAndRespond, route } from './route-helpers.js';
+import { actorOf, callingToken, NOT_PERMITTED_TO_REVOKE, rotateAndRespond, route } from './route-helpers.js';
 import { ANY_SCOPE } from './scopes.js';
 
 /** Scopes that may rotate the calling token (GitLab's self-rotation endpoint adds `self_rotate`). */

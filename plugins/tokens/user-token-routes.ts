@@ -1,4 +1,4 @@
-import type { ParamGroup } from 'gatehouse';
+import { created, type ParamGroup } from 'gatehouse';
 import { CreateOwnTokenParams, CreateUserTokenParams } from './params.js';
 import { presentTokenWithSecret } from './presenter.js';
 import { actorOf, findUserOr404, route, unprocessable, withModelErrors } from './route-helpers.js';
@@ -18,7 +18,7 @@ export const userTokenRoutes = [
     async handler(ctx, input, services) {
       // Granular tokens are not offered (GitLab gates them behind a flag): `granular_scopes` alone
       // leaves the token without scopes, which the model refuses as blank.
-      const created = await withModelErrors(
+      const issued = await withModelErrors(
         () =>
           services.tokens.create(actorOf(ctx), {
             name: input.name,
@@ -28,8 +28,7 @@ export const userTokenRoutes = [
           }),
         unprocessable,
       );
-      ctx.status = 201;
-      ctx.body = presentTokenWithSecret(created.token, services.tokens.isActive(created.token), created.plaintext);
+      created(ctx, presentTokenWithSecret(issued.token, services.tokens.isActive(issued.token), issued.plaintext));
     },
   }),
   route({
@@ -40,7 +39,7 @@ export const userTokenRoutes = [
     input: CreateUserTokenParams,
     async handler(ctx, input, services) {
       const user = await findUserOr404(services, input.user_id);
-      const created = await withModelErrors(
+      const issued = await withModelErrors(
         () =>
           services.tokens.create(user, {
             name: input.name,
@@ -50,8 +49,7 @@ export const userTokenRoutes = [
           }),
         unprocessable,
       );
-      ctx.status = 201;
-      ctx.body = presentTokenWithSecret(created.token, services.tokens.isActive(created.token), created.plaintext);
+      created(ctx, presentTokenWithSecret(issued.token, services.tokens.isActive(issued.token), issued.plaintext));
     },
   }),
 ];

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { SignJWT } from 'jose';
 import { registry } from '../../core/plugins/registry.js';
+import { routesOf } from '../../core/plugins/loader.js';
 import { ROOT_TOKEN, backendName, startTestApp, type TestApp } from '../helpers/app.js';
 import { probesFor, runBattery, type BatteryRoute } from '../helpers/battery.js';
 import { FakeAiGateway } from '../helpers/fake-ai-gateway.js';
@@ -116,8 +117,7 @@ function declaredRoutes(): BatteryRoute[] {
   const routes: BatteryRoute[] = [...OPERATIONS_ROUTES];
   for (const plugin of registry) {
     if (!enabled.has(plugin.name)) throw new Error(`plugin ${plugin.name} is not enabled in the battery's gateway`);
-    const declared = typeof plugin.routes === 'function' ? (plugin.routes as (config: unknown) => BatteryRoute[])(app.gateway.config.plugins[plugin.name]) : plugin.routes ?? [];
-    routes.push(...declared);
+    routes.push(...routesOf(plugin, app.gateway.config.plugins[plugin.name]));
   }
   return routes;
 }

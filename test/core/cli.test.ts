@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../core/config/loader.js';
+import { routesOf } from '../../core/plugins/loader.js';
 import { registry } from '../../core/plugins/registry.js';
 
 // The CLI as operators run it: a separate node process with tsx, in its own working directory, with an
@@ -18,6 +20,7 @@ const KNEX_CLI = fileURLToPath(new URL('../../node_modules/knex/bin/cli.js', imp
 const CONFIG_DIR = fileURLToPath(new URL('../../config', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 const TOKEN = /glpat-[A-Za-z0-9_-]{20,}/g;
+const DEFAULT_PLUGIN_CONFIG = loadConfig({ plugins: registry, files: false, env: {} }).plugins;
 /** Generous: the suite runs several node processes at once on small CI machines. Not a performance bound. */
 const BOOT_DEADLINE_MS = 45_000;
 
@@ -127,7 +130,7 @@ test.serial('plugins list: every plugin with its state, strategies and routes', 
   for (const plugin of registry) {
     const state = plugin.name === 'tokens' ? 'disabled' : 'enabled';
     t.true(result.lines.includes(`${plugin.name} ${plugin.version} — ${state}`), `${plugin.name} is listed as ${state}`);
-    for (const route of plugin.routes ?? []) {
+    for (const route of routesOf(plugin, DEFAULT_PLUGIN_CONFIG[plugin.name])) {
       t.true(
         result.lines.some((line) => line.includes(` ${route.path}  ${route.name}  auth=${route.auth.strategy}`) && line.includes(route.method)),
         `route ${route.name} is listed`,
@@ -242,6 +245,7 @@ test.serial('the knex CLI sees the same migrations through knexfile.ts (npm run 
 });
 
 const TEAM_NOTES = fileURLToPath(new URL('../fixtures/plugins/team-notes.mjs', import.meta.url));
+const GREETINGS = fileURLToPath(new URL('../fixtures/plugins/greetings.mjs', import.meta.url));
 const TEAM_NOTES_MIGRATION = 'team-notes/20261204000000_create_team_notes';
 
 /** A workspace whose GATEHOUSE_CONFIG file enables plugins from outside the repository. */
@@ -277,6 +281,40 @@ test.serial('external plugins: plugins list shows them with their module, state 
   const check = await runCli(ws, ['config', 'check']);
   t.is(check.code, 0, check.stderr);
   t.deepEqual(check.lines, ['configuration OK']);
+});
+
+test.serial('external plugins: plugins list shows the routes a plugin makes from its config; config check finds their clashes', async (t) => {
+  const ws = workspaceWithConfig({
+    plugins: {
+      greetings: {
+        module: GREETINGS,
+        greetings: [
+          { path: '/api/v4/greetings/hello', text: 'Hello' },
+          { path: '/api/v4/greetings/bonjour', text: 'Bonjour' },
+        ],
+      },
+    },
+  });
+  const list = await runCli(ws, ['plugins', 'list']);
+  t.is(list.code, 0, list.stderr);
+  const start = list.lines.indexOf('greetings 1.0.0 — enabled');
+  t.true(start > 0, list.stdout);
+  t.deepEqual(list.lines.slice(start, start + 5), [
+    'greetings 1.0.0 — enabled',
+    '  Greetings whose routes an operator lists in config.',
+    `  module: ${GREETINGS}`,
+    '  GET    /api/v4/greetings/hello  greetings.greeting-1  auth=none',
+    '  GET    /api/v4/greetings/bonjour  greetings.greeting-2  auth=none',
+  ]);
+  t.deepEqual((await runCli(ws, ['config', 'check'])).lines, ['configuration OK']);
+
+  const clashing = workspaceWithConfig({ plugins: { greetings: { module: GREETINGS, greetings: [{ path: '/api/v4/version', text: 'v' }] } } });
+  const check = await runCli(clashing, ['config', 'check']);
+  t.is(check.code, 2);
+  t.deepEqual(
+    check.stderr.split('\n').filter((line) => line.startsWith('  - ')),
+    ['  - duplicate route GET /api/v4/version: directory.version and greetings.greeting-1'],
+  );
 });
 
 test.serial('external plugins: config check lists every problem of their modules and manifests at once', async (t) => {

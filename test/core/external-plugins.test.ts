@@ -216,7 +216,7 @@ test('every problem of external plugins is listed at once in one boot error, wit
     `plugin failing: module "${at('throws-on-import.mjs')}" failed to load: the plugin could not read its settings`,
     `plugin missing: module "${at('missing.mjs')}" not found (looked up from ${process.cwd()})`,
     `plugin no-default-export: module "${at('no-default-export.mjs')}" has no default export (it must export default the value of definePlugin(...))`,
-    `plugin not-a-manifest: the default export of module "${at('not-a-manifest.mjs')}" is not a plugin manifest: version must be a string, core must be a string, routes must be an array of routes (name, method, path, auth, handler)`,
+    `plugin not-a-manifest: the default export of module "${at('not-a-manifest.mjs')}" is not a plugin manifest: version must be a string, core must be a string, routes must be an array of routes (name, method, path, auth, handler) or a function of the config`,
     `plugin renamed: module "${at('renamed.mjs')}" exports plugin "real-name"; a plugin's config key must be its name`,
     `plugin tokens: module "${TEAM_NOTES}" cannot be loaded under the name of a plugin shipped with gatehouse`,
     'plugin rule-breaker: needs core ^2.0.0, this core is 1.0.0',

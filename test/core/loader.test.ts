@@ -3,7 +3,7 @@ import { loadConfig } from '../../core/config/loader.js';
 import { createMemorySecretStore } from '../../core/config/secrets.js';
 import { createStaticFlags } from '../../core/flags/resolver.js';
 import { createGateway } from '../../core/gateway.js';
-import { PluginLoadError, resolvePlugins } from '../../core/plugins/loader.js';
+import { PluginLoadError, resolvePlugins, routesOf } from '../../core/plugins/loader.js';
 import { registry } from '../../core/plugins/registry.js';
 import { definePlugin, type AnyPluginManifest, type RouteDefinition } from '../../core/plugins/types.js';
 import pino from 'pino';
@@ -162,7 +162,7 @@ test('booting with tokens disabled fails naming directory\'s routes and the stra
     { instanceOf: PluginLoadError },
   );
   const problems = (error as PluginLoadError).problems;
-  const directoryRoutes = registry.find((p) => p.name === 'directory')!.routes ?? [];
+  const directoryRoutes = routesOf(registry.find((p) => p.name === 'directory')!, config.plugins.directory);
   const needsTokens = directoryRoutes.filter((r) => r.auth.strategy === 'token' || r.auth.strategy === 'admin');
   t.true(needsTokens.length > 0);
   for (const r of needsTokens) {

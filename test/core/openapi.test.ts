@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { z } from 'zod';
+import { routesOf } from '../../core/plugins/loader.js';
 import { openApiPaths, type OpenApiDocument } from '../../core/plugins/openapi.js';
 import { registry } from '../../core/plugins/registry.js';
-import { definePlugin, type AuthStrategy } from '../../core/plugins/types.js';
+import { definePlugin, type AnyPluginManifest, type AuthStrategy } from '../../core/plugins/types.js';
 import { p } from '../../core/http/validation.js';
 import { PRODUCT_VERSION } from '../../core/version.js';
 import { EXTERNAL_URL, backendName, startTestApp, type TestApp } from '../helpers/app.js';
@@ -48,7 +49,8 @@ function operationIds(document: OpenApiDocument) {
   return Object.values(document.paths).flatMap((operations) => Object.values(operations).map((operation) => operation.operationId));
 }
 
-const routeNames = (plugins: readonly { routes?: readonly { name: string }[] }[]) => plugins.flatMap((plugin) => (plugin.routes ?? []).map((r) => r.name));
+const routeNames = (plugins: readonly AnyPluginManifest[]) =>
+  plugins.flatMap((plugin) => routesOf(plugin, app.gateway.config.plugins[plugin.name]).map((r) => r.name));
 
 test(`/-/openapi.json serves a valid OpenAPI 3.1 document, the one the gateway builds (${backendName})`, async (t) => {
   const response = await app.request('/-/openapi.json');
@@ -72,7 +74,7 @@ test('every enabled route is one operation, named after the route and tagged wit
     ['core', ...app.gateway.plugins.map((plugin) => plugin.name)],
   );
   for (const plugin of app.gateway.plugins) {
-    for (const route of plugin.routes ?? []) {
+    for (const route of routesOf(plugin, app.gateway.config.plugins[plugin.name])) {
       const path = openApiPaths(route.path)[0].path;
       const operation = served.paths[path]?.[route.method.toLowerCase()];
       t.is(operation?.operationId, route.name, `${route.method} ${route.path}`);

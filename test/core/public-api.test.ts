@@ -50,8 +50,13 @@ const PUBLIC_VALUES = [
   'pageOf',
   'paginationShape',
   'setPaginationHeaders',
+  'respondWithPage',
   'DEFAULT_PER_PAGE',
   'MAX_PER_PAGE',
+  // answering and the caller
+  'created',
+  'noContent',
+  'callerOf',
   // the cache helper
   'Cache',
   'createCache',
