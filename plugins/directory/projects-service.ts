@@ -92,12 +92,18 @@ const MAX_PROJECT_DESCRIPTION = 2000;
  * that loses the race fails on the unique index; by then the winner's row is committed, so running
  * the create once more gives exactly the answer a sequential duplicate gets (all its model errors).
  * Should it lose again, `duplicate` is the answer.
+ *
+ * Under READ COMMITTED each pre-check sees its own snapshot, so a loser can also see the winner's
+ * commit land between two checks (path free, then name taken) and answer half the errors. A first
+ * attempt that found anything taken therefore runs once more too: the winner is committed by then,
+ * so every check sees it.
  */
 async function againOnUniqueViolation<T>(duplicate: () => ApiError, create: () => Promise<T>): Promise<T> {
   try {
     return await create();
   } catch (error) {
-    if (uniqueViolation(error) === undefined) throw error;
+    const tornDuplicateCheck = error instanceof ModelValidationError && Object.values(error.fields).some((messages) => messages.includes(TAKEN));
+    if (!tornDuplicateCheck && uniqueViolation(error) === undefined) throw error;
   }
   try {
     return await create();
