@@ -6,6 +6,9 @@
  * request body is a fixed cost of every POST, which the GET baseline does not pay). Then the cost of verifying the shell JWT alone: gatehouse's node:crypto check against jose's
  * `jwtVerify` (WebCrypto), in µs per token.
  *
+ * With `BENCH_COMPARE=/path/to/other/checkout` (built), the other build is booted, seeded and loaded in
+ * the same rounds, and the report adds its figures and this checkout's req/s over its, round by round.
+ *
  * The /allowed rate limit stays on, raised far above what the run sends, so the figures are the
  * check's and the limiter's cost, never its 429s.
  */
@@ -15,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { createShellJwtVerifier } from '../plugins/internal-api/shell-jwt.js';
-import { CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, load, startProcess, stop, type LoadResult } from './lib.js';
+import type { ChildProcess } from 'node:child_process';
+import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, median, startProcess, stop, type Build, type LoadResult } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 /** A run sends well under this per minute; the limiter still runs on every request. */
@@ -100,87 +104,123 @@ async function verifyCost(secret: string) {
 
 const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 
-async function main() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-allowed-'));
+/** One gatehouse build, booted on its own data directory and port, seeded, with its /allowed request. */
+interface Target {
+  build: Build;
+  child: ChildProcess;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  secret: string;
+  username: string;
+  rounds: LoadResult[];
+}
+
+async function boot(build: Build, dataDir: string): Promise<Target> {
+  mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
-  const gatehouseEnv = {
+  const env = {
     GATEHOUSE_DATA_DIR: dataDir,
     GATEHOUSE_SERVER__PORT: String(port),
     GATEHOUSE_ROOT_TOKEN: ROOT_TOKEN,
     GATEHOUSE_PLUGINS__INTERNAL_API__ALLOWED_RATE_LIMIT: String(RATE_LIMIT),
     NODE_ENV: 'production',
   };
+  const { child } = await startProcess(process.execPath, [join(build.root, 'dist/core/main.js'), 'start'], env, /gatehouse listening on/, join(dataDir, 'gatehouse.log'), build.root);
+  const base = `http://127.0.0.1:${port}`;
+  const secret = readFileSync(join(dataDir, '.gitlab_shell_secret'), 'utf8').trim();
+  const { username, keyId, projectPath } = await seed(base);
+  const body = JSON.stringify({ action: 'git-upload-pack', key_id: String(keyId), project: `${projectPath}.git`, protocol: 'ssh', changes: '_any' });
+  const headers = { 'Gitlab-Shell-Api-Request': shellJwt(secret, 3600), 'Content-Type': 'application/json' };
+  const url = `${base}/api/v4/internal/allowed`;
+  const probe = await fetch(url, { method: 'POST', headers, body });
+  const probeBody = await probe.text();
+  if (probe.status !== 200 || !JSON.parse(probeBody).status) throw new Error(`/allowed (${build.label}) answered ${probe.status}: ${probeBody}`);
+  return { build, child, url, headers, body, secret, username, rounds: [] };
+}
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-allowed-'));
+  const targets: Target[] = [];
   try {
-    const gatehouse = await startProcess(process.execPath, [join(ROOT, 'dist/core/main.js'), 'start'], gatehouseEnv, /gatehouse listening on/, join(dataDir, 'gatehouse.log'));
+    for (const [index, build] of BUILDS.entries()) targets.push(await boot(build, join(dataDir, `build-${index}`)));
     const bare = await startProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-koa.ts')], { PORT: String(await freePort()) }, /listening \d+/, join(dataDir, 'bare.log'));
     const barePort = /listening (\d+)/.exec(bare.output())![1];
     try {
-      const base = `http://127.0.0.1:${port}`;
-      const secret = readFileSync(join(dataDir, '.gitlab_shell_secret'), 'utf8').trim();
-      const { username, keyId, projectPath } = await seed(base);
-      const body = JSON.stringify({ action: 'git-upload-pack', key_id: String(keyId), project: `${projectPath}.git`, protocol: 'ssh', changes: '_any' });
-      const headers = { 'Gitlab-Shell-Api-Request': shellJwt(secret, 3600), 'Content-Type': 'application/json' };
-      const allowedUrl = `${base}/api/v4/internal/allowed`;
       const bareUrl = `http://127.0.0.1:${barePort}/bare`;
-      const post = { method: 'POST', body };
-
-      const probe = await fetch(allowedUrl, { method: 'POST', headers, body });
-      const probeBody = await probe.text();
-      if (probe.status !== 200 || !JSON.parse(probeBody).status) throw new Error(`/allowed answered ${probe.status}: ${probeBody}`);
+      const [measured, ...others] = targets;
+      const bareBody = { method: 'POST', body: measured.body };
+      const postOf = (target: Target) => ({ method: 'POST', body: target.body });
 
       await load(bareUrl, {}, WARMUP_S);
-      await load(allowedUrl, headers, WARMUP_S, undefined, post);
-      const rounds: Array<{ bare: LoadResult; allowed: LoadResult; barePost: LoadResult; ratio: number; ratioToBarePost: number }> = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        const bareRound = await load(bareUrl, {}, DURATION_S, bare.child.pid);
-        const allowedRound = await load(allowedUrl, headers, DURATION_S, gatehouse.child.pid, post);
-        const barePostRound = await load(bareUrl, { 'Content-Type': 'application/json' }, DURATION_S, bare.child.pid, post);
-        rounds.push({
-          bare: bareRound,
-          allowed: allowedRound,
-          barePost: barePostRound,
-          ratio: allowedRound.requestsPerSecond / bareRound.requestsPerSecond,
-          ratioToBarePost: allowedRound.requestsPerSecond / barePostRound.requestsPerSecond,
-        });
+      for (const target of targets) await load(target.url, target.headers, WARMUP_S, undefined, postOf(target));
+      const bareRounds: LoadResult[] = [];
+      const barePostRounds: LoadResult[] = [];
+      for (let index = 0; index < ROUNDS; index++) {
+        bareRounds.push(await load(bareUrl, {}, DURATION_S, bare.child.pid));
+        for (const target of inRoundOrder(targets, index)) target.rounds.push(await load(target.url, target.headers, DURATION_S, target.child.pid, postOf(target)));
+        barePostRounds.push(await load(bareUrl, { 'Content-Type': 'application/json' }, DURATION_S, bare.child.pid, bareBody));
       }
-      const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)];
-      const verify = await verifyCost(secret);
+      /** The figures of one build: its median round (by ratio to the bare route of the same round). */
+      const figures = (target: Target) => {
+        const ratios = target.rounds.map((result, i) => result.requestsPerSecond / bareRounds[i].requestsPerSecond);
+        const medianRatio = median(ratios);
+        const index = ratios.indexOf(medianRatio);
+        return {
+          root: target.build.root,
+          request: { method: 'POST', path: '/api/v4/internal/allowed', body: JSON.parse(target.body), user: target.username },
+          rounds: target.rounds.map((result, i) => ({
+            bareRps: Math.round(bareRounds[i].requestsPerSecond),
+            allowedRps: Math.round(result.requestsPerSecond),
+            allowedP99Ms: result.p99Ms,
+            allowedNon2xx: result.non2xx,
+            barePostRps: Math.round(barePostRounds[i].requestsPerSecond),
+            ratio: round(ratios[i]),
+            ratioToBarePost: round(result.requestsPerSecond / barePostRounds[i].requestsPerSecond),
+          })),
+          bareKoa: bareRounds[index],
+          bareKoaPostWithBody: barePostRounds[index],
+          allowed: { ...target.rounds[index], peakRssMb: Math.max(...target.rounds.map((r) => r.peakRssMb ?? 0)) },
+          ratio: round(medianRatio),
+          ratioToBarePost: round(target.rounds[index].requestsPerSecond / barePostRounds[index].requestsPerSecond),
+          no429s: target.rounds.every((r) => r.non2xx === 0),
+        };
+      };
+      const own = figures(measured);
+      const compared = others.map((other) => {
+        // Per round, this checkout's req/s over the other's: both measured minutes apart under the same load.
+        const perRound = measured.rounds.map((result, i) => result.requestsPerSecond / other.rounds[i].requestsPerSecond);
+        return { ...figures(other), thisOverCompared: round(median(perRound)), thisOverComparedRounds: perRound.map((value) => round(value)) };
+      });
+      const verify = await verifyCost(measured.secret);
       const report = {
         date: new Date().toISOString(),
         node: process.version,
         connections: CONNECTIONS,
         durationSeconds: DURATION_S,
-        request: { method: 'POST', path: '/api/v4/internal/allowed', body: JSON.parse(body), user: username },
-        rounds: rounds.map((r) => ({
-          bareRps: Math.round(r.bare.requestsPerSecond),
-          allowedRps: Math.round(r.allowed.requestsPerSecond),
-          allowedP99Ms: r.allowed.p99Ms,
-          allowedNon2xx: r.allowed.non2xx,
-          barePostRps: Math.round(r.barePost.requestsPerSecond),
-          ratio: round(r.ratio),
-          ratioToBarePost: round(r.ratioToBarePost),
-        })),
-        bareKoa: median.bare,
-        bareKoaPostWithBody: median.barePost,
-        allowed: { ...median.allowed, peakRssMb: Math.max(...rounds.map((r) => r.allowed.peakRssMb ?? 0)) },
-        ratio: round(median.ratio),
-        ratioToBarePost: round(median.ratioToBarePost),
+        ...own,
+        compared,
         jwtVerify: verify,
         targets: { ratio: '>= 0.40', p99Ms: '<= 10' },
         pass: {
-          ratio: median.ratio >= 0.4,
-          p99: median.allowed.p99Ms <= 10,
-          no429s: rounds.every((r) => r.allowed.non2xx === 0),
+          ratio: own.ratio >= 0.4,
+          p99: own.allowed.p99Ms <= 10,
+          no429s: own.no429s,
         },
       };
       mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
       writeFileSync(join(ROOT, 'bench/results/allowed.json'), `${JSON.stringify(report, null, 2)}\n`);
       process.stdout.write(
         [
-          `bare Koa route:                ${Math.round(median.bare.requestsPerSecond)} req/s, p99 ${median.bare.p99Ms} ms`,
-          `POST /internal/allowed:        ${Math.round(median.allowed.requestsPerSecond)} req/s, p99 ${median.allowed.p99Ms} ms, non-2xx ${median.allowed.non2xx}`,
-          `ratio:                         ${report.ratio} (target ≥ 0.40; median of ${ROUNDS} alternating rounds: ${report.rounds.map((r) => r.ratio).join(', ')})`,
-          `bare Koa POST with JSON body:  ${Math.round(median.barePost.requestsPerSecond)} req/s (context only: /allowed at ${report.ratioToBarePost} of it)`,
+          `bare Koa route:                ${Math.round(own.bareKoa.requestsPerSecond)} req/s, p99 ${own.bareKoa.p99Ms} ms`,
+          `POST /internal/allowed:        ${Math.round(own.allowed.requestsPerSecond)} req/s, p99 ${own.allowed.p99Ms} ms, non-2xx ${own.allowed.non2xx}`,
+          `ratio:                         ${own.ratio} (target ≥ 0.40; median of ${ROUNDS} alternating rounds: ${own.rounds.map((r) => r.ratio).join(', ')})`,
+          `bare Koa POST with JSON body:  ${Math.round(own.bareKoaPostWithBody.requestsPerSecond)} req/s (context only: /allowed at ${own.ratioToBarePost} of it)`,
+          ...compared.map(
+            (other) =>
+              `A/B against ${other.root}: its ratio ${other.ratio} (rounds ${other.rounds.map((r) => r.ratio).join(', ')}), p99 ${other.allowed.p99Ms} ms, ` +
+              `peak RSS ${other.allowed.peakRssMb} MB; this checkout's req/s over its: ${other.thisOverCompared} (rounds ${other.thisOverComparedRounds.join(', ')})`,
+          ),
           `shell JWT verify alone:        ${verify.verifyShellJwtUs} µs/op (node:crypto HMAC; a repeated token ${verify.verifyRepeatUs} µs); jose jwtVerify HS256 ${verify.joseJwtVerifyUs} µs/op (${verify.joseOverGatehouse}×)`,
           `pass: ${JSON.stringify(report.pass)}`,
           '',
@@ -188,9 +228,9 @@ async function main() {
       );
     } finally {
       await stop(bare.child);
-      await stop(gatehouse.child);
     }
   } finally {
+    for (const target of targets) await stop(target.child);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -14,6 +14,34 @@ export const WARMUP_S = 2;
 /** Alternating rounds of bare and gatehouse; the figures are their medians (a small VM is noisy). */
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
+/** A built checkout of gatehouse (`npm run build` done in it) whose `dist/core/main.js` is measured. */
+export interface Build {
+  label: string;
+  root: string;
+}
+
+/**
+ * The builds a run measures: this checkout, then every checkout named in `BENCH_COMPARE`
+ * (comma-separated paths, each already built), so an A/B of a change against its base sees the same
+ * machine in the same minutes: `BENCH_COMPARE=/tmp/base npm run bench`. Each round loads every build
+ * in turn, in an order that alternates from round to round.
+ */
+export const BUILDS: Build[] = [
+  { label: 'this checkout', root: ROOT },
+  ...(process.env.BENCH_COMPARE ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((path) => ({ label: resolve(path), root: resolve(path) })),
+];
+
+/** The builds in the order round `round` loads them: alternating, so neither always goes first. */
+export const inRoundOrder = <T>(items: readonly T[], round: number): T[] => (round % 2 === 0 ? [...items] : [...items].reverse());
+
+export const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+
 export async function freePort(): Promise<number> {
   return new Promise((done, fail) => {
     const probe = createServer();
@@ -30,10 +58,10 @@ export async function freePort(): Promise<number> {
  * file shows `ready` (a regex), with the elapsed time. A pipe would make this process parse every log
  * line of the gateway under load, stealing CPU from the measured server on a small machine.
  */
-export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, logFile: string) {
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, logFile: string, cwd = ROOT) {
   const started = process.hrtime.bigint();
   const fd = openSync(logFile, 'w');
-  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const output = () => readFileSync(logFile, 'utf8');
   return new Promise<{ child: ChildProcess; bootMs: number; output: () => string }>((done, fail) => {

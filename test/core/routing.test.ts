@@ -2,8 +2,8 @@ import test from 'ava';
 import { definePlugin } from '../../core/plugins/types.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 
-// Paths without parameters are found by an exact lookup before the routers; everything the routers
-// matched before (HEAD for GET, a trailing slash, parameters) still matches the same.
+// One @koa/router table with its `specificity` rule, and a lookup worked out at boot for the paths
+// without parameters: these pin what a request reaches, whichever of the two finds its route.
 const things = definePlugin({
   name: 'things',
   version: '1.0.0',
@@ -29,6 +29,15 @@ const things = definePlugin({
       },
     },
     {
+      name: 'things.gadget',
+      method: 'GET',
+      path: '/api/v4/things/:id/gadgets/:gadget_id',
+      auth: { strategy: 'none', reason: 'test route' },
+      handler(ctx) {
+        ctx.body = { route: 'gadget', id: ctx.state.params.id, gadget_id: ctx.state.params.gadget_id };
+      },
+    },
+    {
       name: 'things.create',
       method: 'POST',
       path: '/api/v4/things/mine',
@@ -41,9 +50,37 @@ const things = definePlugin({
   ],
 });
 
+// Registered parameter first: the static path still wins, whatever the order.
+const widgets = definePlugin({
+  name: 'widgets',
+  version: '1.0.0',
+  core: '^1.0.0',
+  description: 'A parameterised route declared before the static one it overlaps.',
+  routes: [
+    {
+      name: 'widgets.show',
+      method: 'GET',
+      path: '/api/v4/widgets/:id',
+      auth: { strategy: 'none', reason: 'test route' },
+      handler(ctx) {
+        ctx.body = { route: 'widget', id: ctx.state.params.id };
+      },
+    },
+    {
+      name: 'widgets.latest',
+      method: 'GET',
+      path: '/api/v4/widgets/latest',
+      auth: { strategy: 'none', reason: 'test route' },
+      handler(ctx) {
+        ctx.body = { route: 'latest' };
+      },
+    },
+  ],
+});
+
 let app: TestApp;
 test.before(async () => {
-  app = await startTestApp({ registry: [things] });
+  app = await startTestApp({ registry: [things, widgets] });
 });
 test.after.always(async () => {
   await app?.close();
@@ -75,4 +112,45 @@ test('HEAD and a trailing slash reach the static route; paths are case-sensitive
   t.is(upper.status, 404);
   t.deepEqual(upper.body, { error: '404 Not Found' });
   t.deepEqual((await app.request('/api/v4/things/mine?x=1')).body, { route: 'mine' });
+});
+
+test('a static path wins over a parameter route declared before it', async (t) => {
+  t.deepEqual((await app.request('/api/v4/widgets/latest')).body, { route: 'latest' });
+  t.deepEqual((await app.request('/api/v4/widgets/latest/')).body, { route: 'latest' });
+  t.deepEqual((await app.request('/api/v4/widgets/9')).body, { route: 'widget', id: '9' });
+});
+
+test('parameter routes: HEAD, a trailing slash and percent-encoded values, decoded once', async (t) => {
+  const head = await fetch(`${app.url}/api/v4/things/7/gadgets/8`, { method: 'HEAD' });
+  t.is(head.status, 200);
+  t.is(await head.text(), '');
+  t.deepEqual((await app.request('/api/v4/things/7/gadgets/8/')).body, { route: 'gadget', id: '7', gadget_id: '8' });
+  t.deepEqual((await app.request('/api/v4/things/group%2Fproject')).body, { route: 'show', id: 'group/project' });
+  t.deepEqual((await app.request('/api/v4/things/a%25b')).body, { route: 'show', id: 'a%b' });
+});
+
+test('a static path matches only as written: case, percent-encoding and empty segments make it another path', async (t) => {
+  // Same prefix, other case: not the static route, so the parameter route takes it as an id.
+  t.deepEqual((await app.request('/api/v4/things/MINE')).body, { route: 'show', id: 'MINE' });
+  // Router paths are not decoded before matching; the parameter's value is.
+  t.deepEqual((await app.request('/api/v4/things/mi%6Ee')).body, { route: 'show', id: 'mine' });
+  for (const path of ['/api//v4/things/mine', '/api/v4//things/mine', '/api/v4/things//mine', '/api/v4/things/mine/extra']) {
+    const missed = await app.request(path);
+    t.is(missed.status, 404, path);
+    t.deepEqual(missed.body, { error: '404 Not Found' }, path);
+  }
+});
+
+test('a method no route takes at a path is a 404 in the catch-all shape, for static and parameter paths alike', async (t) => {
+  for (const [method, path] of [
+    ['PUT', '/api/v4/things/mine'],
+    ['POST', '/api/v4/things/7'],
+    ['PATCH', '/api/v4/widgets/latest'],
+    ['OPTIONS', '/api/v4/things/mine'],
+  ]) {
+    const answer = await app.request(path, { method });
+    t.is(answer.status, 404, `${method} ${path}`);
+    t.deepEqual(answer.body, { error: '404 Not Found' }, `${method} ${path}`);
+    t.is(answer.headers.get('allow'), null);
+  }
 });
