@@ -7,7 +7,8 @@
  * `jwtVerify` (WebCrypto), in µs per token.
  *
  * With `BENCH_COMPARE=/path/to/other/checkout` (built), the other build is booted, seeded and loaded in
- * the same rounds, and the report adds its figures and this checkout's req/s over its, round by round.
+ * the same rounds, and the report adds its figures and this checkout's req/s over its, round by round;
+ * then both builds are loaded at the same time for as many rounds (see `loadSideBySide`).
  *
  * The /allowed rate limit stays on, raised far above what the run sends, so the figures are the
  * check's and the limiter's cost, never its 429s.
@@ -19,7 +20,7 @@ import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { createShellJwtVerifier } from '../plugins/internal-api/shell-jwt.js';
 import type { ChildProcess } from 'node:child_process';
-import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, median, startProcess, stop, type Build, type LoadResult } from './lib.js';
+import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, loadSideBySide, median, startProcess, stop, type Build, type LoadResult } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 /** A run sends well under this per minute; the limiter still runs on every request. */
@@ -187,10 +188,32 @@ async function main() {
         };
       };
       const own = figures(measured);
-      const compared = others.map((other) => {
-        // Per round, this checkout's req/s over the other's: both measured minutes apart under the same load.
-        const perRound = measured.rounds.map((result, i) => result.requestsPerSecond / other.rounds[i].requestsPerSecond);
-        return { ...figures(other), thisOverCompared: round(median(perRound)), thisOverComparedRounds: perRound.map((value) => round(value)) };
+      // Then every build at once, round by round: their ratio holds while the machine's load moves.
+      const sideBySide: LoadResult[][] = [];
+      if (others.length > 0) {
+        for (let index = 0; index < ROUNDS; index++) {
+          sideBySide.push(await loadSideBySide(targets.map((target) => ({ url: target.url, headers: target.headers, request: postOf(target) })), DURATION_S));
+        }
+      }
+      const compared = others.map((other, i) => {
+        // Per round, this checkout's req/s over the other's: in turn, seconds apart; then at the same time.
+        const perRound = measured.rounds.map((result, index) => result.requestsPerSecond / other.rounds[index].requestsPerSecond);
+        const together = sideBySide.map((results) => results[0].requestsPerSecond / results[i + 1].requestsPerSecond);
+        return {
+          ...figures(other),
+          thisOverCompared: round(median(perRound)),
+          thisOverComparedRounds: perRound.map((value) => round(value)),
+          sideBySide: {
+            thisOverCompared: round(median(together)),
+            rounds: sideBySide.map((results) => ({
+              thisRps: Math.round(results[0].requestsPerSecond),
+              thisP99Ms: results[0].p99Ms,
+              otherRps: Math.round(results[i + 1].requestsPerSecond),
+              otherP99Ms: results[i + 1].p99Ms,
+              thisOverOther: round(results[0].requestsPerSecond / results[i + 1].requestsPerSecond),
+            })),
+          },
+        };
       });
       const verify = await verifyCost(measured.secret);
       const report = {
@@ -219,7 +242,8 @@ async function main() {
           ...compared.map(
             (other) =>
               `A/B against ${other.root}: its ratio ${other.ratio} (rounds ${other.rounds.map((r) => r.ratio).join(', ')}), p99 ${other.allowed.p99Ms} ms, ` +
-              `peak RSS ${other.allowed.peakRssMb} MB; this checkout's req/s over its: ${other.thisOverCompared} (rounds ${other.thisOverComparedRounds.join(', ')})`,
+              `peak RSS ${other.allowed.peakRssMb} MB; this checkout's req/s over its: ${other.thisOverCompared} (rounds ${other.thisOverComparedRounds.join(', ')}); ` +
+              `side by side: ${other.sideBySide.thisOverCompared} (rounds ${other.sideBySide.rounds.map((r) => r.thisOverOther).join(', ')})`,
           ),
           `shell JWT verify alone:        ${verify.verifyShellJwtUs} µs/op (node:crypto HMAC; a repeated token ${verify.verifyRepeatUs} µs); jose jwtVerify HS256 ${verify.joseJwtVerifyUs} µs/op (${verify.joseOverGatehouse}×)`,
           `pass: ${JSON.stringify(report.pass)}`,

@@ -141,3 +141,22 @@ export async function load(
     peakRssMb: targetPid ? Math.round(peak * 10) / 10 : undefined,
   };
 }
+
+/** One load in a side-by-side round: a URL with its headers and request. */
+export interface LoadTarget {
+  url: string;
+  headers: Record<string, string>;
+  request?: LoadRequest;
+  pid?: number;
+}
+
+/**
+ * Loads every target at once, each with its own autocannon, for `durationS`. Run this way, builds
+ * see the same machine at the same instant: when other work comes and goes, it takes from all of them
+ * alike, and as each server gets an equal share of what CPU is left, the ratio of their req/s is the
+ * inverse ratio of their costs per request. Sequential rounds cannot separate a 2 % difference on a
+ * machine whose load swings more than that from one ten-second round to the next.
+ */
+export async function loadSideBySide(targets: readonly LoadTarget[], durationS: number): Promise<LoadResult[]> {
+  return Promise.all(targets.map((target) => load(target.url, target.headers, durationS, target.pid, target.request)));
+}

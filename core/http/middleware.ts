@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
-import { bodyParser } from '@koa/bodyparser';
 import getRawBody from 'raw-body';
 import { parse as parseJson } from '@hapi/bourne';
 import qs from 'qs';
@@ -72,18 +71,20 @@ const PLAIN_JSON_WITH_CHARSET = /^application\/json\s*;\s*charset=utf-8$/i;
  * prototype-poisoning guard are the same on both paths.
  */
 export function parseBody(limitBytes: number): Middleware<GatehouseState> {
-  const general = bodyParser({
-    enableTypes: ['json', 'form'],
-    jsonLimit: limitBytes,
-    formLimit: limitBytes,
-    parsedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'],
-    // co-body's form parser is qs: `scopes[]=a&scopes[]=b` arrive as arrays.
-  }) as unknown as Middleware<GatehouseState>;
+  let general: Middleware<GatehouseState> | undefined;
+  const generalParser = async () =>
+    (general ??= (await loadBodyParser()).bodyParser({
+      enableTypes: ['json', 'form'],
+      jsonLimit: limitBytes,
+      formLimit: limitBytes,
+      parsedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'],
+      // co-body's form parser is qs: `scopes[]=a&scopes[]=b` arrive as arrays.
+    }) as unknown as Middleware<GatehouseState>);
   return async function parseBody(ctx, next) {
     const { headers } = ctx.req;
     const type = headers['content-type'];
     const plainJson = (type === 'application/json' || (type !== undefined && PLAIN_JSON_WITH_CHARSET.test(type))) && !headers['content-encoding'];
-    if (!plainJson) return general(ctx, next);
+    if (!plainJson) return (await generalParser())(ctx, next);
     const text = (await getRawBody(ctx.req, { length: headers['content-length'] || undefined, limit: limitBytes })).toString('utf8');
     if (text === '') (ctx.request as { body?: unknown }).body = {};
     else if (!STRICT_JSON.test(text)) throw Object.assign(new SyntaxError('invalid JSON, only supports object and array'), { status: 400 });
@@ -91,6 +92,14 @@ export function parseBody(limitBytes: number): Middleware<GatehouseState> {
     return next();
   };
 }
+
+/**
+ * @koa/bodyparser and what it brings (co-body, inflation, iconv-lite: 1.8 MB of RSS), loaded with the
+ * first body that is not plain JSON. The hot routes' clients (GitLab Shell, the editor extensions)
+ * send plain JSON only, so a gateway serving them never loads it.
+ */
+let bodyParserModule: Promise<typeof import('@koa/bodyparser')> | undefined;
+const loadBodyParser = () => (bodyParserModule ??= import('@koa/bodyparser'));
 
 const QS_OPTIONS: qs.IParseOptions = { depth: 5, arrayLimit: 100, parameterLimit: 1000 };
 
