@@ -130,6 +130,13 @@ export class NamespacesRepository {
     return row ? toNamespace(row) : undefined;
   }
 
+  /** The personal namespace id of each of these users that has one. */
+  async userNamespaceIds(ownerIds: readonly number[], trx: Knex = this.db): Promise<Map<number, number>> {
+    if (ownerIds.length === 0) return new Map();
+    const rows = await trx(TABLE).select('id', 'owner_id').where({ kind: 'user' }).whereIn('owner_id', ownerIds);
+    return new Map(rows.map((row) => [Number(row.owner_id), Number(row.id)]));
+  }
+
   async fullPathTaken(fullPath: string, trx: Knex = this.db): Promise<boolean> {
     const row = await trx(TABLE).select('id').where({ full_path_lower: fullPath.toLowerCase() }).first();
     return row !== undefined;
