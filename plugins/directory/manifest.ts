@@ -6,6 +6,7 @@ import { KeysService } from './keys-service.js';
 import { ProjectsService } from './projects-service.js';
 import { changedUser, createDirectoryCache } from './read-cache.js';
 import { directoryRoutes } from './routes.js';
+import { NamespacesService } from './namespaces-service.js';
 import { projectUrls } from './projects-presenter.js';
 import type { DirectoryServices } from './services.js';
 
@@ -39,15 +40,18 @@ export const directoryPlugin = definePlugin({
     const pepper = deps.secrets.ensure(deps.config.recoveryCodePepperFile, generatePepper, PEPPER_RULE);
     const cache = createDirectoryCache({ bus: deps.bus, max: deps.config.readCacheSize, ttlMs: deps.config.readCacheTtlMs });
     const keys = new KeysService(deps.db, deps.clock, cache);
+    const projects = new ProjectsService(deps.db, deps.clock, keys, cache);
     return {
       users: new UsersService(deps.db, deps.clock, pepper, cache),
       keys,
-      projects: new ProjectsService(deps.db, deps.clock, keys, cache),
+      projects,
       readCache: cache,
       userCacheTag: changedUser,
       externalUrl: deps.app.externalUrl,
       projectUrls: (project) => projectUrls(project, deps.app.externalUrl),
       version: deps.app.version,
+      namespaces: new NamespacesService(deps.db, projects),
+      clock: deps.clock,
     };
   },
   routes: directoryRoutes,

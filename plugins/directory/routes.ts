@@ -4,6 +4,7 @@ import type { DirectoryServices } from './services.js';
 import { presentUsersWithAdmin, usersRoutes } from './users-routes.js';
 import { keysRoutes } from './keys-routes.js';
 import { projectsRoutes } from './projects-routes.js';
+import { namespacesRoutes } from './namespaces-routes.js';
 
 const route = routeFor<DirectoryServices>();
 
@@ -35,4 +36,4 @@ const identityRoutes = [
   }),
 ];
 
-export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes];
+export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes, ...namespacesRoutes];

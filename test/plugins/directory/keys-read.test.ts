@@ -30,11 +30,7 @@ test.after.always(async () => {
 
 /** A user key as GitLab publishes it: type and key material, the comment replaced by `<name> (<host>)`. */
 const published = (line: string, ownerName: string) => `${line.split(' ').slice(0, 2).join(' ')} ${ownerName} (gatehouse.test)`;
-const md5Of = (key: TestSshKey) =>
-  createHash('md5')
-    .update(Buffer.from(key.line.split(' ')[1], 'base64'))
-    .digest('hex')
-    .replace(/(..)(?!$)/g, '$1:');
+const md5Of = (key: TestSshKey) => key.fingerprintMd5;
 
 /** A user with a token and `count` keys (comments naming the owner's email, which GitLab never shows). */
 async function userWithKeys(count: number, scopes = ['api']) {
