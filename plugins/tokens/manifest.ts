@@ -31,7 +31,7 @@ export const tokensPlugin = definePlugin({
   name: 'tokens',
   version: '1.0.0',
   core: '^1.0.0',
-  description: 'Personal access and impersonation tokens; provides the token and admin auth strategies.',
+  description: 'Personal access and impersonation tokens; provides the token, admin and optional_token auth strategies.',
   dependsOn: ['directory'],
   config,
   migrations: { '20261122000100_create_personal_access_tokens': createPersonalAccessTokens },
