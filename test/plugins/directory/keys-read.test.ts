@@ -17,12 +17,14 @@ let app: TestApp;
 let nonAdmin: string;
 let readRepository: string;
 let adminReadApi: string;
+let adminReadUser: string;
 
 test.before(async () => {
   app = await startTestApp();
   nonAdmin = (await createUserWithToken(app, ['api'])).plaintext;
   readRepository = (await createUserWithToken(app, ['read_repository'])).plaintext;
   adminReadApi = (await createUserWithToken(app, ['read_api'], { admin: true })).plaintext;
+  adminReadUser = (await createUserWithToken(app, ['read_user'], { admin: true })).plaintext;
 });
 test.after.always(async () => {
   await app?.close();
@@ -71,8 +73,22 @@ async function deployKeyFixture() {
 // ---------------------------------------------------------------- auth matrix
 
 const refuses = test.macro({
-  async exec(t, method: string, path: string, who: 'anonymous' | 'unknown' | 'non-admin' | 'read_repository' | 'admin read_api', status: number, body: unknown) {
-    const tokens = { anonymous: undefined, unknown: 'glpat-not-a-real-token-000000', 'non-admin': nonAdmin, read_repository: readRepository, 'admin read_api': adminReadApi };
+  async exec(
+    t,
+    method: string,
+    path: string,
+    who: 'anonymous' | 'unknown' | 'non-admin' | 'read_repository' | 'admin read_api' | 'admin read_user',
+    status: number,
+    body: unknown,
+  ) {
+    const tokens = {
+      anonymous: undefined,
+      unknown: 'glpat-not-a-real-token-000000',
+      'non-admin': nonAdmin,
+      read_repository: readRepository,
+      'admin read_api': adminReadApi,
+      'admin read_user': adminReadUser,
+    };
     const response = await app.request(path, { method, token: tokens[who] });
     t.is(response.status, status);
     t.deepEqual(response.body, body);
@@ -109,6 +125,8 @@ test(refuses, 'GET', '/api/v4/users/1/keys', 'read_repository', 403, insufficien
 test(refuses, 'GET', '/api/v4/users/1/keys/1', 'read_repository', 403, insufficientScope('api read_api read_user'));
 test(refuses, 'GET', '/api/v4/user/keys/1', 'read_repository', 403, insufficientScope('api read_api read_user'));
 test(refuses, 'DELETE', '/api/v4/users/1/keys/1', 'admin read_api', 403, insufficientScope('api'));
+test(refuses, 'GET', '/api/v4/keys/1', 'admin read_user', 403, insufficientScope('api read_api'));
+test(refuses, 'GET', '/api/v4/keys?fingerprint=SHA256:x', 'admin read_user', 403, insufficientScope('api read_api'));
 
 const rejects = test.macro({
   async exec(t, method: string, path: string, error: string) {
