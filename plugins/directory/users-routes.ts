@@ -240,6 +240,9 @@ export const usersRoutes = [
     method: 'GET',
     path: '/api/v4/users/:id',
     auth: { strategy: 'optional_token', scopes: READ_USER },
+    // GitLab's `users_get_by_id`: 300 per 10 minutes per user; admins are not limited, and anonymous
+    // callers are refused anyway.
+    rateLimit: { max: 300, windowMs: 600_000, by: 'user', skip: (ctx) => !ctx.state.principal?.user || ctx.state.principal.user.isAdmin },
     input: UserPathId,
     async handler(ctx, input, services) {
       if (!/^\d+$/.test(input.id)) throw new RouteNotFoundError();

@@ -97,6 +97,20 @@ test('GET /users/:id: an admin sees the details entity, with the highest role an
   );
 });
 
+test('GET /users/:id is limited to 300 reads per 10 minutes per user; admins are not limited', async (t) => {
+  const { plaintext } = await createUserWithToken(app, ['read_user']);
+  const admin = await createUserWithToken(app, ['read_user'], { admin: true });
+  for (let i = 0; i < 300; i++) {
+    const [user, asAdmin] = await Promise.all([app.request('/api/v4/users/1', { token: plaintext }), app.request('/api/v4/users/1', { token: admin.plaintext })]);
+    if (user.status !== 200 || asAdmin.status !== 200) t.fail(`request ${i}: ${user.status} ${asAdmin.status}`);
+  }
+  const limited = await app.request('/api/v4/users/1', { token: plaintext });
+  t.is(limited.status, 429);
+  t.deepEqual(limited.body, { message: { error: 'This endpoint has been requested too many times. Try again later.' } });
+  t.is(limited.headers.get('retry-after'), '600');
+  t.is((await app.request('/api/v4/users/1', { token: admin.plaintext })).status, 200);
+});
+
 // ---------------------------------------------------------------- GET /user
 
 test('GET /user shows a user the public entity and an admin the admin entity', async (t) => {
