@@ -50,8 +50,7 @@ export const directoryPlugin = definePlugin({
       externalUrl: deps.app.externalUrl,
       projectUrls: (project) => projectUrls(project, deps.app.externalUrl),
       version: deps.app.version,
-      namespaces: new NamespacesService(deps.db, projects),
-      clock: deps.clock,
+      namespaces: new NamespacesService(deps.db, deps.clock, projects),
     };
   },
   routes: directoryRoutes,

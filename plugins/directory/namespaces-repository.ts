@@ -177,6 +177,16 @@ export class NamespacesRepository {
     return row !== undefined;
   }
 
+  /** The groups a user is a direct member of at `minAccess` or above. */
+  async memberGroupIds(userId: number, minAccess: number): Promise<number[]> {
+    const rows = await this.db('directory_members')
+      .select('source_id')
+      .where({ user_id: userId, source_type: 'namespace' })
+      .andWhere('access_level', '>=', minAccess)
+      .orderBy('source_id');
+    return rows.map((row) => Number(row.source_id));
+  }
+
   /** How many distinct users are direct members of these groups (GitLab's `members_count_with_descendants`). */
   async distinctMemberCount(namespaceIds: readonly number[]): Promise<number> {
     if (namespaceIds.length === 0) return 0;

@@ -81,7 +81,7 @@ export const namespacesRoutes = [
     rateLimit: { max: EXISTS_PER_MINUTE, windowMs: 60_000, by: 'user' },
     input: NamespaceExists,
     async handler(ctx, input, services) {
-      ctx.body = await services.namespaces.exists(input.id, input.parent_id ?? null, services.clock.now());
+      ctx.body = await services.namespaces.exists(input.id, input.parent_id ?? null);
     },
   }),
 ];

@@ -1,11 +1,12 @@
-import type { Knex } from 'gatehouse';
+import type { Clock, Knex } from 'gatehouse';
 import { NamespacesRepository, type Namespace, type NamespaceFilter } from './namespaces-repository.js';
-import { MembersRepository } from './members-repository.js';
 import type { ProjectsService } from './projects-service.js';
 
 /** GitLab's Owner access level: owners (and admins) see a group's member and project counts. */
 const OWNER = 50;
 const GUEST = 10;
+/** Any direct membership, whatever its level. */
+const ANY_MEMBERSHIP = 0;
 /** How many numbered suggestions `exists` tries before falling back to a time-based one (GitLab's Uniquify). */
 const NUMBERED_SUGGESTIONS = 4;
 
@@ -27,14 +28,13 @@ export interface NamespaceCounts {
  */
 export class NamespacesService {
   readonly repository: NamespacesRepository;
-  private readonly members: MembersRepository;
 
   constructor(
     db: Knex,
+    private readonly clock: Clock,
     private readonly projects: ProjectsService,
   ) {
     this.repository = new NamespacesRepository(db);
-    this.members = new MembersRepository(db);
   }
 
   /**
@@ -43,19 +43,11 @@ export class NamespacesService {
    */
   async list(viewer: NamespaceViewer, filter: Omit<NamespaceFilter, 'ids'> & { ownedOnly?: boolean }, page: { offset: number; limit: number }) {
     if (viewer.isAdmin) return this.repository.list(filter, page);
-    const personal = await this.repository.findUserNamespace(viewer.id);
-    const groups = await this.members.namespaceIdsOf(viewer.id);
-    const kept = filter.ownedOnly ? await this.ownedAmong(viewer.id, groups) : groups;
-    return this.repository.list({ ...filter, ids: [...(personal ? [personal.id] : []), ...kept] }, page);
-  }
-
-  private async ownedAmong(userId: number, namespaceIds: readonly number[]): Promise<number[]> {
-    const owned: number[] = [];
-    for (const id of namespaceIds) {
-      const member = await this.members.find('namespace', id, userId);
-      if (member && member.accessLevel >= OWNER) owned.push(id);
-    }
-    return owned;
+    const [personal, groups] = await Promise.all([
+      this.repository.findUserNamespace(viewer.id),
+      this.repository.memberGroupIds(viewer.id, filter.ownedOnly ? OWNER : ANY_MEMBERSHIP),
+    ]);
+    return this.repository.list({ ...filter, ids: [...(personal ? [personal.id] : []), ...groups] }, page);
   }
 
   /** A namespace by id or full path that the viewer reads through membership (or as an admin); else undefined. */
@@ -80,14 +72,14 @@ export class NamespacesService {
    * Whether a namespace with this path exists under `parentId` (top level when null), and if so a free
    * path to suggest: the path made valid, then `1`, `2`, … appended, as GitLab's `Namespace.clean_path`.
    */
-  async exists(path: string, parentId: number | null, now: Date): Promise<{ exists: boolean; suggests: string[] }> {
+  async exists(path: string, parentId: number | null): Promise<{ exists: boolean; suggests: string[] }> {
     if (!(await this.repository.pathTakenUnder(path, parentId))) return { exists: false, suggests: [] };
     const base = cleanPath(path);
     for (let counter = 1; counter <= NUMBERED_SUGGESTIONS; counter++) {
       const candidate = `${base}${counter}`;
       if (!(await this.repository.pathTakenUnder(candidate, parentId))) return { exists: true, suggests: [candidate] };
     }
-    return { exists: true, suggests: [`${base}${now.getTime() % 10_000_000}`] };
+    return { exists: true, suggests: [`${base}${this.clock.now().getTime() % 10_000_000}`] };
   }
 }
 

@@ -5,7 +5,6 @@ import type { ProjectsService } from './projects-service.js';
 import type { UsersService } from './users-service.js';
 import type { projectUrls } from './projects-presenter.js';
 import type { NamespacesService } from './namespaces-service.js';
-import type { Clock } from 'gatehouse';
 
 /** Services the directory exports to dependants (tokens, internal-api, code-suggestions, …). */
 export interface DirectoryServices {
@@ -25,7 +24,6 @@ export interface DirectoryServices {
   version: { version: string; revision: string };
   /** Namespaces as `/namespaces` lists and checks them. */
   namespaces: NamespacesService;
-  clock: Clock;
 }
 
 declare module 'gatehouse' {
