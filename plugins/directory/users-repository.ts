@@ -141,13 +141,21 @@ export interface UserCursor {
 /** `%`, `_` and the escape character itself, escaped for `LIKE … ESCAPE '!'`. */
 const likeEscaped = (text: string) => text.replace(/[!%_]/g, (c) => `!${c}`);
 
+/**
+ * More distinct search words than a name or username of 255 characters holds in practice; past it the
+ * query would only grow the SQL (SQLite refuses expressions nested a thousand deep), so such a search
+ * matches no name or username.
+ */
+const MAX_SEARCH_WORDS = 64;
+
 /** GitLab's fuzzy search: each word of three or more characters must appear in the column (case-insensitive). */
 function searchUsers(q: Knex.QueryBuilder, search: string, searchEmails: boolean) {
   const query = search.replace(/^@/, '').trim().toLowerCase();
-  const words = query.split(/\s+/).filter((word) => word.length >= 3);
+  const words = [...new Set(query.split(/\s+/).filter((word) => word.length >= 3))];
   q.where((or) => {
     or.whereRaw('lower(??) = ?', [`${TABLE}.public_email`, query]);
     if (searchEmails) or.orWhere(`${TABLE}.email_lower`, query);
+    if (words.length > MAX_SEARCH_WORDS) return;
     for (const column of ['name', 'username']) {
       if (words.length === 0) {
         or.orWhereRaw('lower(??) = ?', [`${TABLE}.${column}`, query]);

@@ -185,6 +185,13 @@ test('GET /users?search= with a word under three characters matches a whole name
   t.true(response.body.every((found: { name: string; username: string }) => found.name.toLowerCase() === 'al' || found.username.toLowerCase() === 'al'));
 });
 
+test('GET /users?search= with hundreds of words answers (no name holds them all)', async (t) => {
+  const words = Array.from({ length: 1300 }, (_, i) => `w${i.toString(36).padStart(3, '0')}`).join(' ');
+  const response = await app.request(`/api/v4/users?search=${encodeURIComponent(words)}`, { token: ROOT_TOKEN });
+  t.is(response.status, 200);
+  t.deepEqual(response.body, []);
+});
+
 test('GET /users?search= escapes LIKE wildcards', async (t) => {
   const response = await app.request('/api/v4/users?search=%25%25%25', { token: ROOT_TOKEN });
   t.is(response.status, 200);
