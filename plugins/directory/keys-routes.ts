@@ -18,6 +18,7 @@ import type { AddKeyInput } from './keys-service.js';
 import { presentKey, presentKeyWithUser } from './presenter.js';
 import type { DirectoryServices } from './services.js';
 import type { User } from './users-repository.js';
+import { checkUnmodifiedSince } from './users-preconditions.js';
 
 const route = routeFor<DirectoryServices>();
 
@@ -172,6 +173,8 @@ export const keysRoutes = [
     async handler(ctx, input, services) {
       const key = await services.keys.findOwned(callerOf(ctx).id, input.key_id);
       if (!key) throw new NotFoundError(KEY);
+      // A key is never changed once added: its creation is its last modification.
+      checkUnmodifiedSince(ctx, key.createdAt);
       await services.keys.remove(key);
       noContent(ctx);
     },
@@ -235,7 +238,9 @@ export const keysRoutes = [
     input: UserKeyId,
     async handler(ctx, input, services) {
       const user = await findUser(services, input.id);
-      await services.keys.remove(await findKeyOf(services, user, input.key_id));
+      const key = await findKeyOf(services, user, input.key_id);
+      checkUnmodifiedSince(ctx, key.createdAt);
+      await services.keys.remove(key);
       noContent(ctx);
     },
   }),

@@ -18,6 +18,7 @@ import {
 import { presentUserBasic, presentUserDetailsWithAdmin, presentUserProfile, presentUserWithAdmin } from './presenter.js';
 import { USER_ORDER_COLUMNS, type User, type UserFilter, type UserOrder } from './users-repository.js';
 import type { DirectoryServices } from './services.js';
+import { checkUnmodifiedSince } from './users-preconditions.js';
 import { assertOffsetWithinLimit, decodeCursor, keysetPerPage, KEYSET_UNAVAILABLE, PaginationNotAllowedError, setKeysetHeaders } from './users-pagination.js';
 
 const route = routeFor<DirectoryServices>();
@@ -290,8 +291,10 @@ export const usersRoutes = [
     auth: { strategy: 'admin' },
     input: UserId,
     async handler(ctx, input, services) {
+      const user = await findUser(services, input.id);
+      checkUnmodifiedSince(ctx, user.updatedAt);
       // Keys, tokens, memberships, applications and the personal namespace go with the user, at once.
-      await services.users.delete(await findUser(services, input.id));
+      await services.users.delete(user);
       noContent(ctx);
     },
   }),

@@ -56,6 +56,17 @@ const entity = (key: { id: number; material: TestSshKey }, ownerName: string, ti
   usage_type: 'auth_and_signing',
 });
 
+test('DELETE /users/:id/keys/:key_id honours If-Unmodified-Since', async (t) => {
+  const owner = await userWithKeys(1);
+  const path = `/api/v4/users/${owner.user.id}/keys/${owner.keys[0].id}`;
+  const stale = await app.request(path, { method: 'DELETE', token: ROOT_TOKEN, headers: { 'If-Unmodified-Since': new Date(Date.parse(NOW) - 1000).toUTCString() } });
+  t.is(stale.status, 412);
+  t.deepEqual(stale.body, { message: '412 Precondition Failed' });
+  t.is((await app.db('directory_ssh_keys').where({ id: owner.keys[0].id })).length, 1);
+  const current = await app.request(path, { method: 'DELETE', token: ROOT_TOKEN, headers: { 'If-Unmodified-Since': new Date(NOW).toUTCString() } });
+  t.is(current.status, 204);
+});
+
 /** A project of a fresh maintainer with one deploy key (`can_push`), added through the API. */
 async function deployKeyFixture() {
   const maintainer = await createUserWithToken(app, ['api']);

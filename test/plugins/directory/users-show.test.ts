@@ -228,6 +228,18 @@ test('DELETE /users/:id removes the user\'s keys, tokens, memberships, applicati
   t.deepEqual(keys.body, USER_NOT_FOUND);
 });
 
+test('DELETE /users/:id honours If-Unmodified-Since: 412 when the user changed after it, 204 otherwise', async (t) => {
+  const { user } = await createUserWithToken(app, ['api']);
+  const path = `/api/v4/users/${user.id}`;
+  const stale = await app.request(path, { method: 'DELETE', token: ROOT_TOKEN, headers: { 'If-Unmodified-Since': new Date(Date.parse(NOW) - 1000).toUTCString() } });
+  t.is(stale.status, 412);
+  t.deepEqual(stale.body, { message: '412 Precondition Failed' });
+  t.truthy(await userRow(user.id));
+  const current = await app.request(path, { method: 'DELETE', token: ROOT_TOKEN, headers: { 'If-Unmodified-Since': new Date(NOW).toUTCString() } });
+  t.is(current.status, 204);
+  t.is(await userRow(user.id), undefined);
+});
+
 test('DELETE /users/:id: a user created by the deleted admin keeps existing, with no creator', async (t) => {
   const admin = await createUserWithToken(app, ['api'], { admin: true });
   const username = `orphan_${Math.random().toString(36).slice(2, 8)}`;
