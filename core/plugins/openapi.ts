@@ -134,6 +134,8 @@ const SECURITY_SCHEMES: Record<string, SecurityScheme> = {
 const STRATEGY_SCHEMES: Record<string, ReadonlyArray<readonly string[]>> = {
   token: [['private_token'], ['bearer_token']],
   admin: [['private_token'], ['bearer_token']],
+  // GitLab's reads open to anonymous callers: a token, or nothing at all (the empty alternative).
+  optional_token: [['private_token'], ['bearer_token'], []],
   gitlab_shell: [['gitlab_shell_jwt'], ['gitlab_shared_secret'], ['secret_token']],
   kas: [['kas_jwt']],
   kas_agent: [

@@ -130,6 +130,8 @@ export interface RateLimitSpec {
   by: 'user' | 'ip' | ((ctx: GatehouseContext) => string);
   /** Extra headers on the 429 (e.g. `X-GitLab-Error-Origin`). */
   headers?: Record<string, string>;
+  /** Requests this returns true for are neither counted nor limited (GitLab exempts admins from some limits). */
+  skip?: (ctx: GatehouseContext) => boolean;
 }
 
 /** One route of a plugin. Everything but the handler is declaration; the loader builds the middleware. */

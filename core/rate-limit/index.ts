@@ -36,6 +36,7 @@ export function createRateLimiterFactory(options: RateLimiterFactoryOptions) {
       duration: spec.windowMs,
       max: spec.max,
       id: (ctx) => keyOf(spec, ctx as GatehouseContext),
+      whitelist: spec.skip ? (ctx) => spec.skip!(ctx as GatehouseContext) : undefined,
       disableHeader: true,
     });
     // koa-ratelimit calls `next` only for a request within the limit; the handler runs inside it

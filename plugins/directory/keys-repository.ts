@@ -11,6 +11,8 @@ export interface SshKey {
   title: string;
   key: string;
   fingerprintSha256: string;
+  /** `xx:xx:…` (16 pairs); null only for a key stored before MD5 fingerprints were kept. */
+  fingerprintMd5: string | null;
   usageType: KeyUsageType;
   expiresAt: Date | null;
   lastUsedAt: Date | null;
@@ -27,6 +29,7 @@ function toKey(row: Record<string, unknown>): SshKey {
     title: String(row.title),
     key: String(row.key),
     fingerprintSha256: String(row.fingerprint_sha256),
+    fingerprintMd5: row.fingerprint_md5 === null || row.fingerprint_md5 === undefined ? null : String(row.fingerprint_md5),
     usageType: row.usage_type as KeyUsageType,
     expiresAt: toDate(row.expires_at),
     lastUsedAt: toDate(row.last_used_at),
@@ -40,6 +43,7 @@ export interface NewKeyRow {
   title: string;
   key: string;
   fingerprintSha256: string;
+  fingerprintMd5: string;
   usageType: KeyUsageType;
   expiresAt: Date | null;
   now: Date;
@@ -59,6 +63,17 @@ export class KeysRepository {
     return row ? toKey(row) : undefined;
   }
 
+  async findByMd5Fingerprint(fingerprintMd5: string, trx: Knex = this.db): Promise<SshKey | undefined> {
+    const row = await trx(TABLE).where({ fingerprint_md5: fingerprintMd5 }).orderBy('id').first();
+    return row ? toKey(row) : undefined;
+  }
+
+  /** A user's own keys (not deploy keys), for the ids of what a user's deletion takes with it. */
+  async idsOfUser(userId: number, trx: Knex = this.db): Promise<number[]> {
+    const rows = await trx(TABLE).select('id').where({ user_id: userId });
+    return rows.map((row) => Number(row.id));
+  }
+
   async listForUser(userId: number, page: { offset: number; limit: number }): Promise<{ keys: SshKey[]; total: number }> {
     const base = this.db(TABLE).where({ user_id: userId, type: 'key' });
     const [rows, total] = await Promise.all([
@@ -66,6 +81,12 @@ export class KeysRepository {
       base.clone().count({ n: '*' }).first(),
     ]);
     return { keys: rows.map(toKey), total: Number(total?.n ?? 0) };
+  }
+
+  /** The projects a deploy key is enabled on (GitLab's `deploy_keys_projects`), oldest link first. */
+  async deployKeyProjects(deployKeyId: number): Promise<Array<{ id: number; projectId: number; canPush: boolean; createdAt: Date }>> {
+    const rows = await this.db('directory_deploy_keys_projects').where({ deploy_key_id: deployKeyId }).orderBy('id');
+    return rows.map((row) => ({ id: Number(row.id), projectId: Number(row.project_id), canPush: Boolean(row.can_push), createdAt: toDate(row.created_at) }));
   }
 
   async insert(row: NewKeyRow, trx: Knex = this.db): Promise<SshKey> {
@@ -76,6 +97,7 @@ export class KeysRepository {
         title: row.title,
         key: row.key,
         fingerprint_sha256: row.fingerprintSha256,
+        fingerprint_md5: row.fingerprintMd5,
         usage_type: row.usageType,
         expires_at: row.expiresAt,
         created_at: row.now,
@@ -84,8 +106,8 @@ export class KeysRepository {
     return (await this.findById(Number(typeof inserted === 'object' ? inserted.id : inserted), trx))!;
   }
 
-  async delete(id: number): Promise<void> {
-    await this.db(TABLE).where({ id }).delete();
+  async delete(id: number, trx: Knex = this.db): Promise<void> {
+    await trx(TABLE).where({ id }).delete();
   }
 
   async touch(id: number, now: Date): Promise<void> {

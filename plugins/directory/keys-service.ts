@@ -102,6 +102,7 @@ export class KeysService {
           // Stored as given minus surrounding whitespace: the comment is the user's.
           key: input.key.trim().split(/\s+/).join(' '),
           fingerprintSha256: parsed!.fingerprintSha256,
+          fingerprintMd5: parsed!.fingerprintMd5,
           usageType: input.usageType ?? 'auth_and_signing',
           expiresAt: input.expiresAt ?? null,
           now,

@@ -97,6 +97,18 @@ export function ancestorPaths(fullPath: string): string[] {
 
 const depth = (namespace: Namespace) => namespace.fullPath.split('/').length;
 
+/** Which namespaces `GET /namespaces` keeps; ids limit the set to a user's own (absent for admins). */
+export interface NamespaceFilter {
+  ids?: readonly number[];
+  search?: string;
+  /** Match `search` against the full path instead of path and name. */
+  fullPathSearch?: boolean;
+  topLevelOnly?: boolean;
+}
+
+/** `%`, `_` and the escape character itself, escaped for `LIKE … ESCAPE '!'`. */
+const likeEscaped = (text: string) => text.replace(/[!%_]/g, (c) => `!${c}`);
+
 export class NamespacesRepository {
   constructor(private readonly db: Knex) {}
 
@@ -128,6 +140,69 @@ export class NamespacesRepository {
   async findUserNamespace(ownerId: number, trx: Knex = this.db): Promise<Namespace | undefined> {
     const row = await trx(TABLE).select(COLUMNS).where({ kind: 'user', owner_id: ownerId }).first();
     return row ? toNamespace(row) : undefined;
+  }
+
+  /** The personal namespace id of each of these users that has one. */
+  async userNamespaceIds(ownerIds: readonly number[], trx: Knex = this.db): Promise<Map<number, number>> {
+    if (ownerIds.length === 0) return new Map();
+    const rows = await trx(TABLE).select('id', 'owner_id').where({ kind: 'user' }).whereIn('owner_id', ownerIds);
+    return new Map(rows.map((row) => [Number(row.owner_id), Number(row.id)]));
+  }
+
+  /** One page of the namespaces the filter keeps, by id, with the total. */
+  async list(filter: NamespaceFilter, page: { offset: number; limit: number }): Promise<{ namespaces: Namespace[]; total: number }> {
+    const base = this.db(TABLE).modify((q) => {
+      if (filter.ids) q.whereIn('id', [...filter.ids]);
+      if (filter.topLevelOnly) q.whereNull('parent_id');
+      if (filter.search) {
+        const pattern = `%${likeEscaped(filter.search.toLowerCase())}%`;
+        if (filter.fullPathSearch) q.whereRaw(`?? like ? escape '!'`, ['full_path_lower', pattern]);
+        else q.where((or) => or.whereRaw(`lower(??) like ? escape '!'`, ['path', pattern]).orWhereRaw(`lower(??) like ? escape '!'`, ['name', pattern]));
+      }
+    });
+    const [rows, total] = await Promise.all([
+      base.clone().select(COLUMNS).orderBy('id', 'asc').offset(page.offset).limit(page.limit),
+      base.clone().count({ n: '*' }).first(),
+    ]);
+    return { namespaces: rows.map(toNamespace), total: Number(total?.n ?? 0) };
+  }
+
+  /** Whether a namespace with this path (any case) sits directly under `parentId` (top level when null). */
+  async pathTakenUnder(path: string, parentId: number | null): Promise<boolean> {
+    const row = await this.db(TABLE)
+      .select('id')
+      .whereRaw('lower(??) = ?', ['path', path.toLowerCase()])
+      .modify((q) => (parentId === null ? q.whereNull('parent_id') : q.where({ parent_id: parentId })))
+      .first();
+    return row !== undefined;
+  }
+
+  /** The groups a user is a direct member of at `minAccess` or above. */
+  async memberGroupIds(userId: number, minAccess: number): Promise<number[]> {
+    const rows = await this.db('directory_members')
+      .select('source_id')
+      .where({ user_id: userId, source_type: 'namespace' })
+      .andWhere('access_level', '>=', minAccess)
+      .orderBy('source_id');
+    return rows.map((row) => Number(row.source_id));
+  }
+
+  /** How many distinct users are direct members of these groups (GitLab's `members_count_with_descendants`). */
+  async distinctMemberCount(namespaceIds: readonly number[]): Promise<number> {
+    if (namespaceIds.length === 0) return 0;
+    const row = await this.db('directory_members')
+      .where({ source_type: 'namespace' })
+      .whereIn('source_id', [...namespaceIds])
+      .countDistinct({ n: 'user_id' })
+      .first();
+    return Number(row?.n ?? 0);
+  }
+
+  /** How many projects these namespaces hold. */
+  async projectCount(namespaceIds: readonly number[]): Promise<number> {
+    if (namespaceIds.length === 0) return 0;
+    const row = await this.db('directory_projects').whereIn('namespace_id', [...namespaceIds]).count({ n: '*' }).first();
+    return Number(row?.n ?? 0);
   }
 
   async fullPathTaken(fullPath: string, trx: Knex = this.db): Promise<boolean> {

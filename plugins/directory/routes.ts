@@ -1,9 +1,10 @@
 import { callerOf, routeFor, UnauthorizedError } from 'gatehouse';
-import { presentUser } from './presenter.js';
+import { presentUserPublic } from './presenter.js';
 import type { DirectoryServices } from './services.js';
-import { usersRoutes } from './users-routes.js';
+import { presentUsersWithAdmin, usersRoutes } from './users-routes.js';
 import { keysRoutes } from './keys-routes.js';
 import { projectsRoutes } from './projects-routes.js';
+import { namespacesRoutes } from './namespaces-routes.js';
 
 const route = routeFor<DirectoryServices>();
 
@@ -29,9 +30,10 @@ const identityRoutes = [
       const user = await services.users.findById(callerOf(ctx).id);
       // Deleted after this request authenticated: its token went with it.
       if (!user) throw new UnauthorizedError();
-      ctx.body = presentUser(user, services.externalUrl);
+      // GitLab shows admins their admin entity whether or not admin mode is on (`user.admin?`).
+      ctx.body = user.isAdmin ? (await presentUsersWithAdmin(services, [user]))[0] : presentUserPublic(user, services.externalUrl);
     },
   }),
 ];
 
-export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes];
+export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes, ...namespacesRoutes];

@@ -4,6 +4,7 @@ import type { Project } from './projects-repository.js';
 import type { ProjectsService } from './projects-service.js';
 import type { UsersService } from './users-service.js';
 import type { projectUrls } from './projects-presenter.js';
+import type { NamespacesService } from './namespaces-service.js';
 
 /** Services the directory exports to dependants (tokens, internal-api, code-suggestions, …). */
 export interface DirectoryServices {
@@ -21,6 +22,8 @@ export interface DirectoryServices {
   /** A project's SSH and HTTP clone URLs and web URL, as the project API shows them. */
   projectUrls(project: Pick<Project, 'fullPath'>): ReturnType<typeof projectUrls>;
   version: { version: string; revision: string };
+  /** Namespaces as `/namespaces` lists and checks them. */
+  namespaces: NamespacesService;
 }
 
 declare module 'gatehouse' {

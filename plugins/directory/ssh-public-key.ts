@@ -8,6 +8,8 @@ export interface SshPublicKey {
   comment: string;
   /** SHA-256 of the blob, base64 without padding (as `ssh-keygen -l` prints after `SHA256:`). */
   fingerprintSha256: string;
+  /** MD5 of the blob as `ssh-keygen -E md5` prints it after `MD5:` (16 colon-separated hex pairs). */
+  fingerprintMd5: string;
   /** `<type> <blob>`: the key without its comment. */
   canonical: string;
 }
@@ -74,6 +76,9 @@ function structurallyValid(type: string, fields: Buffer[]): boolean {
 /** SHA-256 fingerprint of a base64 key blob. */
 export const fingerprintOfBlob = (blob: Buffer) => createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 
+/** MD5 fingerprint of a key blob: 16 lower-case hex pairs joined by colons. */
+export const md5FingerprintOfBlob = (blob: Buffer) => createHash('md5').update(blob).digest('hex').replace(/(..)(?!$)/g, '$1:');
+
 /** Decodes a bare base64 key blob (what GitLab Shell sends to `/internal/authorized_keys`), or undefined. */
 export function parseKeyBlob(base64: string): { type: string; blob: Buffer } | undefined {
   const trimmed = base64.trim();
@@ -106,6 +111,7 @@ export function parseSshPublicKey(text: string): SshPublicKey | undefined {
     blob,
     comment: comment.join(' '),
     fingerprintSha256: fingerprintOfBlob(decoded.blob),
+    fingerprintMd5: md5FingerprintOfBlob(decoded.blob),
     canonical: `${type} ${blob}`,
   };
 }

@@ -6,9 +6,20 @@ export interface User {
   username: string;
   name: string;
   email: string;
+  /** The email shown to everyone (GitLab's `public_email`); null when the user shows none. */
+  publicEmail: string | null;
   state: UserState;
   isAdmin: boolean;
+  /** External users see only public projects and groups, or those they are members of. */
+  external: boolean;
   twoFactorEnabled: boolean;
+  /** The admins' note on this user (GitLab's `note`). */
+  note: string | null;
+  /** The admin who created this user through the API, when known. */
+  createdById: number | null;
+  confirmedAt: Date | null;
+  projectsLimit: number;
+  canCreateGroup: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -16,7 +27,26 @@ export interface User {
 export type UserState = 'active' | 'blocked' | 'deactivated';
 
 const TABLE = 'directory_users';
-const COLUMNS = ['id', 'username', 'name', 'email', 'state', 'is_admin', 'two_factor_enabled', 'created_at', 'updated_at'];
+const COLUMNS = [
+  'id',
+  'username',
+  'name',
+  'email',
+  'public_email',
+  'state',
+  'is_admin',
+  'external',
+  'two_factor_enabled',
+  'note',
+  'created_by_id',
+  'confirmed_at',
+  'projects_limit',
+  'can_create_group',
+  'created_at',
+  'updated_at',
+].map((column) => `${TABLE}.${column}`);
+
+const nullableString = (value: unknown) => (value === null || value === undefined ? null : String(value));
 
 function toUser(row: Record<string, unknown>): User {
   return {
@@ -24,9 +54,16 @@ function toUser(row: Record<string, unknown>): User {
     username: String(row.username),
     name: String(row.name),
     email: String(row.email),
+    publicEmail: nullableString(row.public_email),
     state: row.state as UserState,
     isAdmin: Boolean(row.is_admin),
+    external: Boolean(row.external),
     twoFactorEnabled: Boolean(row.two_factor_enabled),
+    note: nullableString(row.note),
+    createdById: row.created_by_id === null || row.created_by_id === undefined ? null : Number(row.created_by_id),
+    confirmedAt: toDate(row.confirmed_at),
+    projectsLimit: Number(row.projects_limit ?? 0),
+    canCreateGroup: Boolean(row.can_create_group),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
@@ -36,7 +73,11 @@ export interface NewUserRow {
   username: string;
   name: string;
   email: string;
+  publicEmail?: string | null;
   isAdmin: boolean;
+  external?: boolean;
+  note?: string | null;
+  createdById?: number | null;
   passwordHash: string;
   now: Date;
 }
@@ -44,8 +85,12 @@ export interface NewUserRow {
 export interface UserChanges {
   name?: string;
   email?: string;
+  /** null clears it. */
+  publicEmail?: string | null;
   username?: string;
   isAdmin?: boolean;
+  external?: boolean;
+  note?: string | null;
   state?: UserState;
   twoFactorEnabled?: boolean;
   passwordHash?: string;
@@ -53,22 +98,122 @@ export interface UserChanges {
 
 /** Columns a user listing may be ordered by (GitLab's `order_by` values). */
 export const USER_ORDER_COLUMNS = ['id', 'name', 'username', 'created_at', 'updated_at'] as const;
+export type UserOrderColumn = (typeof USER_ORDER_COLUMNS)[number];
 
 export interface UserOrder {
-  by: (typeof USER_ORDER_COLUMNS)[number];
+  by: UserOrderColumn;
   direction: 'asc' | 'desc';
 }
 
 /** GitLab lists users newest first unless told otherwise (`order_by=id`, `sort=desc`). */
 export const DEFAULT_USER_ORDER: UserOrder = { by: 'id', direction: 'desc' };
 
+/**
+ * Which users a listing keeps (GitLab's UsersFinder). Every field narrows; `empty` answers nothing at
+ * all (a filter that no user here can match, such as `exclude_humans`).
+ */
+export interface UserFilter {
+  username?: string;
+  /** Name, username or public email; `searchEmails` adds the primary email (admins only). */
+  search?: string;
+  searchEmails?: boolean;
+  publicEmail?: string;
+  /** Only these states. */
+  states?: readonly UserState[];
+  /** Never these states. */
+  withoutStates?: readonly UserState[];
+  external?: boolean;
+  admins?: boolean;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  twoFactor?: boolean;
+  /** Users who are members of no project. */
+  withoutProjects?: boolean;
+  empty?: boolean;
+}
+
+/** A keyset position: the order column's value and the id of the row it was read from. */
+export interface UserCursor {
+  value: string | number | Date;
+  id: number;
+}
+
+/** `%`, `_` and the escape character itself, escaped for `LIKE … ESCAPE '!'`. */
+const likeEscaped = (text: string) => text.replace(/[!%_]/g, (c) => `!${c}`);
+
+/**
+ * More distinct search words than a name or username of 255 characters holds in practice; past it the
+ * query would only grow the SQL (SQLite refuses expressions nested a thousand deep), so such a search
+ * matches no name or username.
+ */
+const MAX_SEARCH_WORDS = 64;
+
+/** GitLab's fuzzy search: each word of three or more characters must appear in the column (case-insensitive). */
+function searchUsers(q: Knex.QueryBuilder, search: string, searchEmails: boolean) {
+  const query = search.replace(/^@/, '').trim().toLowerCase();
+  const words = [...new Set(query.split(/\s+/).filter((word) => word.length >= 3))];
+  q.where((or) => {
+    or.whereRaw('lower(??) = ?', [`${TABLE}.public_email`, query]);
+    if (searchEmails) or.orWhere(`${TABLE}.email_lower`, query);
+    if (words.length > MAX_SEARCH_WORDS) return;
+    for (const column of ['name', 'username']) {
+      if (words.length === 0) {
+        or.orWhereRaw('lower(??) = ?', [`${TABLE}.${column}`, query]);
+      } else {
+        or.orWhere((all) => {
+          for (const word of words) all.whereRaw(`lower(??) like ? escape '!'`, [`${TABLE}.${column}`, `%${likeEscaped(word)}%`]);
+        });
+      }
+    }
+  });
+}
+
+function applyFilter(q: Knex.QueryBuilder, filter: UserFilter) {
+  if (filter.empty) q.whereRaw('1 = 0');
+  if (filter.username !== undefined) q.where(`${TABLE}.username_lower`, filter.username.toLowerCase());
+  if (filter.search !== undefined && filter.search !== '') searchUsers(q, filter.search, filter.searchEmails ?? false);
+  if (filter.publicEmail !== undefined) q.whereRaw('lower(??) = ?', [`${TABLE}.public_email`, filter.publicEmail.toLowerCase()]);
+  if (filter.states) q.whereIn(`${TABLE}.state`, filter.states);
+  if (filter.withoutStates) q.whereNotIn(`${TABLE}.state`, filter.withoutStates);
+  if (filter.external !== undefined) q.where(`${TABLE}.external`, filter.external);
+  if (filter.admins) q.where(`${TABLE}.is_admin`, true);
+  if (filter.createdAfter) q.where(`${TABLE}.created_at`, '>=', filter.createdAfter);
+  if (filter.createdBefore) q.where(`${TABLE}.created_at`, '<=', filter.createdBefore);
+  if (filter.twoFactor !== undefined) q.where(`${TABLE}.two_factor_enabled`, filter.twoFactor);
+  if (filter.withoutProjects) {
+    q.whereNotExists((sub) =>
+      sub.select('id').from('directory_members').where('directory_members.source_type', 'project').whereRaw('?? = ??', ['directory_members.user_id', `${TABLE}.id`]),
+    );
+  }
+}
+
+/** GitLab's search ranking: exact public email, then exact username, then exact name, then the rest by name. */
+function orderBySearchPriority(q: Knex.QueryBuilder, search: string) {
+  const query = search.replace(/^@/, '').trim().toLowerCase();
+  q.orderByRaw('case when lower(??) = ? then 0 when ?? = ? then 1 when lower(??) = ? then 2 else 3 end', [
+    `${TABLE}.public_email`,
+    query,
+    `${TABLE}.username_lower`,
+    query,
+    `${TABLE}.name`,
+    query,
+  ]);
+  q.orderBy(`${TABLE}.name`, 'asc').orderBy(`${TABLE}.id`, 'asc');
+}
+
 export class UsersRepository {
   constructor(private readonly db: Knex) {}
 
   async findById(id: number, trx: Knex = this.db): Promise<User | undefined> {
     if (!isRowId(id)) return undefined;
-    const row = await trx(TABLE).select(COLUMNS).where({ id }).first();
+    const row = await trx(TABLE).select(COLUMNS).where({ [`${TABLE}.id`]: id }).first();
     return row ? toUser(row) : undefined;
+  }
+
+  async findByIds(ids: readonly number[], trx: Knex = this.db): Promise<User[]> {
+    if (ids.length === 0) return [];
+    const rows = await trx(TABLE).select(COLUMNS).whereIn(`${TABLE}.id`, ids.filter(isRowId));
+    return rows.map(toUser);
   }
 
   async findByUsername(username: string, trx: Knex = this.db): Promise<User | undefined> {
@@ -86,22 +231,61 @@ export class UsersRepository {
     return Number(row?.n ?? 0);
   }
 
+  /** One offset page of the users the filter keeps, in `order` (or by search priority), with the total. */
   async list(
-    filter: { username?: string },
+    filter: UserFilter,
     page: { offset: number; limit: number },
-    order: UserOrder = DEFAULT_USER_ORDER,
+    order: UserOrder | 'search' = DEFAULT_USER_ORDER,
   ): Promise<{ users: User[]; total: number }> {
-    const base = this.db(TABLE).modify((q) => {
-      if (filter.username !== undefined) q.where({ username_lower: filter.username.toLowerCase() });
-    });
-    const sorted = base.clone().select(COLUMNS).orderBy(order.by, order.direction);
-    // Ties on a non-unique column would make pages overlap; the id breaks them (GitLab's tie breaker).
-    if (order.by !== 'id') sorted.orderBy('id', order.direction);
-    const [rows, total] = await Promise.all([
-      sorted.offset(page.offset).limit(page.limit),
-      base.clone().count({ n: '*' }).first(),
-    ]);
+    const base = this.db(TABLE).modify((q) => applyFilter(q, filter));
+    const sorted = base.clone().select(COLUMNS);
+    if (order === 'search') orderBySearchPriority(sorted, filter.search ?? '');
+    else {
+      sorted.orderBy(`${TABLE}.${order.by}`, order.direction);
+      // Ties on a non-unique column would make pages overlap; the id breaks them (GitLab's tie breaker).
+      if (order.by !== 'id') sorted.orderBy(`${TABLE}.id`, order.direction);
+    }
+    const [rows, total] = await Promise.all([sorted.offset(page.offset).limit(page.limit), base.clone().count({ n: '*' }).first()]);
     return { users: rows.map(toUser), total: Number(total?.n ?? 0) };
+  }
+
+  /**
+   * Up to `limit` users the filter keeps, in `order`, strictly after `after` (or from the start);
+   * `backwards` reads the rows before `after` instead, returned in `order` all the same.
+   * One more row than asked is read to tell whether the list goes on.
+   */
+  async listKeyset(
+    filter: UserFilter,
+    order: UserOrder,
+    limit: number,
+    after?: UserCursor,
+    backwards = false,
+  ): Promise<{ users: User[]; more: boolean }> {
+    const forward = backwards ? (order.direction === 'asc' ? 'desc' : 'asc') : order.direction;
+    const comparison = forward === 'asc' ? '>' : '<';
+    const column = `${TABLE}.${order.by}`;
+    const query = this.db(TABLE)
+      .select(COLUMNS)
+      .modify((q) => applyFilter(q, filter))
+      .orderBy(column, forward);
+    if (order.by !== 'id') query.orderBy(`${TABLE}.id`, forward);
+    if (after) {
+      if (order.by === 'id') query.where(`${TABLE}.id`, comparison, after.id);
+      else {
+        query.where((q) =>
+          q.where(column, comparison, after.value).orWhere((tie) => tie.where(column, after.value).where(`${TABLE}.id`, comparison, after.id)),
+        );
+      }
+    }
+    const rows = await query.limit(limit + 1);
+    const users = rows.slice(0, limit).map(toUser);
+    return { users: backwards ? users.reverse() : users, more: rows.length > limit };
+  }
+
+  /** The user's highest access level in any group or project (GitLab's `highest_role`; 0 = none). */
+  async highestRole(userId: number): Promise<number> {
+    const row = await this.db('directory_members').max({ level: 'access_level' }).where({ user_id: userId }).first();
+    return Number(row?.level ?? 0);
   }
 
   async insert(row: NewUserRow, trx: Knex = this.db): Promise<User> {
@@ -112,8 +296,14 @@ export class UsersRepository {
         name: row.name,
         email: row.email,
         email_lower: row.email.toLowerCase(),
+        public_email: row.publicEmail ?? null,
         state: 'active',
         is_admin: row.isAdmin,
+        external: row.external ?? false,
+        note: row.note ?? null,
+        created_by_id: row.createdById ?? null,
+        // There is no email confirmation step here: a user is confirmed when created.
+        confirmed_at: row.now,
         password_hash: row.passwordHash,
         two_factor_enabled: false,
         created_at: row.now,
@@ -128,7 +318,10 @@ export class UsersRepository {
     if (changes.name !== undefined) row.name = changes.name;
     if (changes.username !== undefined) Object.assign(row, { username: changes.username, username_lower: changes.username.toLowerCase() });
     if (changes.email !== undefined) Object.assign(row, { email: changes.email, email_lower: changes.email.toLowerCase() });
+    if (changes.publicEmail !== undefined) row.public_email = changes.publicEmail;
     if (changes.isAdmin !== undefined) row.is_admin = changes.isAdmin;
+    if (changes.external !== undefined) row.external = changes.external;
+    if (changes.note !== undefined) row.note = changes.note;
     if (changes.state !== undefined) row.state = changes.state;
     if (changes.twoFactorEnabled !== undefined) row.two_factor_enabled = changes.twoFactorEnabled;
     if (changes.passwordHash !== undefined) row.password_hash = changes.passwordHash;

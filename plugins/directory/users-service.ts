@@ -10,10 +10,12 @@ import {
   type Knex,
   type Clock,
 } from 'gatehouse';
-import { UsersRepository, type User, type UserChanges, type UserOrder } from './users-repository.js';
+import { UsersRepository, type User, type UserChanges, type UserCursor, type UserFilter, type UserOrder } from './users-repository.js';
+import { KeysRepository } from './keys-repository.js';
 import { NamespacesRepository } from './namespaces-repository.js';
 import { ProjectsRepository } from './projects-repository.js';
-import { changedUser, type DirectoryCache } from './read-cache.js';
+import { changedKey, changedNamespace, changedProject, changedUser, type DirectoryCache } from './read-cache.js';
+import type { UserAdminDetails } from './presenter.js';
 
 const USERNAME = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
@@ -32,6 +34,11 @@ export interface CreateUserInput {
   password?: string;
   forceRandomPassword?: boolean;
   isAdmin?: boolean;
+  publicEmail?: string | null;
+  external?: boolean;
+  note?: string | null;
+  /** The admin creating the user (GitLab's `created_by`). */
+  createdById?: number | null;
   /** The personal namespace's Code Suggestions switch (default on). */
   codeSuggestions?: boolean;
 }
@@ -42,10 +49,17 @@ export interface UpdateUserInput {
   email?: string;
   password?: string;
   isAdmin?: boolean;
+  /** An empty string clears it, as GitLab stores a blank public email as none. */
+  publicEmail?: string | null;
+  external?: boolean;
+  note?: string | null;
   twoFactorEnabled?: boolean;
   /** The personal namespace's Code Suggestions switch. */
   codeSuggestions?: boolean;
 }
+
+/** GitLab keeps a blank public email as none. */
+const blankAsNull = (value: string | null | undefined) => (value === undefined || value === null || value.trim() === '' ? null : value);
 
 /** Users: creation with scrypt passwords, updates, block/unblock, deletion, 2FA recovery codes. */
 export class UsersService {
@@ -72,8 +86,32 @@ export class UsersService {
     return this.repository.count();
   }
 
-  list(filter: { username?: string }, page: { offset: number; limit: number }, order?: UserOrder) {
+  list(filter: UserFilter, page: { offset: number; limit: number }, order?: UserOrder | 'search') {
     return this.repository.list(filter, page, order);
+  }
+
+  listKeyset(filter: UserFilter, order: UserOrder, limit: number, after?: UserCursor, backwards?: boolean) {
+    return this.repository.listKeyset(filter, order, limit, after, backwards);
+  }
+
+  /** What admin entities show from other rows, for each of these users (two queries for any number). */
+  async adminDetails(users: readonly User[]): Promise<Map<number, UserAdminDetails>> {
+    const ids = users.map((user) => user.id);
+    const creatorIds = [...new Set(users.flatMap((user) => (user.createdById === null ? [] : [user.createdById])))];
+    const [namespaceIds, creators] = await Promise.all([
+      new NamespacesRepository(this.db).userNamespaceIds(ids),
+      this.repository.findByIds(creatorIds),
+    ]);
+    return new Map(
+      users.map((user) => [
+        user.id,
+        { namespaceId: namespaceIds.get(user.id) ?? null, createdBy: creators.find((creator) => creator.id === user.createdById) ?? null },
+      ]),
+    );
+  }
+
+  highestRole(userId: number) {
+    return this.repository.highestRole(userId);
   }
 
   private validate(input: { username?: string; email?: string; name?: string; password?: string }) {
@@ -110,7 +148,18 @@ export class UsersService {
     const created = await this.asTakenOnRace(() => this.db.transaction(async (trx) => {
       await this.ensureUnique(input, undefined, trx);
       const user = await this.repository.insert(
-        { username: input.username, name: input.name, email: input.email, isAdmin: input.isAdmin ?? false, passwordHash, now: this.clock.now() },
+        {
+          username: input.username,
+          name: input.name,
+          email: input.email,
+          publicEmail: blankAsNull(input.publicEmail),
+          isAdmin: input.isAdmin ?? false,
+          external: input.external,
+          note: input.note,
+          createdById: input.createdById,
+          passwordHash,
+          now: this.clock.now(),
+        },
         trx,
       );
       // Every user owns a personal namespace (GitLab's user namespace), home of their own projects.
@@ -139,6 +188,9 @@ export class UsersService {
       name: input.name,
       email: input.email,
       isAdmin: input.isAdmin,
+      publicEmail: input.publicEmail === undefined ? undefined : blankAsNull(input.publicEmail),
+      external: input.external,
+      note: input.note,
       twoFactorEnabled: input.twoFactorEnabled,
       passwordHash: input.password === undefined ? undefined : await hashPassword(input.password),
     };
@@ -167,9 +219,28 @@ export class UsersService {
     await this.changed(user.id);
   }
 
+  /**
+   * Deletes the user and, in the same transaction, everything that hangs off them: their SSH keys,
+   * tokens, memberships, recovery codes, OAuth applications, personal namespace with its projects (and
+   * whatever other plugins keep per project, such as Kubernetes agents and their tokens). Those rows
+   * reference the user, the namespace or the project with ON DELETE CASCADE, so one statement removes
+   * them all or nothing. After the commit every cache drops what was built from any of them.
+   */
   async delete(user: User): Promise<void> {
-    await this.repository.delete(user.id);
-    await this.changed(user.id);
+    const changed = await this.db.transaction(async (trx) => {
+      const namespaces = new NamespacesRepository(trx);
+      const personal = await namespaces.findUserNamespace(user.id, trx);
+      const projectIds = personal ? await new ProjectsRepository(trx).idsInNamespaces([personal.id], trx) : [];
+      const keyIds = await new KeysRepository(trx).idsOfUser(user.id, trx);
+      await this.repository.delete(user.id, trx);
+      return [
+        changedUser(user.id),
+        ...(personal ? [changedNamespace(personal.id)] : []),
+        ...projectIds.map(changedProject),
+        ...keyIds.map(changedKey),
+      ];
+    });
+    await this.cache.invalidate(changed);
   }
 
   async checkPassword(user: User, password: string): Promise<boolean> {

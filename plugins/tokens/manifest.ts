@@ -1,7 +1,7 @@
 import { z, definePlugin, generatePepper, PEPPER_RULE } from 'gatehouse';
 import { createPersonalAccessTokens } from './migrations/20261122000100_create_personal_access_tokens.js';
 import { TokensService } from './service.js';
-import { adminStrategy, tokenStrategy } from './strategy.js';
+import { adminStrategy, optionalTokenStrategy, tokenStrategy } from './strategy.js';
 import { tokenRoutes } from './routes.js';
 import { bootstrapRoot } from './bootstrap.js';
 import type { TokensServices } from './services.js';
@@ -31,7 +31,7 @@ export const tokensPlugin = definePlugin({
   name: 'tokens',
   version: '1.0.0',
   core: '^1.0.0',
-  description: 'Personal access and impersonation tokens; provides the token and admin auth strategies.',
+  description: 'Personal access and impersonation tokens; provides the token, admin and optional_token auth strategies.',
   dependsOn: ['directory'],
   config,
   migrations: { '20261122000100_create_personal_access_tokens': createPersonalAccessTokens },
@@ -60,6 +60,7 @@ export const tokensPlugin = definePlugin({
   authStrategies: {
     token: (services) => tokenStrategy(services.strategy),
     admin: (services) => adminStrategy(services.strategy),
+    optional_token: (services) => optionalTokenStrategy(services.strategy),
   },
   bootstrap: bootstrapRoot,
   routes: tokenRoutes,

@@ -165,3 +165,22 @@ export function adminStrategy(options: TokenStrategyOptions): AuthStrategy<reado
     },
   };
 }
+
+/**
+ * The `optional_token` strategy, for GitLab's `authenticate_non_get!` reads (users, groups, projects):
+ * no credentials at all → an anonymous principal, so the handler decides what nobody may see; a
+ * presented credential is checked exactly as the `token` strategy checks it (an unknown token is 401,
+ * never a silent fall back to anonymous).
+ */
+export function optionalTokenStrategy(options: TokenStrategyOptions): AuthStrategy<readonly string[]> {
+  const token = tokenStrategy(options);
+  return {
+    prepare: token.prepare,
+    authenticate(ctx, auth, acceptable) {
+      if (!presentedToken(ctx)) return ANONYMOUS;
+      return token.authenticate(ctx, auth, acceptable);
+    },
+  };
+}
+
+const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });

@@ -12,6 +12,8 @@ export interface TestSshKey {
   blob: string;
   /** SHA-256 of the blob, base64 without padding (what `ssh-keygen -l` prints after `SHA256:`). */
   fingerprintSha256: string;
+  /** MD5 of the blob as `ssh-keygen -E md5 -l` prints it after `MD5:` (16 colon-separated hex pairs). */
+  fingerprintMd5: string;
 }
 
 /** SSH `string`: uint32 length, then the bytes. */
@@ -37,6 +39,7 @@ function toKey(type: string, blob: Buffer, comment?: string): TestSshKey {
     type,
     blob: base64,
     fingerprintSha256: createHash('sha256').update(blob).digest('base64').replace(/=+$/, ''),
+    fingerprintMd5: createHash('md5').update(blob).digest('hex').replace(/(..)(?!$)/g, '$1:'),
   };
 }
 

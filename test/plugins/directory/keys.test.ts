@@ -30,6 +30,9 @@ test.after.always(async () => {
   await app?.close();
 });
 
+/** A user key as GitLab publishes it: type and key material, the comment replaced by `<name> (<host>)`. */
+const published = (line: string, ownerName: string) => `${line.split(' ').slice(0, 2).join(' ')} ${ownerName} (gatehouse.test)`;
+
 const keyRows = (where: Record<string, unknown>) => app.db('directory_ssh_keys').where(where).orderBy('id');
 
 /** Adds a key through the API as the token's owner; fails the test unless it is created. */
@@ -124,7 +127,7 @@ test('POST /user/keys adds an ed25519 key and answers 201 with the SSHKey entity
     created_at: NOW,
     expires_at: '2027-01-31T12:30:00.000Z',
     last_used_at: null,
-    key: key.line,
+    key: published(key.line, user.name),
     usage_type: 'auth',
   });
 
@@ -140,7 +143,7 @@ test('POST /user/keys takes a form body, an RSA key, a date-only expiry and defa
   const key = makeRsaKey(2048, 'rsa@host');
   const response = await app.request('/api/v4/user/keys', { method: 'POST', token: plaintext, form: { title: 'RSA', key: key.line, expires_at: '2026-11-23' } });
   t.is(response.status, 201);
-  t.like(response.body, { title: 'RSA', key: key.line, expires_at: '2026-11-23T00:00:00.000Z', usage_type: 'auth_and_signing' });
+  t.like(response.body, { title: 'RSA', key: published(key.line, user.name), expires_at: '2026-11-23T00:00:00.000Z', usage_type: 'auth_and_signing' });
   const [row] = await keyRows({ user_id: user.id });
   t.like(row, { fingerprint_sha256: key.fingerprintSha256, usage_type: 'auth_and_signing' });
 });
@@ -224,8 +227,8 @@ test('GET /user/keys lists only the caller\'s keys, oldest first, paginated', as
   const first = await app.request('/api/v4/user/keys?per_page=2', { token: owner.plaintext });
   t.is(first.status, 200);
   t.deepEqual(first.body, [
-    { id: added[0].id, title: 'key 0', created_at: NOW, expires_at: null, last_used_at: null, key: keys[0].line, usage_type: 'auth_and_signing' },
-    { id: added[1].id, title: 'key 1', created_at: NOW, expires_at: null, last_used_at: null, key: keys[1].line, usage_type: 'auth_and_signing' },
+    { id: added[0].id, title: 'key 0', created_at: NOW, expires_at: null, last_used_at: null, key: published(keys[0].line, owner.user.name), usage_type: 'auth_and_signing' },
+    { id: added[1].id, title: 'key 1', created_at: NOW, expires_at: null, last_used_at: null, key: published(keys[1].line, owner.user.name), usage_type: 'auth_and_signing' },
   ]);
   t.is(first.headers.get('x-total'), '3');
   t.is(first.headers.get('x-total-pages'), '2');
@@ -304,7 +307,7 @@ test('POST /users/:user_id/keys lets an admin add a key for a user', async (t) =
     created_at: NOW,
     expires_at: null,
     last_used_at: null,
-    key: key.line,
+    key: published(key.line, user.name),
     usage_type: 'signing',
   });
   const [row] = await keyRows({ id: response.body.id });

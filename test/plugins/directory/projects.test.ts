@@ -512,6 +512,7 @@ test('POST /projects/:id/deploy_keys adds a deploy key and links it', async (t) 
     title: 'CI',
     key: key.line,
     fingerprint_sha256: key.fingerprintSha256,
+    fingerprint_md5: key.fingerprintMd5,
     usage_type: 'auth_and_signing',
     expires_at: '2027-01-01T00:00:00.000Z',
     last_used_at: null,
