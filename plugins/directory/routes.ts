@@ -4,6 +4,8 @@ import type { DirectoryServices } from './services.js';
 import { usersRoutes } from './users-routes.js';
 import { keysRoutes } from './keys-routes.js';
 import { projectsRoutes } from './projects-routes.js';
+import { groupListRoutes } from './groups-routes.js';
+import { projectListRoutes } from './projects-list-routes.js';
 
 const route = routeFor<DirectoryServices>();
 
@@ -34,4 +36,4 @@ const identityRoutes = [
   }),
 ];
 
-export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes];
+export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes, ...groupListRoutes, ...projectListRoutes];

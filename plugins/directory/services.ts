@@ -4,6 +4,9 @@ import type { Project } from './projects-repository.js';
 import type { ProjectsService } from './projects-service.js';
 import type { UsersService } from './users-service.js';
 import type { projectUrls } from './projects-presenter.js';
+import type { GroupsService } from './groups-service.js';
+import type { ProjectsListService } from './projects-list-service.js';
+import type { DeletionHandler, DeletionSweeper } from './deletion-hooks.js';
 
 /** Services the directory exports to dependants (tokens, internal-api, code-suggestions, …). */
 export interface DirectoryServices {
@@ -21,6 +24,18 @@ export interface DirectoryServices {
   /** A project's SSH and HTTP clone URLs and web URL, as the project API shows them. */
   projectUrls(project: Pick<Project, 'fullPath'>): ReturnType<typeof projectUrls>;
   version: { version: string; revision: string };
+  /** Group lists and group deletion. */
+  groups: GroupsService;
+  /** Project lists, project deletion and a project's deploy keys. */
+  projectLists: ProjectsListService;
+  /** Runs `handler` inside the transaction that removes projects for good, before their rows go. */
+  onProjectDeleted(handler: DeletionHandler): void;
+  /** Runs `handler` inside the transaction that removes groups for good, before their rows go. */
+  onNamespaceDeleted(handler: DeletionHandler): void;
+  /** Removes the groups and projects whose deletion mark is past the retention period. */
+  purgeDueDeletions(): Promise<void>;
+  /** Runs `purgeDueDeletions` every `deletionSweepIntervalMs`. */
+  sweeper: DeletionSweeper;
 }
 
 declare module 'gatehouse' {

@@ -1,7 +1,7 @@
 import { z, definePlugin, generatePepper, PEPPER_RULE } from 'gatehouse';
 import { createPersonalAccessTokens } from './migrations/20261122000100_create_personal_access_tokens.js';
 import { TokensService } from './service.js';
-import { adminStrategy, tokenStrategy } from './strategy.js';
+import { adminStrategy, optionalTokenStrategy, tokenStrategy } from './strategy.js';
 import { tokenRoutes } from './routes.js';
 import { bootstrapRoot } from './bootstrap.js';
 import type { TokensServices } from './services.js';
@@ -60,6 +60,7 @@ export const tokensPlugin = definePlugin({
   authStrategies: {
     token: (services) => tokenStrategy(services.strategy),
     admin: (services) => adminStrategy(services.strategy),
+    optional_token: (services) => optionalTokenStrategy(services.strategy),
   },
   bootstrap: bootstrapRoot,
   routes: tokenRoutes,

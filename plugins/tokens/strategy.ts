@@ -165,3 +165,19 @@ export function adminStrategy(options: TokenStrategyOptions): AuthStrategy<reado
     },
   };
 }
+
+/**
+ * The `optional_token` strategy, for reads GitLab serves to anonymous callers (`authenticate_non_get!`:
+ * `GET /groups`, `GET /projects`): without any credential the caller is anonymous; a credential that is
+ * presented is checked exactly as the `token` strategy checks it, so a bad token is still 401.
+ */
+export function optionalTokenStrategy(options: TokenStrategyOptions): AuthStrategy<readonly string[]> {
+  const token = tokenStrategy(options);
+  const anonymous: Principal = Object.freeze({ kind: 'anonymous' });
+  return {
+    prepare: token.prepare,
+    authenticate(ctx, auth, acceptable) {
+      return presentedToken(ctx) ? token.authenticate(ctx, auth, acceptable) : anonymous;
+    },
+  };
+}

@@ -78,6 +78,7 @@ function groupEntity(fields: { id: number; name: string; path: string; full_path
     parent_id: null,
     created_at: NOW,
     code_suggestions: true,
+    marked_for_deletion_on: null,
     ...fields,
   };
 }
@@ -135,6 +136,7 @@ test('POST /groups creates a private group owned by its creator', async (t) => {
     code_suggestions: true,
     created_at: NOW,
     updated_at: NOW,
+    marked_for_deletion_at: null,
   });
   t.deepEqual(await memberRows(id), [{ user_id: alice.id, access_level: 50, created_at: NOW }]);
 });
@@ -596,6 +598,7 @@ test('UsersService.create gives every user a personal namespace (root included)'
     code_suggestions: true,
     created_at: NOW,
     updated_at: NOW,
+    marked_for_deletion_at: null,
   });
   const projects = app.services.directory.projects;
   t.is((await projects.findUserNamespace(alice.id)).id, row!.id);

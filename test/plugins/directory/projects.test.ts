@@ -119,6 +119,8 @@ async function personalProjectEntity(user: TestUser, fields: { id: number; name:
     visibility: 'private',
     archived: false,
     creator_id: user.id,
+    marked_for_deletion_at: null,
+    marked_for_deletion_on: null,
     ...fields,
   };
 }
@@ -182,6 +184,7 @@ test('POST /projects creates a project in the caller\'s personal namespace', asy
     creator_id: alice.id,
     created_at: NOW,
     updated_at: NOW,
+    marked_for_deletion_at: null,
   });
   t.is(await projects().accessLevel(alice.id, await projects().findProjectById(id)), 50, 'owner through the personal namespace');
   t.is((await app.db('directory_members').where({ source_type: 'project', source_id: id })).length, 0);
