@@ -97,6 +97,7 @@ async function credentialsFor(target: TestApp, seeded: Awaited<ReturnType<typeof
     none: {},
     token: { 'PRIVATE-TOKEN': ROOT_TOKEN },
     admin: { 'PRIVATE-TOKEN': ROOT_TOKEN },
+    optional_token: { 'PRIVATE-TOKEN': ROOT_TOKEN },
     gitlab_shell: { 'Gitlab-Shell-Api-Request': shellToken },
     kas: { 'Gitlab-Kas-Api-Request': kasJwt },
     kas_agent: { 'Gitlab-Kas-Api-Request': kasJwt, 'Gitlab-Agent-Api-Request': seeded.agentToken.plaintext },
