@@ -1,5 +1,5 @@
 import test from 'ava';
-import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, type TestApp } from '../../helpers/app.js';
+import { startTestApp, ROOT_TOKEN, EXTERNAL_URL, type TestApp, type TestResponse } from '../../helpers/app.js';
 import { createUserWithToken } from '../../helpers/fixtures.js';
 import { UNAUTHORIZED, insufficientScope } from '../../helpers/gitlab-errors.js';
 
@@ -275,7 +275,7 @@ test('GET /projects?pagination=keyset follows the Link header with id_after / id
     let pages = 0;
     while (next) {
       const url = new URL(next);
-      const response = await app.request(`${url.pathname}${url.search}`, { token: admin.token });
+      const response: TestResponse = await app.request(`${url.pathname}${url.search}`, { token: admin.token });
       t.is(response.status, 200);
       t.is(response.headers.get('x-total'), null);
       t.is(response.headers.get('x-page'), null);
