@@ -114,7 +114,7 @@ test('GET /projects: bad params → 400 with Grape messages', async (t) => {
 
 test('GET /projects: anonymous callers see public projects; membership, owned and min_access_level give none', async (t) => {
   t.deepEqual(await listPaths('/api/v4/projects'), ['mine', 'public']);
-  for (const query of [{ membership: 'true' }, { owned: 'true' }, { min_access_level: '10' }]) {
+  for (const query of [{ membership: 'true' }, { owned: 'true' }, { min_access_level: '10' }] as Array<Record<string, string>>) {
     t.deepEqual(await listPaths('/api/v4/projects', undefined, query), [], JSON.stringify(query));
   }
 });
