@@ -14,6 +14,8 @@ import { GroupsService } from './groups-service.js';
 import { ProjectsListService } from './projects-list-service.js';
 import { Removal } from './removal.js';
 import { KeysRepository } from './keys-repository.js';
+import { MembersService } from './members-service.js';
+import { UsersRepository } from './users-repository.js';
 
 const config = z.object({
   readCacheSize: z.number().int().min(1).default(10_000).describe('How many directory reads (keys, users, projects, access levels) to keep in memory.'),
@@ -96,6 +98,7 @@ export const directoryPlugin = definePlugin({
       onProjectDeleted: (handler) => hooks.onProjectDeleted(handler),
       onNamespaceDeleted: (handler) => hooks.onNamespaceDeleted(handler),
       purgeDueDeletions,
+      members: new MembersService(deps.db, deps.clock, cache, projects, projects.members, new UsersRepository(deps.db)),
       sweeper,
     };
   },

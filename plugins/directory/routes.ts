@@ -6,6 +6,7 @@ import { keysRoutes } from './keys-routes.js';
 import { projectsRoutes } from './projects-routes.js';
 import { groupListRoutes } from './groups-routes.js';
 import { projectListRoutes } from './projects-list-routes.js';
+import { membersRoutes } from './members-routes.js';
 
 const route = routeFor<DirectoryServices>();
 
@@ -36,4 +37,4 @@ const identityRoutes = [
   }),
 ];
 
-export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes, ...groupListRoutes, ...projectListRoutes];
+export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes, ...groupListRoutes, ...projectListRoutes, ...membersRoutes];

@@ -5,6 +5,7 @@ import type { ProjectsService } from './projects-service.js';
 import type { UsersService } from './users-service.js';
 import type { projectUrls } from './projects-presenter.js';
 import type { GroupsService } from './groups-service.js';
+import type { MembersService } from './members-service.js';
 import type { ProjectsListService } from './projects-list-service.js';
 import type { DeletionHandler, DeletionSweeper } from './deletion-hooks.js';
 
@@ -34,6 +35,8 @@ export interface DirectoryServices {
   onNamespaceDeleted(handler: DeletionHandler): void;
   /** Removes the groups and projects whose deletion mark is past the retention period. */
   purgeDueDeletions(): Promise<void>;
+  /** Group and project members: lists, updates and removals. */
+  members: MembersService;
   /** Runs `purgeDueDeletions` every `deletionSweepIntervalMs`. */
   sweeper: DeletionSweeper;
 }
