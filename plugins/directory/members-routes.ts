@@ -21,7 +21,8 @@ const UpdateMember = z.object({
   id: p.string(),
   user_id: p.integer(),
   access_level: p.integer(),
-  expires_at: p.date().optional(),
+  // null or empty clears the expiry (go-gitlab always sends the key, null when unset).
+  expires_at: z.preprocess((value) => (value === '' ? null : value), p.date().nullable()).optional(),
   member_role_id: p.integer().optional(),
 });
 const RemoveMember = z.object({

@@ -22,8 +22,8 @@ export type MemberSourceRef = { type: 'group'; group: Namespace } | { type: 'pro
 /** `PUT …/members/:user_id`. */
 export interface UpdateMemberInput {
   accessLevel: number;
-  /** `YYYY-MM-DD`; undefined leaves it as it is. */
-  expiresAt?: string;
+  /** `YYYY-MM-DD`; null clears it; undefined leaves it as it is. */
+  expiresAt?: string | null;
 }
 
 const isAdmin = (viewer: Viewer) => viewer.isAdmin && (viewer.state === undefined || viewer.state === 'active');
@@ -84,7 +84,7 @@ export class MembersService {
     await this.requireManage(viewer, source, target, input.accessLevel);
     if (source.type === 'group' && (await this.isLastOwner(source.group, target))) throw new ForbiddenError();
     checkAccessLevel(input.accessLevel);
-    if (input.expiresAt !== undefined && input.expiresAt < utcDay(this.clock.now())) throw new ModelValidationError({ expires_at: [PAST_DATE] });
+    if (typeof input.expiresAt === 'string' && input.expiresAt < utcDay(this.clock.now())) throw new ModelValidationError({ expires_at: [PAST_DATE] });
     await this.db.transaction((trx) => this.members.updateLevel(target.member.id, { accessLevel: input.accessLevel, expiresAt: input.expiresAt }, trx));
     await this.cache.invalidate([this.sourceTag(source), changedUser(userId)]);
     return this.findDirect(source, userId);

@@ -213,6 +213,18 @@ test('PUT /groups/:id/members/:user_id: an owner changes a level and an expiry',
   t.is(response.status, 200);
   t.deepEqual(response.body, memberEntity(users.dev, 40, { expires_at: '2027-01-31' }));
   t.like(await memberRow('namespace', group.id, users.dev.id), { access_level: 40, expires_at: '2027-01-31' });
+  // null (go-gitlab sends the key whenever it edits) and an empty value clear the expiry.
+  for (const expires of [null, '']) {
+    await app.request(`/api/v4/groups/${group.id}/members/${users.dev.id}`, { method: 'PUT', token: owner.token, body: { access_level: 40, expires_at: '2027-01-31' } });
+    const cleared = await app.request(`/api/v4/groups/${group.id}/members/${users.dev.id}`, { method: 'PUT', token: owner.token, body: { access_level: 30, expires_at: expires } });
+    t.is(cleared.status, 200);
+    t.deepEqual(cleared.body, memberEntity(users.dev, 30));
+    t.like(await memberRow('namespace', group.id, users.dev.id), { access_level: 30, expires_at: null });
+  }
+  // Without the key the expiry stays.
+  await app.request(`/api/v4/groups/${group.id}/members/${users.dev.id}`, { method: 'PUT', token: owner.token, body: { access_level: 30, expires_at: '2027-02-01' } });
+  const kept = await app.request(`/api/v4/groups/${group.id}/members/${users.dev.id}`, { method: 'PUT', token: owner.token, body: { access_level: 20 } });
+  t.deepEqual(kept.body, memberEntity(users.dev, 20, { expires_at: '2027-02-01' }));
 });
 
 test('PUT …/members/:user_id: unknown member → 404 Not found; no right → 403; bad level → the model error; past expiry → 400', async (t) => {
