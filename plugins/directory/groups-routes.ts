@@ -97,6 +97,8 @@ export const groupListRoutes = [
     method: 'GET',
     path: '/api/v4/groups',
     auth: { strategy: 'optional_token' },
+    // GitLab's groups_api limit: 200 a minute per user, or per IP for anonymous callers.
+    rateLimit: { max: 200, windowMs: 60_000, by: 'user' },
     input: ListGroups,
     async handler(ctx, input, services) {
       await respondWithGroups(ctx, services, input, (window) => services.groups.list(viewerOf(ctx), requestOf(input), window));

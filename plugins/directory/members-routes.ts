@@ -64,6 +64,8 @@ function memberRoutes(kind: SourceKind) {
       method: 'GET',
       path: `${base}/all`,
       auth: { strategy: 'token' },
+      // GitLab's project_members_api limit (it applies it to both sources' /members/all).
+      rateLimit: { max: 200, windowMs: 60_000, by: 'user' },
       input: ListAllMembers,
       async handler(ctx, input, services) {
         const source = await sourceOf(ctx, services, kind, input.id);
@@ -114,6 +116,8 @@ function memberRoutes(kind: SourceKind) {
       method: 'DELETE',
       path: `${base}/:user_id`,
       auth: { strategy: 'token' },
+      // GitLab's members_delete limit: 60 a minute per source and user.
+      rateLimit: { max: 60, windowMs: 60_000, by: (ctx) => `${kind}:${String(ctx.state.params.id)}:${ctx.state.principal?.user?.id ?? ctx.ip}` },
       input: RemoveMember,
       async handler(ctx, input, services) {
         const source = await sourceOf(ctx, services, kind, input.id);

@@ -133,6 +133,8 @@ export const projectListRoutes = [
     method: 'GET',
     path: '/api/v4/projects',
     auth: { strategy: 'optional_token' },
+    // GitLab's projects_api limit (2000 per 10 minutes per user, or per IP for anonymous callers).
+    rateLimit: { max: 2000, windowMs: 600_000, by: 'user' },
     input: ListProjects,
     async handler(ctx, input, services) {
       const viewer = viewerOf(ctx);
@@ -146,6 +148,8 @@ export const projectListRoutes = [
     method: 'GET',
     path: '/api/v4/users/:user_id/projects',
     auth: { strategy: 'optional_token' },
+    // GitLab's user_projects_api limit.
+    rateLimit: { max: 300, windowMs: 60_000, by: 'user' },
     input: ListUserProjects,
     async handler(ctx, input, services) {
       const viewer = viewerOf(ctx);
@@ -166,6 +170,8 @@ export const projectListRoutes = [
     method: 'GET',
     path: '/api/v4/groups/:id/projects',
     auth: { strategy: 'optional_token' },
+    // GitLab's group_projects_api limit.
+    rateLimit: { max: 600, windowMs: 60_000, by: 'user' },
     input: ListGroupProjects,
     async handler(ctx, input, services) {
       const viewer = viewerOf(ctx);

@@ -358,3 +358,17 @@ test('POST …/members: a level outside GitLab\'s is the model error, after the 
   t.deepEqual(onProject.body, NOT_INCLUDED);
   t.is(await memberRow('project', project.id, target.id), undefined);
 });
+
+test('DELETE …/members/:user_id is limited to 60 a minute per source and user (GitLab\'s members_delete)', async (t) => {
+  const { owner, group } = await team();
+  const other = await post('/api/v4/groups', owner.token, { name: 'Other', path: unique('other') });
+  for (let i = 0; i < 60; i += 1) {
+    const response = await app.request(`/api/v4/groups/${group.id}/members/999999`, { method: 'DELETE', token: owner.token });
+    t.is(response.status, 404);
+  }
+  const limited = await app.request(`/api/v4/groups/${group.id}/members/999999`, { method: 'DELETE', token: owner.token });
+  t.is(limited.status, 429);
+  t.deepEqual(limited.body, { message: { error: 'This endpoint has been requested too many times. Try again later.' } });
+  // Another source has its own count.
+  t.is((await app.request(`/api/v4/groups/${other.id}/members/999999`, { method: 'DELETE', token: owner.token })).status, 404);
+});
