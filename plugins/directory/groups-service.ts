@@ -73,7 +73,8 @@ export class GroupsService {
    *   membership is at least that level, and their descendants;
    * - admin with `all_available` (its default for admins): every group;
    * - otherwise the groups the user is a member of (with their descendants, which the membership
-   *   reaches) and their ancestors, plus with `all_available` every public and internal group.
+   *   reaches, and the groups of projects they are a direct member of) and their ancestors, plus with
+   *   `all_available` every public and internal group (with `visibility=public|internal`, that set).
    */
   async scopeFor(viewer: Viewer | null, request: GroupListRequest): Promise<GroupScope> {
     if (!isActive(viewer)) return { ids: [], visibilities: ['public'] };
@@ -86,9 +87,12 @@ export class GroupsService {
     }
     const allAvailable = request.allAvailable ?? viewer.isAdmin;
     if (viewer.isAdmin && allAvailable) return { all: true };
-    const memberGroups = await this.groups.findByIds([...auth.groups.keys()]);
-    const ids = [...auth.groups.keys(), ...(await this.groups.ancestorIds(memberGroups))];
-    const visibilities: Visibility[] = allAvailable ? ['public', 'internal'] : [];
+    // GitLab's authorized groups also hold the groups of the projects one is a direct member of.
+    const projectGroupIds = await this.projects.namespaceIdsOf([...auth.projects.keys()]);
+    const memberGroups = (await this.groups.findByIds([...new Set([...auth.groups.keys(), ...projectGroupIds])])).filter((ns) => ns.kind === 'group');
+    const ids = [...memberGroups.map((ns) => ns.id), ...(await this.groups.ancestorIds(memberGroups))];
+    // `visibility=public|internal` on its own reads that whole set (GitLab's finder then keeps what the user may see).
+    const visibilities: Visibility[] = allAvailable ? ['public', 'internal'] : request.visibility && request.visibility !== 'private' ? [request.visibility] : [];
     return { ids: [...new Set(ids)], visibilities };
   }
 

@@ -216,6 +216,13 @@ export class ProjectsRepository {
     return (await this.findDeployKeyLink(link.deployKeyId, link.projectId, trx))!;
   }
 
+  /** The namespaces these projects live in. */
+  async namespaceIdsOf(projectIds: readonly number[], trx: Knex = this.db): Promise<number[]> {
+    if (projectIds.length === 0) return [];
+    const rows = await trx(TABLE).distinct('namespace_id').whereIn('id', [...projectIds]);
+    return rows.map((row) => Number(row.namespace_id));
+  }
+
   /** The deploy keys linked to any of these projects. */
   async deployKeyIdsOf(projectIds: readonly number[], trx: Knex = this.db): Promise<number[]> {
     if (projectIds.length === 0) return [];

@@ -257,3 +257,14 @@ test('GET /groups/:id/subgroups: a non-member of a public group sees public chil
   t.deepEqual(await listNames(`/api/v4/groups/${groups.pub.id}/subgroups`, outsider.token, { all_available: 'true' }), ['kid']);
   t.deepEqual(await listNames(`/api/v4/groups/${groups.pub.id}/subgroups`, outsider.token), []);
 });
+
+test('GET /groups: visibility=public|internal alone lists that set; a project member also sees the project\'s group and its ancestors', async (t) => {
+  t.deepEqual(await listNames('/api/v4/groups', outsider.token, { visibility: 'public' }), ['kid', 'pub']);
+  t.deepEqual(await listNames('/api/v4/groups', outsider.token, { visibility: 'internal' }), ['int']);
+  t.deepEqual(await listNames('/api/v4/groups', outsider.token, { visibility: 'private' }), []);
+  t.deepEqual(await listNames('/api/v4/groups', undefined, { visibility: 'internal' }), []);
+  const projectMember = await newUser();
+  const project = await app.request('/api/v4/projects', { method: 'POST', token: owner.token, body: { path: `${prefix}-repo`, namespace_id: groups.deep.id } });
+  await app.request(`/api/v4/projects/${project.body.id}/members`, { method: 'POST', token: ROOT_TOKEN, body: { user_id: projectMember.id, access_level: 20 } });
+  t.deepEqual(await listNames('/api/v4/groups', projectMember.token), ['deep', 'priv', 'sub']);
+});
