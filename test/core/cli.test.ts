@@ -137,7 +137,7 @@ test.serial('plugins list: every plugin with its state, strategies and routes', 
       );
     }
   }
-  t.true(result.lines.includes('  provides auth strategies: token, admin'));
+  t.true(result.lines.includes('  provides auth strategies: token, admin, optional_token'));
 });
 
 test.serial('migrate: applies every migration once, then says the database is up to date', async (t) => {
