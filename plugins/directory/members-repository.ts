@@ -11,6 +11,8 @@ export interface Member {
   userId: number;
   accessLevel: number;
   createdAt: Date;
+  /** `YYYY-MM-DD`, or null for a membership that does not expire. */
+  expiresAt: string | null;
 }
 
 const TABLE = 'directory_members';
@@ -23,6 +25,7 @@ function toMember(row: Record<string, unknown>): Member {
     userId: Number(row.user_id),
     accessLevel: Number(row.access_level),
     createdAt: toDate(row.created_at),
+    expiresAt: row.expires_at === null || row.expires_at === undefined ? null : String(row.expires_at),
   };
 }
 
@@ -77,7 +80,7 @@ export class MembersRepository {
     return rows.map((row) => Number(row.source_id));
   }
 
-  async insert(member: Omit<Member, 'id' | 'createdAt'>, now: Date, trx: Knex = this.db): Promise<Member> {
+  async insert(member: Omit<Member, 'id' | 'createdAt' | 'expiresAt'>, now: Date, trx: Knex = this.db): Promise<Member> {
     await trx(TABLE).insert({
       source_type: member.sourceType,
       source_id: member.sourceId,
@@ -87,4 +90,59 @@ export class MembersRepository {
     });
     return (await this.find(member.sourceType, member.sourceId, member.userId, trx))!;
   }
+
+  /** Every direct membership of a user (groups and projects), for working out what they may see. */
+  async membershipsOf(userId: number, trx: Knex = this.db): Promise<Member[]> {
+    const rows = await trx(TABLE).where({ user_id: userId }).orderBy('id');
+    return rows.map(toMember);
+  }
+
+  /**
+   * The direct memberships of the given sources (one query), oldest first. With `userIds`, only
+   * those users'; `query` matches username or name, case-insensitive (GitLab's member search; emails are not searched, so nobody learns them).
+   */
+  async listOf(sourceType: MemberSource, sourceIds: readonly number[], filter: MemberFilter = {}, trx: Knex = this.db): Promise<Member[]> {
+    if (sourceIds.length === 0) return [];
+    const rows = await trx(`${TABLE} as m`)
+      .select('m.*')
+      .join('directory_users as u', 'u.id', 'm.user_id')
+      .where('m.source_type', sourceType)
+      .whereIn('m.source_id', [...sourceIds])
+      .modify((q) => {
+        if (filter.userIds) q.whereIn('m.user_id', [...filter.userIds]);
+        if (filter.query) {
+          const pattern = `%${escapeLike(filter.query.toLowerCase())}%`;
+          q.andWhere((inner) =>
+            inner.whereRaw("lower(u.username) like ? escape '\\'", [pattern]).orWhereRaw("lower(u.name) like ? escape '\\'", [pattern]),
+          );
+        }
+      })
+      .orderBy('m.id', 'asc');
+    return rows.map(toMember);
+  }
+
+  async updateLevel(id: number, changes: { accessLevel: number; expiresAt?: string | null }, trx: Knex = this.db): Promise<void> {
+    const row: Record<string, unknown> = { access_level: changes.accessLevel };
+    if (changes.expiresAt !== undefined) row.expires_at = changes.expiresAt;
+    await trx(TABLE).where({ id }).update(row);
+  }
+
+  async delete(id: number, trx: Knex = this.db): Promise<void> {
+    await trx(TABLE).where({ id }).delete();
+  }
+
+  /** Removes every membership of these sources (the sources are being removed). */
+  async deleteOfSources(sourceType: MemberSource, sourceIds: readonly number[], trx: Knex): Promise<number> {
+    if (sourceIds.length === 0) return 0;
+    return trx(TABLE).where({ source_type: sourceType }).whereIn('source_id', [...sourceIds]).delete();
+  }
 }
+
+/** How `listOf` narrows a member list. */
+export interface MemberFilter {
+  userIds?: readonly number[];
+  query?: string;
+}
+
+/** `%`, `_` and `\` taken literally in a LIKE pattern (with `escape '\'`). */
+export const escapeLike = (value: string) => value.replace(/[\\%_]/g, (c) => `\\${c}`);

@@ -29,6 +29,8 @@ export interface Namespace {
   codeSuggestions: boolean;
   createdAt: Date;
   updatedAt: Date;
+  /** Set while the group waits for removal (GitLab 18's delayed deletion). */
+  markedForDeletionAt: Date | null;
 }
 
 /** What `insert` stores; `fullPath` is computed by the caller from the parent. */
@@ -54,7 +56,7 @@ export interface NamespaceChanges {
 }
 
 const TABLE = 'directory_namespaces';
-const COLUMNS = [
+export const NAMESPACE_COLUMNS = [
   'id',
   'kind',
   'name',
@@ -67,9 +69,10 @@ const COLUMNS = [
   'code_suggestions',
   'created_at',
   'updated_at',
+  'marked_for_deletion_at',
 ];
 
-function toNamespace(row: Record<string, unknown>): Namespace {
+export function toNamespace(row: Record<string, unknown>): Namespace {
   return {
     id: Number(row.id),
     kind: row.kind as Namespace['kind'],
@@ -83,6 +86,7 @@ function toNamespace(row: Record<string, unknown>): Namespace {
     codeSuggestions: Boolean(row.code_suggestions),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
+    markedForDeletionAt: row.marked_for_deletion_at === null || row.marked_for_deletion_at === undefined ? null : toDate(row.marked_for_deletion_at),
   };
 }
 
@@ -114,13 +118,13 @@ export class NamespacesRepository {
 
   async findById(id: number, trx: Knex = this.db): Promise<Namespace | undefined> {
     if (!isRowId(id)) return undefined;
-    const row = await trx(TABLE).select(COLUMNS).where({ id }).first();
+    const row = await trx(TABLE).select(NAMESPACE_COLUMNS).where({ id }).first();
     return row ? toNamespace(row) : undefined;
   }
 
   /** Case-insensitive: full paths are unique ignoring case, as GitLab's routes are. */
   async findByFullPath(fullPath: string, trx: Knex = this.db): Promise<Namespace | undefined> {
-    const row = await trx(TABLE).select(COLUMNS).where({ full_path_lower: fullPath.toLowerCase() }).first();
+    const row = await trx(TABLE).select(NAMESPACE_COLUMNS).where({ full_path_lower: fullPath.toLowerCase() }).first();
     return row ? toNamespace(row) : undefined;
   }
 
@@ -128,7 +132,7 @@ export class NamespacesRepository {
   async findByFullPaths(fullPaths: readonly string[], trx: Knex = this.db): Promise<Namespace[]> {
     if (fullPaths.length === 0) return [];
     const rows = await trx(TABLE)
-      .select(COLUMNS)
+      .select(NAMESPACE_COLUMNS)
       .whereIn(
         'full_path_lower',
         fullPaths.map((path) => path.toLowerCase()),
@@ -138,7 +142,7 @@ export class NamespacesRepository {
 
   /** A user's personal namespace. */
   async findUserNamespace(ownerId: number, trx: Knex = this.db): Promise<Namespace | undefined> {
-    const row = await trx(TABLE).select(COLUMNS).where({ kind: 'user', owner_id: ownerId }).first();
+    const row = await trx(TABLE).select(NAMESPACE_COLUMNS).where({ kind: 'user', owner_id: ownerId }).first();
     return row ? toNamespace(row) : undefined;
   }
 
@@ -161,7 +165,7 @@ export class NamespacesRepository {
       }
     });
     const [rows, total] = await Promise.all([
-      base.clone().select(COLUMNS).orderBy('id', 'asc').offset(page.offset).limit(page.limit),
+      base.clone().select(NAMESPACE_COLUMNS).orderBy('id', 'asc').offset(page.offset).limit(page.limit),
       base.clone().count({ n: '*' }).first(),
     ]);
     return { namespaces: rows.map(toNamespace), total: Number(total?.n ?? 0) };

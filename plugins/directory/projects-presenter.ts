@@ -1,4 +1,4 @@
-import { iso } from 'gatehouse';
+import { iso, utcDay } from 'gatehouse';
 import { presentUserBasic } from './presenter.js';
 import type { Namespace } from './namespaces-repository.js';
 import type { Project } from './projects-repository.js';
@@ -25,6 +25,7 @@ export function presentGroup(group: Namespace, lineage: readonly Namespace[], ex
     parent_id: group.parentId,
     created_at: iso(group.createdAt),
     code_suggestions: group.codeSuggestions,
+    marked_for_deletion_on: group.markedForDeletionAt ? utcDay(group.markedForDeletionAt) : null,
   };
 }
 
@@ -85,6 +86,37 @@ export function presentProject(project: Project, lineage: readonly Namespace[], 
     visibility: project.visibility,
     archived: project.archived,
     creator_id: project.creatorId,
+    marked_for_deletion_at: project.markedForDeletionAt ? utcDay(project.markedForDeletionAt) : null,
+    marked_for_deletion_on: project.markedForDeletionAt ? utcDay(project.markedForDeletionAt) : null,
+    ...(options.admin ? { repository_storage: project.repositoryStorage } : {}),
+  };
+}
+
+/**
+ * GitLab's `BasicProjectDetails`: what anonymous callers, and anyone asking `simple=true`, get in a
+ * project list.
+ */
+export function presentBasicProject(project: Project, lineage: readonly Namespace[], externalUrl: string, options: ProjectPresentation) {
+  const namespace = lineage[lineage.length - 1];
+  return {
+    id: project.id,
+    description: project.description === '' ? null : project.description,
+    name: project.name,
+    name_with_namespace: `${fullName(lineage)} / ${project.name}`,
+    path: project.path,
+    path_with_namespace: project.fullPath,
+    created_at: iso(project.createdAt),
+    default_branch: project.defaultBranch,
+    tag_list: [],
+    topics: [],
+    ...projectUrls(project, externalUrl),
+    readme_url: null,
+    forks_count: 0,
+    avatar_url: null,
+    star_count: 0,
+    last_activity_at: iso(project.updatedAt),
+    visibility: project.visibility,
+    namespace: presentNamespaceBasic(namespace, externalUrl),
     ...(options.admin ? { repository_storage: project.repositoryStorage } : {}),
   };
 }
@@ -95,7 +127,7 @@ export function presentMember(membership: Membership, externalUrl: string) {
     ...presentUserBasic(membership.user, externalUrl),
     access_level: membership.member.accessLevel,
     created_at: iso(membership.member.createdAt),
-    expires_at: null,
+    expires_at: membership.member.expiresAt,
     membership_state: 'active',
   };
 }

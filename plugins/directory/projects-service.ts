@@ -73,6 +73,7 @@ export const TAKEN = 'has already been taken';
 const BLANK = "can't be blank";
 const NOT_VALID = 'is not valid';
 const MEMBER_EXISTS = 'Member already exists';
+const NOT_INCLUDED = 'is not included in the list';
 const NAMESPACE_PATH_MESSAGE = "can contain only letters, digits, '_', '-' and '.'. Cannot start with '-' or end in '.', '.git' or '.atom'.";
 const PROJECT_PATH_MESSAGE = "can contain only letters, digits, '_', '-' and '.'. Cannot start with '-', end in '.git' or end in '.atom'";
 const PROJECT_NAME_MESSAGE =
@@ -685,6 +686,7 @@ export class ProjectsService {
             : undefined;
       if (!user) throw new NotFoundError('User');
       if (await this.members.find(sourceType, sourceId, user.id, trx)) throw new ServiceError(409, MEMBER_EXISTS);
+      if (!MEMBER_ACCESS_LEVELS.includes(input.accessLevel)) throw new ModelValidationError({ access_level: [NOT_INCLUDED] });
       const member = await this.members.insert({ sourceType, sourceId, userId: user.id, accessLevel: input.accessLevel }, this.clock.now(), trx);
       return { user, member };
     }));

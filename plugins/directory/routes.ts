@@ -5,6 +5,9 @@ import { presentUsersWithAdmin, usersRoutes } from './users-routes.js';
 import { keysRoutes } from './keys-routes.js';
 import { projectsRoutes } from './projects-routes.js';
 import { namespacesRoutes } from './namespaces-routes.js';
+import { groupListRoutes } from './groups-routes.js';
+import { projectListRoutes } from './projects-list-routes.js';
+import { membersRoutes } from './members-routes.js';
 
 const route = routeFor<DirectoryServices>();
 
@@ -36,4 +39,4 @@ const identityRoutes = [
   }),
 ];
 
-export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes, ...namespacesRoutes];
+export const directoryRoutes = [...identityRoutes, ...usersRoutes, ...keysRoutes, ...projectsRoutes, ...namespacesRoutes, ...groupListRoutes, ...projectListRoutes, ...membersRoutes];

@@ -89,6 +89,8 @@ export const kubernetesAgentPlugin = definePlugin({
     const kasSecret = readKasSecret(deps);
     const repository = new KubernetesAgentRepository(deps.db);
     registerUsageMetrics(deps, repository);
+    // A removed project takes its agents, their tokens and reports with it, in the same transaction.
+    deps.plugins.directory.onProjectDeleted((projectIds, trx) => repository.deleteForProjects(projectIds, trx));
     const tokens = deps.plugins.tokens.tokens;
     return {
       kasSecret,

@@ -332,4 +332,16 @@ export class KubernetesAgentRepository {
     ]);
     return { vulnerabilities: rows.map(toVulnerability), total: Number(count?.n ?? 0) };
   }
+
+  /**
+   * Removes everything these projects' agents left: their tokens (revoked with the agent), the agents,
+   * Cilium alerts and vulnerabilities. Runs in the directory's transaction that removes the projects.
+   */
+  async deleteForProjects(projectIds: readonly number[], trx: Knex): Promise<void> {
+    const agentIds = trx(AGENTS).select('id').whereIn('project_id', [...projectIds]);
+    await trx(TOKENS).whereIn('agent_id', agentIds).delete();
+    await trx(VULNERABILITIES).whereIn('project_id', [...projectIds]).delete();
+    await trx(ALERTS).whereIn('project_id', [...projectIds]).delete();
+    await trx(AGENTS).whereIn('project_id', [...projectIds]).delete();
+  }
 }

@@ -95,6 +95,20 @@ if (!(await goAvailable())) {
       // A revoked agent token is not found (GitLab's RecordNotFound wording).
       agent_token_after_revoke: { code: 404, message: '{message: 404 Not found}' },
       agents_after_delete: 0,
+      groups_listed: ['go-group'],
+      // One per page, followed by x-next-page.
+      projects_listed: { paths: ['go-group/go-doomed-project', 'go-group/go-project'], pages: 2 },
+      group_members: {
+        edited: 40,
+        listed: [
+          ['root', 50],
+          ['go_user_0', 40],
+        ],
+      },
+      project_members_all: ['root', 'go_user_0'],
+      missing_member: { code: 404, message: '{message: 404 Not found}' },
+      group_members_after_delete: 1,
+      deleted: { group_status: 202, group_marked: true, project_status: 202, project_marked: true },
       application: { name: 'Go App', has_secret: true, listed: 1 },
       applications_after_delete: 0,
       // go-gitlab flattens GitLab's `{"message": …}` into `{message: …}`.
@@ -115,6 +129,8 @@ if (!(await goAvailable())) {
       keyRows: 0,
       projectArchived: false,
       groupDescription: 'made by go-gitlab',
+      doomedGroupMarked: true,
+      groupMemberLevels: [['root', 50]],
     });
     // The agent is gone, and its tokens with it.
     t.is((await app.db('kubernetes_agents').where({ name: 'go-agent' })).length, 0);

@@ -75,6 +75,23 @@ if (!version) {
       project: { path_with_namespace: 'py-group/py-project', by_path: true },
       archived: true,
       unarchived: false,
+      groups_listed: ['py-group'],
+      projects_listed: ['py-group/py-project'],
+      // root owns the group it created, hence its project; nothing else of root's matches elsewhere.
+      owned_projects: ['py-group/py-project'],
+      group_projects: ['py-project'],
+      group_members: [
+        ['root', 50],
+        ['py_user_0', 40],
+      ],
+      project_members_all: [
+        ['root', 50],
+        ['py_user_0', 40],
+      ],
+      missing_member: { code: 404, message: '404 Not found' },
+      group_members_after_delete: ['root'],
+      doomed_group: true,
+      doomed_project: true,
       application: { name: 'Py App', has_secret: true, listed: ['Py App'] },
       applications_after_delete: [],
       missing_user: { code: 404, message: '404 User Not Found' },
@@ -94,6 +111,8 @@ if (!version) {
       keyRows: 0,
       projectArchived: false,
       groupDescription: 'made by python-gitlab',
+      doomedGroupMarked: true,
+      groupMemberLevels: [['root', 50]],
     });
   });
 }

@@ -19,5 +19,16 @@ export async function clientScenarioState(app: TestApp, prefix: 'py' | 'go') {
     keyRows: (await app.db('directory_ssh_keys').where({ title: `${prefix} laptop` })).length,
     projectArchived: Boolean(project.archived),
     groupDescription: group.description,
+    // Deleted through the library: marked for deletion (renamed), not yet removed.
+    doomedGroupMarked: (await app.db('directory_namespaces').whereNotNull('marked_for_deletion_at').where('path', 'like', `${prefix}-doomed-deletion_scheduled-%`)).length === 1,
+    groupMemberLevels: (
+      await app
+        .db('directory_members as m')
+        .join('directory_users as u', 'u.id', 'm.user_id')
+        .join('directory_namespaces as n', 'n.id', 'm.source_id')
+        .where({ 'm.source_type': 'namespace', 'n.full_path': `${prefix}-group` })
+        .orderBy('u.username')
+        .select('u.username', 'm.access_level')
+    ).map((row) => [row.username, Number(row.access_level)]),
   };
 }

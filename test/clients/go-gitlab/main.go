@@ -170,6 +170,59 @@ func main() {
 	mustDo(git.ClusterAgents.DeleteAgent(project.ID, agent.ID))
 	out["agents_after_delete"] = len(must(git.ClusterAgents.ListAgents(project.ID, nil)))
 
+	// Lists, members and deletion, as scripts do after creating things.
+	var groupPaths []string
+	for _, g := range must(git.Groups.ListGroups(&gitlab.ListGroupsOptions{Search: gitlab.String("go-group")})) {
+		groupPaths = append(groupPaths, g.FullPath)
+	}
+	out["groups_listed"] = groupPaths
+	doomedProject := must(git.Projects.CreateProject(&gitlab.CreateProjectOptions{Name: gitlab.String("go-doomed-project"), NamespaceID: gitlab.Int(group.ID)}))
+	var projectPaths []string
+	listProjects := &gitlab.ListProjectsOptions{Search: gitlab.String("go-"), ListOptions: gitlab.ListOptions{PerPage: 1}}
+	projectPages := 0
+	for {
+		page, listed, err := git.Projects.ListProjects(listProjects)
+		if err != nil {
+			fail(err)
+		}
+		projectPages++
+		for _, p := range page {
+			projectPaths = append(projectPaths, p.PathWithNamespace)
+		}
+		if listed.NextPage == 0 {
+			break
+		}
+		listProjects.Page = listed.NextPage
+	}
+	out["projects_listed"] = map[string]any{"paths": projectPaths, "pages": projectPages}
+	edited := must(git.GroupMembers.EditGroupMember(group.ID, alice.ID, &gitlab.EditGroupMemberOptions{AccessLevel: gitlab.AccessLevel(gitlab.MaintainerPermissions)}))
+	var groupMembers []any
+	for _, m := range must(git.Groups.ListGroupMembers(group.ID, nil)) {
+		groupMembers = append(groupMembers, []any{m.Username, int(m.AccessLevel)})
+	}
+	out["group_members"] = map[string]any{"edited": int(edited.AccessLevel), "listed": groupMembers}
+	var allMembers []string
+	for _, m := range must(git.ProjectMembers.ListAllProjectMembers(project.ID, nil)) {
+		allMembers = append(allMembers, m.Username)
+	}
+	out["project_members_all"] = allMembers
+	out["missing_member"] = errorOf(git.GroupMembers.GetGroupMember(group.ID, 999999))
+	mustDo(git.GroupMembers.RemoveGroupMember(group.ID, alice.ID, nil))
+	out["group_members_after_delete"] = len(must(git.Groups.ListGroupMembers(group.ID, nil)))
+	doomedGroup := must(git.Groups.CreateGroup(&gitlab.CreateGroupOptions{Name: gitlab.String("Go Doomed"), Path: gitlab.String("go-doomed")}))
+	groupDeleted, err := git.Groups.DeleteGroup(doomedGroup.ID)
+	if err != nil {
+		fail(err)
+	}
+	projectDeleted, err := git.Projects.DeleteProject(doomedProject.ID)
+	if err != nil {
+		fail(err)
+	}
+	out["deleted"] = map[string]any{
+		"group_status": groupDeleted.StatusCode, "group_marked": must(git.Groups.GetGroup(doomedGroup.ID, nil)).MarkedForDeletionOn != nil,
+		"project_status": projectDeleted.StatusCode, "project_marked": must(git.Projects.GetProject(doomedProject.ID, nil)).MarkedForDeletionAt != nil,
+	}
+
 	// OAuth applications.
 	app := must(git.Applications.CreateApplication(&gitlab.CreateApplicationOptions{
 		Name: gitlab.String("Go App"), RedirectURI: gitlab.String("https://go.test/callback"), Scopes: gitlab.String("api read_user"),

@@ -84,6 +84,29 @@ out["archived"] = gl.projects.get(project.id).archived
 project.unarchive()
 out["unarchived"] = gl.projects.get(project.id).archived
 
+# Lists, members and deletion: what scripts do after creating things.
+out["groups_listed"] = [g.full_path for g in gl.groups.list(search="py-group", get_all=True)]
+out["projects_listed"] = [p.path_with_namespace for p in gl.projects.list(search="py-project", get_all=True)]
+out["owned_projects"] = [p.path_with_namespace for p in gl.projects.list(owned=True, simple=True, get_all=True)]
+out["group_projects"] = [p.path for p in group.projects.list(get_all=True)]
+member = group.members.get(alice.id)
+member.access_level = gitlab.const.AccessLevel.MAINTAINER
+member.save()
+out["group_members"] = [(m.username, m.access_level) for m in group.members.list(get_all=True)]
+out["project_members_all"] = [(m.username, m.access_level) for m in project.members_all.list(get_all=True)]
+try:
+    group.members.get(999999)
+except gitlab.exceptions.GitlabGetError as error:
+    out["missing_member"] = {"code": error.response_code, "message": error.error_message}
+group.members.delete(alice.id)
+out["group_members_after_delete"] = [m.username for m in group.members.list(get_all=True)]
+doomed_group = gl.groups.create({"name": "Py Doomed", "path": "py-doomed"})
+gl.groups.delete(doomed_group.id)
+out["doomed_group"] = gl.groups.get(doomed_group.id).marked_for_deletion_on is not None
+doomed_project = gl.projects.create({"name": "py-doomed-project"})
+doomed_project.delete()
+out["doomed_project"] = gl.projects.get(doomed_project.id).marked_for_deletion_on is not None
+
 # OAuth applications (scopes as GitLab's space-separated string).
 app = gl.applications.create({"name": "Py App", "redirect_uri": "https://py.test/callback", "scopes": "api read_user"})
 out["application"] = {"name": app.application_name, "has_secret": bool(app.secret), "listed": [a.application_name for a in gl.applications.list()]}

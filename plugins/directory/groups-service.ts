@@ -1,0 +1,165 @@
+import { ApiError, ServiceError, type Clock, type Knex, type PageWindow } from 'gatehouse';
+import { atLeast, authorizationsOf } from './authorizations.js';
+import { GroupsRepository, type GroupFilter, type GroupScope } from './groups-repository.js';
+import type { MembersRepository } from './members-repository.js';
+import type { Namespace, NamespacesRepository, Visibility } from './namespaces-repository.js';
+import type { ProjectsRepository } from './projects-repository.js';
+import { ACCESS, type ProjectsService, type Viewer } from './projects-service.js';
+import { changedNamespace, changedProject, type DirectoryCache } from './read-cache.js';
+import type { Removal } from './removal.js';
+
+/** GitLab's remove_group: owners (and admins). */
+const REMOVE_GROUP_ACCESS = ACCESS.OWNER;
+
+export const GROUP_ALREADY_MARKED = 'Group has already been marked for deletion';
+export const ONLY_SUBGROUPS = '`permanently_remove` option is only available for subgroups.';
+export const GROUP_NOT_MARKED = 'Group must be marked for deletion first.';
+export const GROUP_FULL_PATH_INCORRECT = '`full_path` is incorrect. You must enter the complete path for the subgroup.';
+
+/** GitLab's `offset_pagination_limit` plan limit (default 50 000) for group lists. */
+export const OFFSET_LIMIT = 50_000;
+export const offsetLimitError = (type: 'Group' | 'User' | 'Project') =>
+  new ApiError(405, {
+    error: `Offset pagination has a maximum allowed offset of ${OFFSET_LIMIT} for requests that return objects of type ${type}. Remaining records can be retrieved using keyset pagination.`,
+  });
+
+/** What the caller asks of `GET /groups` and friends, beyond the filters. */
+export interface GroupListRequest extends Omit<GroupFilter, 'parentId' | 'within'> {
+  owned?: boolean;
+  minAccessLevel?: number;
+  allAvailable?: boolean;
+}
+
+/** `DELETE /groups/:id`'s options. */
+export interface DeleteGroupInput {
+  permanentlyRemove?: boolean;
+  fullPath?: string;
+}
+
+const isActive = (viewer: Viewer | null): viewer is Viewer => !!viewer && (viewer.state === undefined || viewer.state === 'active');
+
+/** Marks older than this are due for removal. */
+export const retentionCutoff = (now: Date, days: number) => new Date(now.getTime() - days * 86_400_000);
+
+/** The `-deletion_scheduled-<id>` suffix GitLab 18 gives a name and path when it marks them for deletion. */
+export const scheduledName = (value: string, id: number) => `${value}-deletion_scheduled-${id}`;
+
+/**
+ * Group lists with GitLab's visibility rules (GroupsFinder), and group deletion as GitLab 18 does it:
+ * marked (renamed, `marked_for_deletion_on` set) at once, removed for good when the retention period
+ * has passed (or at once for a marked subgroup with `permanently_remove`).
+ */
+export class GroupsService {
+  readonly groups: GroupsRepository;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly clock: Clock,
+    private readonly cache: DirectoryCache,
+    private readonly directory: ProjectsService,
+    private readonly namespaces: NamespacesRepository,
+    private readonly projects: ProjectsRepository,
+    private readonly members: MembersRepository,
+    private readonly removal: Removal,
+    private readonly retentionDays: number,
+  ) {
+    this.groups = new GroupsRepository(db);
+  }
+
+  /**
+   * The groups a caller may list (GroupsFinder#all_groups):
+   * - anonymous: public groups;
+   * - `owned`: groups the user is a direct Owner of; `min_access_level`: groups where their direct
+   *   membership is at least that level, and their descendants;
+   * - admin with `all_available` (its default for admins): every group;
+   * - otherwise the groups the user is a member of (with their descendants, which the membership
+   *   reaches, and the groups of projects they are a direct member of) and their ancestors, plus with
+   *   `all_available` every public and internal group (with `visibility=public|internal`, that set).
+   */
+  async scopeFor(viewer: Viewer | null, request: GroupListRequest): Promise<GroupScope> {
+    if (!isActive(viewer)) return { ids: [], visibilities: ['public'] };
+    const auth = await authorizationsOf(viewer.id, this.members, this.namespaces);
+    if (request.owned) return { ids: atLeast(auth.direct, ACCESS.OWNER), visibilities: [] };
+    if (request.minAccessLevel !== undefined) {
+      const ids = new Set<number>();
+      for (const id of atLeast(auth.direct, request.minAccessLevel)) for (const d of await this.namespaces.selfAndDescendantIds(id)) ids.add(d);
+      return { ids: [...ids], visibilities: [] };
+    }
+    const allAvailable = request.allAvailable ?? viewer.isAdmin;
+    if (viewer.isAdmin && allAvailable) return { all: true };
+    // GitLab's authorized groups also hold the groups of the projects one is a direct member of.
+    const projectGroupIds = await this.projects.namespaceIdsOf([...auth.projects.keys()]);
+    const memberGroups = (await this.groups.findByIds([...new Set([...auth.groups.keys(), ...projectGroupIds])])).filter((ns) => ns.kind === 'group');
+    const ids = [...memberGroups.map((ns) => ns.id), ...(await this.groups.ancestorIds(memberGroups))];
+    // `visibility=public|internal` on its own reads that whole set (GitLab's finder then keeps what the user may see).
+    const visibilities: Visibility[] = allAvailable ? ['public', 'internal'] : request.visibility && request.visibility !== 'private' ? [request.visibility] : [];
+    return { ids: [...new Set(ids)], visibilities };
+  }
+
+  /** `GET /groups`. */
+  async list(viewer: Viewer | null, request: GroupListRequest, window: PageWindow) {
+    return this.groups.list(await this.scopeFor(viewer, request), request, window);
+  }
+
+  /** `GET /groups/:id/subgroups`: the group's direct children the caller may list. */
+  async subgroups(viewer: Viewer | null, group: Namespace, request: GroupListRequest, window: PageWindow) {
+    return this.groups.list(await this.scopeFor(viewer, request), { ...request, parentId: group.id }, window);
+  }
+
+  /** `GET /groups/:id/descendant_groups`: all the group's descendants the caller may list. */
+  async descendants(viewer: Viewer | null, group: Namespace, request: GroupListRequest, window: PageWindow) {
+    const within = (await this.namespaces.selfAndDescendantIds(group.id)).filter((id) => id !== group.id);
+    if (within.length === 0) return { groups: [], total: 0 };
+    return this.groups.list(await this.scopeFor(viewer, request), { ...request, within }, window);
+  }
+
+  /**
+   * `DELETE /groups/:id` (owners and admins). Without `permanentlyRemove` the group is marked for
+   * deletion: renamed `<name>-deletion_scheduled-<id>` (path likewise, its subgroups' and projects'
+   * paths moving along) and removed for good by `purgeDue` once `retentionDays` have passed; a group
+   * under a marked ancestor is left as it is. With `permanentlyRemove`, a marked subgroup is removed at
+   * once, with everything in it.
+   */
+  async delete(viewer: Viewer, group: Namespace, input: DeleteGroupInput): Promise<void> {
+    await this.directory.requireGroupAccess(viewer, group, REMOVE_GROUP_ACCESS);
+    if (input.permanentlyRemove) {
+      if (group.parentId === null) throw new ServiceError(400, ONLY_SUBGROUPS);
+      if (!group.markedForDeletionAt) throw new ServiceError(400, GROUP_NOT_MARKED);
+      if (input.fullPath !== group.fullPath) throw new ServiceError(400, GROUP_FULL_PATH_INCORRECT);
+      await this.removeNow(group.id);
+      return;
+    }
+    const lineage = await this.directory.lineageOf(group);
+    if (lineage.some((ns) => ns.id !== group.id && ns.markedForDeletionAt)) return;
+    if (group.markedForDeletionAt) throw new ServiceError(400, GROUP_ALREADY_MARKED);
+    const tags = await this.db.transaction(async (trx) => {
+      const now = this.clock.now();
+      const subtree = await this.namespaces.selfAndDescendantIds(group.id, trx);
+      const projectIds = await this.projects.idsInNamespaces(subtree, trx);
+      await this.groups.renameSubtree(group, scheduledName(group.name, group.id), scheduledName(group.path, group.id), now, trx);
+      await this.groups.markForDeletion(group.id, now, trx);
+      return [...subtree.map(changedNamespace), ...projectIds.map(changedProject)];
+    });
+    await this.cache.invalidate(tags);
+  }
+
+  /** Removes a group, its subgroups and projects and all that hangs off them, in one transaction. */
+  async removeNow(groupId: number): Promise<void> {
+    const removed = await this.db.transaction((trx) => this.removal.removeNamespaceTree(groupId, trx));
+    await this.cache.invalidate(removed.tags);
+  }
+
+  /** Removes the groups whose deletion mark is older than the retention period; returns their ids. */
+  async purgeDue(): Promise<number[]> {
+    const due = await this.groups.markedBefore(retentionCutoff(this.clock.now(), this.retentionDays));
+    const purged: number[] = [];
+    for (const id of due) {
+      // A subgroup may have gone with a parent purged just before it.
+      if (!(await this.namespaces.findById(id))) continue;
+      await this.removeNow(id);
+      purged.push(id);
+    }
+    return purged;
+  }
+
+}
