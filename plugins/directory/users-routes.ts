@@ -16,7 +16,7 @@ import {
   type GatehouseContext,
 } from 'gatehouse';
 import { presentUserBasic, presentUserDetailsWithAdmin, presentUserProfile, presentUserWithAdmin } from './presenter.js';
-import { USER_ORDER_COLUMNS, type User, type UserFilter, type UserOrder } from './users-repository.js';
+import { USER_ORDER_COLUMNS, type User, type UserFilter, type UserOrder, type UserState } from './users-repository.js';
 import type { DirectoryServices } from './services.js';
 import { checkUnmodifiedSince } from './users-preconditions.js';
 import { assertOffsetWithinLimit, decodeCursor, keysetPerPage, KEYSET_UNAVAILABLE, PaginationNotAllowedError, setKeysetHeaders } from './users-pagination.js';
@@ -129,10 +129,10 @@ function userFilter(input: ListUsersInput, admin: boolean): UserFilter {
     searchEmails: admin,
     publicEmail: input.public_email,
   };
-  const states: Array<NonNullable<UserFilter['withoutStates']>[number]> = [];
-  if (!admin) states.push('blocked');
-  if (input.exclude_active) filter.withoutStates = [...states, 'active'];
-  else if (states.length) filter.withoutStates = states;
+  // GitLab's `without_forbidden_states` for everyone but admins.
+  const hidden: UserState[] = admin ? [] : ['blocked'];
+  if (input.exclude_active) hidden.push('active');
+  if (hidden.length) filter.withoutStates = hidden;
   if (input.active) filter.states = ['active'];
   if (input.blocked) filter.states = filter.states ? filter.states.filter((state) => state === 'blocked') : ['blocked'];
   if (input.external) filter.external = true;

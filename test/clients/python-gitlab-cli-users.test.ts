@@ -7,8 +7,8 @@ import { makeEd25519Key } from '../helpers/ssh-keys.js';
 
 /**
  * python-gitlab's command line (`python3 -m gitlab`, Debian's python3-gitlab) against a running
- * gatehouse: users and their SSH keys listed as a shell script would, server and token given as
- * options, answers read as JSON (`-o json`).
+ * gatehouse: users, their SSH keys and namespaces listed as a shell script would, server and token
+ * given as options, answers read as JSON (`-o json`).
  */
 
 const PYTHON = '/usr/bin/python3';
@@ -126,6 +126,34 @@ if (!version) {
     );
     const none = await cli(undefined, ['user-key', 'list', '--user-id', String(users[1].id)]);
     t.deepEqual(none, []);
+  });
+
+  test(`python-gitlab ${version} CLI: current-user-key list, namespace list and get`, async (t) => {
+    const owner = await createUserWithToken(app, ['api']);
+    const key = makeEd25519Key('mine@laptop');
+    await app.services.directory.keys.add(owner.user.id, { title: 'mine', key: key.line });
+    const own = await cli(owner.plaintext, ['current-user-key', 'list']);
+    t.deepEqual(
+      own.map((listed: { title: string; key: string }) => [listed.title, listed.key]),
+      [['mine', `${key.line.split(' ').slice(0, 2).join(' ')} ${owner.user.name} (127.0.0.1)`]],
+    );
+
+    const group = await app.request('/api/v4/groups', { method: 'POST', token: owner.plaintext, body: { name: `cli ${tag}`, path: `cli-${tag}` } });
+    t.is(group.status, 201);
+    const namespaces = await cli(owner.plaintext, ['namespace', 'list']);
+    t.deepEqual(
+      namespaces.map((namespace: { kind: string; full_path: string }) => [namespace.kind, namespace.full_path]),
+      [
+        ['user', owner.user.username],
+        ['group', `cli-${tag}`],
+      ],
+    );
+    const shown = await cli(owner.plaintext, ['namespace', 'get', '--id', String(group.body.id)]);
+    t.like(shown, { id: group.body.id, kind: 'group', full_path: `cli-${tag}`, members_count_with_descendants: 1, projects_count: 0 });
+    const stranger = await createUserWithToken(app, ['read_api']);
+    const hidden = await cliFailure(stranger.plaintext, ['namespace', 'get', '--id', String(group.body.id)]);
+    t.is(hidden.code, 1);
+    t.regex(hidden.output, /404 Namespace Not Found/);
   });
 
   test(`python-gitlab ${version} CLI: user-key list of an unknown user fails with GitLab's 404`, async (t) => {

@@ -65,6 +65,15 @@ test('DELETE /users/:id/keys/:key_id honours If-Unmodified-Since', async (t) => 
   t.is((await app.db('directory_ssh_keys').where({ id: owner.keys[0].id })).length, 1);
   const current = await app.request(path, { method: 'DELETE', token: ROOT_TOKEN, headers: { 'If-Unmodified-Since': new Date(NOW).toUTCString() } });
   t.is(current.status, 204);
+
+  // The caller's own delete too.
+  const own = await userWithKeys(1);
+  const ownPath = `/api/v4/user/keys/${own.keys[0].id}`;
+  const ownStale = await app.request(ownPath, { method: 'DELETE', token: own.plaintext, headers: { 'If-Unmodified-Since': new Date(Date.parse(NOW) - 1000).toUTCString() } });
+  t.is(ownStale.status, 412);
+  // A header that is no date is ignored, as GitLab ignores it.
+  const ignored = await app.request(ownPath, { method: 'DELETE', token: own.plaintext, headers: { 'If-Unmodified-Since': 'yesterday' } });
+  t.is(ignored.status, 204);
 });
 
 /** A project of a fresh maintainer with one deploy key (`can_push`), added through the API. */
