@@ -54,10 +54,10 @@ export class OauthError extends ApiError {
 
 /** `/oauth/token/info` and the userinfo endpoint: a missing, unknown, expired or revoked token. */
 export class InvalidOauthTokenError extends ApiError {
-  constructor(withBody = true) {
+  constructor() {
     super(
       401,
-      withBody ? { error: 'invalid_token', error_description: DESCRIPTIONS.invalid_token, state: 'unauthorized' } : {},
+      { error: 'invalid_token', error_description: DESCRIPTIONS.invalid_token, state: 'unauthorized' },
       { 'WWW-Authenticate': `Bearer realm="${DOORKEEPER_REALM}", error="invalid_token", error_description="${DESCRIPTIONS.invalid_token}"` },
     );
   }

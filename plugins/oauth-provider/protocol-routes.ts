@@ -141,7 +141,12 @@ export const protocolRoutes = [
         allowAnyOrigin(ctx, 'GET, HEAD, POST, OPTIONS', 'Authorization');
         const resolved = await validToken(ctx, services);
         // Doorkeeper answers these with empty bodies.
-        if (!resolved || !resolved.user) throw new InvalidOauthTokenError(false);
+        if (!resolved || !resolved.user) {
+          ctx.status = 401;
+          ctx.set('WWW-Authenticate', new InvalidOauthTokenError().headers['WWW-Authenticate']);
+          ctx.body = '';
+          return;
+        }
         if (!resolved.token.scopes.includes('openid')) {
           ctx.status = 403;
           ctx.body = '';

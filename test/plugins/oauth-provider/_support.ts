@@ -121,6 +121,8 @@ export interface ClientApp {
   application_id: string;
   secret: string;
   confidential: boolean;
+  trusted: boolean;
+  device_code_enabled: boolean;
 }
 
 /** An application registered by `token`'s user through the API. */

@@ -149,7 +149,7 @@ test('public clients must use PKCE; trusted applications skip consent with a Red
   t.true(page.text.includes(`<pre id="error-description">${missing('code_challenge')}</pre>`));
 
   const trusted = await registerInstanceApp(app, { trusted: true });
-  t.true(trusted.trusted as unknown as boolean);
+  t.true(trusted.trusted);
   const skipped = await browser.get(authorizePath({ client_id: trusted.application_id, redirect_uri: REDIRECT, response_type: 'code', scope: 'api', state: 'tt' }));
   t.is(skipped.status, 200);
   t.regex(skipped.text, /<title>Redirecting<\/title>/);
@@ -174,11 +174,11 @@ test('public clients must use PKCE; trusted applications skip consent with a Red
 test('trusted is an admin flag: POST and PUT /api/v4/applications set it; user applications ignore it; device_code_enabled defaults to false', async (t) => {
   const { pat } = await signedInUser(app);
   const own = await registerApp(app, pat, { trusted: true, device_code_enabled: true });
-  t.false(own.trusted as unknown as boolean);
-  t.true((own as any).device_code_enabled);
+  t.false(own.trusted);
+  t.true(own.device_code_enabled);
   const instance = await registerInstanceApp(app);
-  t.false(instance.trusted as unknown as boolean);
-  t.false((instance as any).device_code_enabled);
+  t.false(instance.trusted);
+  t.false(instance.device_code_enabled);
   const updated = await app.request(`/api/v4/applications/${instance.id}`, { method: 'PUT', token: ROOT_TOKEN, body: { trusted: true, device_code_enabled: true } });
   t.is(updated.status, 200);
   t.like(updated.body, { id: instance.id, trusted: true, device_code_enabled: true });
