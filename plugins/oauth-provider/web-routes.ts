@@ -36,10 +36,31 @@ const redirect = (ctx: GatehouseContext, location: string) => {
   ctx.redirect(location);
 };
 
-/** Sends an anonymous browser to sign in, coming back to this URL afterwards. */
-function signInFirst(ctx: GatehouseContext, services: OauthProviderServices) {
-  services.sessions.rememberReturnTo(ctx, ctx.originalUrl);
+/** Sends an anonymous browser to sign in, coming back to this URL (or `returnTo`) afterwards. */
+function signInFirst(ctx: GatehouseContext, services: OauthProviderServices, returnTo = ctx.originalUrl) {
+  services.sessions.rememberReturnTo(ctx, returnTo);
   redirect(ctx, '/users/sign_in');
+}
+
+/** doorkeeper-openid_connect's texts for `prompt=none` refusals. */
+export const LOGIN_REQUIRED = 'The authorization server requires end-user authentication.';
+export const CONSENT_REQUIRED = 'The authorization server requires end-user consent.';
+
+/** OpenID Connect `max_age`: the user signed in longer ago than the client accepts. */
+function signedInTooLongAgo(current: SignedInSession, maxAge: unknown, services: OauthProviderServices): boolean {
+  const seconds = typeof maxAge === 'string' && /^\d+$/.test(maxAge) ? Number(maxAge) : undefined;
+  if (seconds === undefined) return false;
+  return services.provider.now().getTime() - current.session.createdAt.getTime() > seconds * 1000;
+}
+
+/** The URL with `login` taken out of `prompt` (the parameter dropped when nothing is left). */
+function withoutPromptLogin(url: string): string {
+  const parsed = new URL(url, 'http://local');
+  const rest = (parsed.searchParams.get('prompt') ?? '').split(' ').filter((p) => p && p !== 'login');
+  if (rest.length) parsed.searchParams.set('prompt', rest.join(' '));
+  else parsed.searchParams.delete('prompt');
+  parsed.searchParams.delete('max_age');
+  return `${parsed.pathname}${parsed.search}`;
 }
 
 /** The CSRF check of every form; false after answering the refusal page (422). */
@@ -175,8 +196,10 @@ export const authorizationRoutes = [
     auth: SESSION,
     async handler(ctx, _input, services) {
       const current = signedIn(ctx);
-      if (!current) return signInFirst(ctx, services);
       const params = ctx.state.params;
+      const prompts = new Set(str(params.prompt).split(' ').filter(Boolean));
+      // OpenID Connect `prompt=none`: never show a page; answer the client instead.
+      if (!current && !prompts.has('none')) return signInFirst(ctx, services);
       let request: AuthorizationRequest;
       try {
         request = await services.provider.validateAuthorization(params);
@@ -185,7 +208,17 @@ export const authorizationRoutes = [
         if (error instanceof OauthError) return errorPage(ctx, error);
         throw error;
       }
-      if (!(await services.provider.skipsConsent(request, current.user))) return consentPage(ctx, services, request, params);
+      if (!current) return redirect(ctx, services.provider.errorRedirect(request.redirectUri, new OauthError('login_required', LOGIN_REQUIRED), request.state));
+      if (prompts.has('login') || signedInTooLongAgo(current, params.max_age, services)) {
+        // Sign in again, then come back without `prompt=login` (doorkeeper-openid_connect's reauthentication).
+        await services.sessions.signOut(current.session);
+        services.sessions.clearCookie(ctx, '_gitlab_session');
+        return signInFirst(ctx, services, withoutPromptLogin(ctx.originalUrl));
+      }
+      if (!(await services.provider.skipsConsent(request, current.user))) {
+        if (prompts.has('none')) return redirect(ctx, services.provider.errorRedirect(request.redirectUri, new OauthError('consent_required', CONSENT_REQUIRED), request.state));
+        return consentPage(ctx, services, request, params);
+      }
       const { location } = await services.provider.issueCode(request, current.user, current.session.createdAt);
       const body = `<h1>Redirecting</h1><p><a href="${escapeHtml(location)}">Click here to redirect to ${escapeHtml(request.redirectUri)}</a></p>`;
       renderPage(ctx, 'Redirecting', body, { refreshTo: location });

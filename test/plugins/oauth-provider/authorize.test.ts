@@ -188,3 +188,20 @@ test('trusted is an admin flag: POST and PUT /api/v4/applications set it; user a
   t.like(ownUpdate.body, { trusted: false, device_code_enabled: false });
   void Browser;
 });
+
+test('OpenID prompt: none answers login_required or consent_required by redirect; login signs the user in again and comes back without it', async (t) => {
+  const { browser, pat, user } = await signedInUser(app);
+  const client = await registerApp(app, pat);
+  const request = { client_id: client.application_id, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid', state: 'p1' };
+  const anonymous = await new Browser(app.url).get(authorizePath({ ...request, prompt: 'none' }));
+  t.is(anonymous.status, 302);
+  t.is(anonymous.location, `${REDIRECT}?error=login_required&error_description=The+authorization+server+requires+end-user+authentication.&state=p1`);
+  const noConsent = await browser.get(authorizePath({ ...request, prompt: 'none' }));
+  t.is(noConsent.location, `${REDIRECT}?error=consent_required&error_description=The+authorization+server+requires+end-user+consent.&state=p1`);
+  const login = await browser.get(authorizePath({ ...request, prompt: 'login' }));
+  t.deepEqual([login.status, login.location], [302, '/users/sign_in']);
+  t.is(await app.db('oauth_sessions').where({ user_id: user.id }).first(), undefined, 'the old session ended');
+  const back = await browser.signIn(user.username);
+  t.is(back.location, authorizePath(request));
+  t.is((await browser.get(back.location!)).status, 200);
+});
