@@ -4,7 +4,7 @@ import { ProviderRepository } from './repository.js';
 import { SessionsService } from './sessions.js';
 import { ProviderService } from './provider.js';
 import { sessionStrategy } from './strategy.js';
-import { authorizationRoutes, deviceRoutes, sessionRoutes } from './web-routes.js';
+import { authorizationRoutes, authorizedApplicationRoutes, deviceRoutes, sessionRoutes } from './web-routes.js';
 import { discoveryDocument, protocolRoutes } from './protocol-routes.js';
 import { bearerResolver } from './bearer.js';
 import type { OauthProviderServices } from './services.js';
@@ -82,5 +82,5 @@ export const oauthProviderPlugin = definePlugin({
   authStrategies: {
     session: (services) => sessionStrategy(services.sessions),
   },
-  routes: [...sessionRoutes, ...authorizationRoutes, ...deviceRoutes, ...protocolRoutes],
+  routes: [...sessionRoutes, ...authorizationRoutes, ...authorizedApplicationRoutes, ...deviceRoutes, ...protocolRoutes],
 });

@@ -482,6 +482,20 @@ export class ProviderService {
     await this.cache.invalidate([applicationTag(applicationId)]);
   }
 
+  /** The applications the user authorized (holding live tokens), for the page where they revoke them. */
+  async authorizedApplications(userId: number): Promise<Array<{ application: Application; since: Date }>> {
+    const found = await this.repository.authorizedApplicationIds(userId);
+    const loaded = await Promise.all(found.map(async ({ applicationId, since }) => ({ application: await this.applications.findById(applicationId), since })));
+    return loaded.filter((entry): entry is { application: Application; since: Date } => entry.application !== undefined);
+  }
+
+  /** Revokes a user's grant to an application: every token it holds, refused at once on every instance. */
+  async revokeAuthorization(applicationId: number, userId: number): Promise<number> {
+    const ids = await this.repository.revokeTokensWhere({ application_id: applicationId, user_id: userId }, this.clock.now());
+    await this.announceRevoked(ids);
+    return ids.length;
+  }
+
   /** Revokes every token of a user (blocked) on every instance. */
   async revokeUser(userId: number): Promise<void> {
     await this.repository.revokeTokensWhere({ user_id: userId }, this.clock.now());

@@ -272,6 +272,18 @@ export class ProviderRepository {
     });
   }
 
+  /** The applications a user holds live (non-revoked) tokens of, with the first time they authorized each. */
+  async authorizedApplicationIds(userId: number): Promise<Array<{ applicationId: number; since: Date }>> {
+    const rows = await this.db(TOKENS_TABLE)
+      .select('application_id')
+      .min({ since: 'created_at' })
+      .where({ user_id: userId })
+      .whereNull('revoked_at')
+      .groupBy('application_id')
+      .orderBy('application_id');
+    return rows.map((row: Record<string, unknown>) => ({ applicationId: Number(row.application_id), since: toDate(row.since) }));
+  }
+
   /** Ids of every token of an application (deleting the application removes them with it). */
   async tokenIdsOfApplication(applicationId: number): Promise<number[]> {
     return (await this.db(TOKENS_TABLE).select('id').where({ application_id: applicationId })).map((row) => Number(row.id));

@@ -315,3 +315,61 @@ ${scopeList(found.grant.scopes, describeScope)}
     },
   }),
 ];
+
+export const AUTHORIZATION_REVOKED = 'The application was revoked access.';
+
+async function authorizedApplicationsPage(ctx: GatehouseContext, services: OauthProviderServices, current: SignedInSession, message?: string) {
+  const csrf = csrfFor(ctx, services);
+  const entries = await services.provider.authorizedApplications(current.user.id);
+  const rows = entries
+    .map(
+      ({ application, since }) =>
+        `<tr><td>${escapeHtml(application.name)}</td><td>${escapeHtml(since.toISOString())}</td><td>${escapeHtml(application.scopes.join(' '))}</td>` +
+        `<td><form method="post" action="/oauth/authorized_applications/${application.id}">${csrfField(csrf)}<input type="hidden" name="_method" value="delete">` +
+        `<button type="submit" aria-label="Revoke ${escapeHtml(application.name)}">Revoke</button></form></td></tr>`,
+    )
+    .join('');
+  const table = entries.length
+    ? `<table><caption>Authorized applications</caption><thead><tr><th scope="col">Name</th><th scope="col">Authorized at</th><th scope="col">Scope</th><th scope="col">Action</th></tr></thead><tbody>${rows}</tbody></table>`
+    : '<p>You don\'t have any authorized applications.</p>';
+  renderPage(ctx, 'Applications', `<h1>Authorized applications</h1>${notice(message)}${table}`, { csrfToken: csrf });
+}
+
+/** Revokes the signed-in user's grant to one application (all its tokens), then shows the list again. */
+async function revokeAuthorization(ctx: GatehouseContext, services: OauthProviderServices) {
+  const current = signedIn(ctx);
+  if (!current) return signInFirst(ctx, services, '/oauth/authorized_applications');
+  if (!csrfAccepted(ctx, services)) return;
+  const id = /^\d{1,9}$/.test(str(ctx.state.params.id)) ? Number(ctx.state.params.id) : undefined;
+  if (id !== undefined) await services.provider.revokeAuthorization(id, current.user.id);
+  redirect(ctx, '/oauth/authorized_applications?flash=revoked');
+}
+
+/** GitLab's "Authorized applications" (Doorkeeper's authorized_applications): the user revokes a grant. */
+export const authorizedApplicationRoutes = [
+  route({
+    name: 'oauth-provider.authorized-applications',
+    method: 'GET',
+    path: '/oauth/authorized_applications',
+    auth: SESSION,
+    async handler(ctx, _input, services) {
+      const current = signedIn(ctx);
+      if (!current) return signInFirst(ctx, services);
+      await authorizedApplicationsPage(ctx, services, current, str(ctx.state.params.flash) === 'revoked' ? AUTHORIZATION_REVOKED : undefined);
+    },
+  }),
+  route({
+    name: 'oauth-provider.revoke-authorization',
+    method: 'POST',
+    path: '/oauth/authorized_applications/:id',
+    auth: SESSION,
+    handler: (ctx, _input, services) => revokeAuthorization(ctx, services),
+  }),
+  route({
+    name: 'oauth-provider.revoke-authorization-delete',
+    method: 'DELETE',
+    path: '/oauth/authorized_applications/:id',
+    auth: SESSION,
+    handler: (ctx, _input, services) => revokeAuthorization(ctx, services),
+  }),
+];

@@ -199,3 +199,25 @@ twoInstances('revocation on one instance is refused at once by another that cach
   t.is((await app.request(`/api/v4/user/applications/${other.client.id}`, { method: 'DELETE', token: other.pat })).status, 204);
   t.is((await second.request('/api/v4/user', { token: other.access_token, auth: 'bearer' })).status, 401);
 });
+
+test('the user revokes a grant on /oauth/authorized_applications: every token of that application stops at once, others stay', async (t) => {
+  const first = await tokens();
+  const otherClient = await registerApp(app, first.pat, { name: 'Other app' });
+  const other = await issueTokens(app, first.browser, otherClient);
+  const page = await first.browser.get('/oauth/authorized_applications');
+  t.is(page.status, 200);
+  t.regex(page.text, /<td>Review app<\/td>/);
+  t.regex(page.text, /<td>Other app<\/td>/);
+  t.is(page.headers.get('x-frame-options'), 'DENY');
+  const forged = await first.browser.post(`/oauth/authorized_applications/${first.client.id}`, { _method: 'delete', authenticity_token: 'forged' });
+  t.is(forged.status, 422);
+  t.is((await app.request('/api/v4/user', { token: first.access_token, auth: 'bearer' })).status, 200);
+  const revoked = await first.browser.post(`/oauth/authorized_applications/${first.client.id}`, { _method: 'delete', authenticity_token: Browser.csrf(page) });
+  t.deepEqual([revoked.status, revoked.location], [302, '/oauth/authorized_applications?flash=revoked']);
+  t.deepEqual((await app.request('/api/v4/user', { token: first.access_token, auth: 'bearer' })).body, REVOKED);
+  t.is((await app.request('/api/v4/user', { token: other.access_token, auth: 'bearer' })).status, 200);
+  const after = await first.browser.get('/oauth/authorized_applications?flash=revoked');
+  t.notRegex(after.text, /<td>Review app<\/td>/);
+  t.regex(after.text, /The application was revoked access\./);
+  t.is((await new Browser(app.url).get('/oauth/authorized_applications')).status, 302);
+});

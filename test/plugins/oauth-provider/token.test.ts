@@ -193,3 +193,26 @@ test('openid adds an RS256 ID token signed with the key at /oauth/discovery/keys
   t.regex(String(payload.sub_legacy), /^[0-9a-f]{64}$/);
   void DESCRIPTIONS;
 });
+
+test('JSON token requests work too; native apps (urn:ietf:wg:oauth:2.0:oob) are sent to /oauth/authorize/native with the code', async (t) => {
+  const { browser, pat } = await signedInUser(app);
+  const client = await registerApp(app, pat, { redirect_uri: 'urn:ietf:wg:oauth:2.0:oob' });
+  const { location, code } = await authorize(browser, client, { redirectUri: 'urn:ietf:wg:oauth:2.0:oob', state: 'n' });
+  t.is(location, `http://gatehouse.test/oauth/authorize/native?code=${code}&state=n`);
+  const page = await browser.get(`/oauth/authorize/native?code=${code}`);
+  t.regex(page.text, new RegExp(`<pre id="authorization_code">${code}</pre>`));
+  const response = await fetch(`${app.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ grant_type: 'authorization_code', code, redirect_uri: 'urn:ietf:wg:oauth:2.0:oob', client_id: client.application_id, client_secret: client.secret }),
+  });
+  t.is(response.status, 200);
+});
+
+test('gl_auth_type=login ("Sign in with GitLab") narrows the request to read_user', async (t) => {
+  const { browser, pat } = await signedInUser(app);
+  const client = await registerApp(app, pat);
+  const page = await browser.get(`/oauth/authorize?client_id=${client.application_id}&redirect_uri=${encodeURIComponent(REDIRECT)}&response_type=code&scope=api&gl_auth_type=login`);
+  t.regex(page.text, /<strong>read_user<\/strong>/);
+  t.notRegex(page.text, /<strong>api<\/strong>/);
+});
