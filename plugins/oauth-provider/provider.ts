@@ -75,6 +75,7 @@ export interface ClientCredentials {
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 const USER_CODE_LENGTH = 8;
+const GRANT_RETENTION_MS = 86_400_000;
 const tokenTag = (id: number) => `oauth-token:${id}`;
 const applicationTag = (id: number) => `oauth-application:${id}`;
 const userTag = (id: number) => `oauth-user:${id}`;
@@ -210,6 +211,8 @@ export class ProviderService {
   async issueCode(request: AuthorizationRequest, user: User, authTime: Date): Promise<{ code: string; location: string }> {
     const code = randomHex(32);
     const now = this.clock.now();
+    // Expired codes and device grants are kept a day (a late reuse is still recognised), then go.
+    await this.repository.pruneExpiredGrants(new Date(now.getTime() - GRANT_RETENTION_MS));
     await this.repository.insertGrant({
       digest: this.digest(code),
       applicationId: request.application.id,

@@ -161,6 +161,17 @@ export class ProviderRepository {
     await this.db(SESSIONS_TABLE).where({ id }).delete();
   }
 
+  /** Deletes a user's sessions past their absolute expiry (rows idle too long go when next presented). */
+  async deleteExpiredSessionsOf(userId: number, now: Date): Promise<void> {
+    await this.db(SESSIONS_TABLE).where({ user_id: userId }).where('expires_at', '<=', now).delete();
+  }
+
+  /** Deletes codes and device grants that expired before `before`: nothing can use them any more. */
+  async pruneExpiredGrants(before: Date): Promise<void> {
+    await this.db(GRANTS_TABLE).where('expires_at', '<', before).delete();
+    await this.db(DEVICE_GRANTS_TABLE).where('expires_at', '<', before).delete();
+  }
+
   async deleteSessionsOf(userId: number): Promise<number> {
     return this.db(SESSIONS_TABLE).where({ user_id: userId }).delete();
   }

@@ -175,6 +175,8 @@ export class SessionsService {
     }
     if (user.state === 'blocked') return { ok: false, message: BLOCKED_LOGIN };
     await this.repository.resetLockout(user.id);
+    // Sessions that outlived their absolute limit without being presented again go now.
+    await this.repository.deleteExpiredSessionsOf(user.id, now);
     const id = randomHex(32);
     await this.repository.insertSession({
       digest: this.digest(id),

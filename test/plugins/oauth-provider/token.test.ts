@@ -216,3 +216,14 @@ test('gl_auth_type=login ("Sign in with GitLab") narrows the request to read_use
   t.regex(page.text, /<strong>read_user<\/strong>/);
   t.notRegex(page.text, /<strong>api<\/strong>/);
 });
+
+test.serial('codes expired for more than a day are deleted when new codes are issued', async (t) => {
+  const { browser, pat } = await signedInUser(app);
+  const client = await registerApp(app, pat);
+  await authorize(browser, client);
+  const count = async () => Number((await app.db('oauth_access_grants').where({ application_id: client.id }).count({ n: '*' }).first())?.n);
+  t.is(await count(), 1);
+  app.clock.advance(86_400_000 + 600_000);
+  await authorize(browser, client);
+  t.is(await count(), 1, 'only the new one is left');
+});
