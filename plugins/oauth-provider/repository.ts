@@ -186,8 +186,9 @@ export class ProviderRepository {
   /** Counts one failed attempt atomically; locks the account when the count reaches `max`. Returns the count. */
   async recordFailure(userId: number, max: number, now: Date): Promise<number> {
     return this.db.transaction(async (trx) => {
-      const updated = await trx(LOCKOUTS_TABLE).where({ user_id: userId }).increment('failed_attempts', 1);
-      if (!updated) await trx(LOCKOUTS_TABLE).insert({ user_id: userId, failed_attempts: 1, locked_at: null });
+      // Concurrent first failures: one insert wins, the others find its row; each then counts once.
+      await trx(LOCKOUTS_TABLE).insert({ user_id: userId, failed_attempts: 0, locked_at: null }).onConflict('user_id').ignore();
+      await trx(LOCKOUTS_TABLE).where({ user_id: userId }).increment('failed_attempts', 1);
       const row = await trx(LOCKOUTS_TABLE).select('failed_attempts', 'locked_at').where({ user_id: userId }).first();
       const count = Number(row.failed_attempts);
       if (count >= max && !row.locked_at) await trx(LOCKOUTS_TABLE).where({ user_id: userId }).update({ locked_at: now });

@@ -1,6 +1,5 @@
 import type { ProviderService, ValidToken } from './provider.js';
 import type { SessionsService, SignedInSession } from './sessions.js';
-import type { OauthAccessToken } from './repository.js';
 
 /** What the oauth-provider plugin holds (and exports): the browser sessions and the authorization server. */
 export interface OauthProviderServices {
@@ -9,8 +8,8 @@ export interface OauthProviderServices {
   externalUrl: string;
 }
 
-/** An OAuth access token as the API sees it: the row and the client it was issued to. */
-export type OauthCredential = ValidToken & { token: OauthAccessToken };
+/** An OAuth access token as the API sees it: the row, the client it was issued to and its user. */
+export type OauthCredential = ValidToken;
 
 declare module 'gatehouse' {
   interface PluginServices {

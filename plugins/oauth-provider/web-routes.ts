@@ -1,6 +1,6 @@
 import { routeFor, type GatehouseContext } from 'gatehouse';
 import type { OauthProviderServices } from './services.js';
-import type { SignedInSession } from './sessions.js';
+import { SESSION_COOKIE, type SignedInSession } from './sessions.js';
 import { OauthError } from './oauth-errors.js';
 import type { AuthorizationRequest } from './provider.js';
 import { NATIVE_REDIRECT_URI } from './redirect-uri.js';
@@ -118,7 +118,7 @@ export const sessionRoutes = [
       if (!outcome.ok) return signInPage(ctx, services, login, outcome.message);
       const current = signedIn(ctx);
       if (current) await services.sessions.signOut(current.session);
-      services.sessions.setCookie(ctx, '_gitlab_session', outcome.sessionCookie);
+      services.sessions.setCookie(ctx, SESSION_COOKIE, outcome.sessionCookie);
       redirect(ctx, services.sessions.takeReturnTo(ctx) ?? '/users/sign_in');
     },
   }),
@@ -131,7 +131,7 @@ export const sessionRoutes = [
       if (!csrfAccepted(ctx, services)) return;
       const current = signedIn(ctx);
       if (current) await services.sessions.signOut(current.session);
-      services.sessions.clearCookie(ctx, '_gitlab_session');
+      services.sessions.clearCookie(ctx, SESSION_COOKIE);
       redirect(ctx, '/users/sign_in');
     },
   }),
@@ -212,7 +212,7 @@ export const authorizationRoutes = [
       if (prompts.has('login') || signedInTooLongAgo(current, params.max_age, services)) {
         // Sign in again, then come back without `prompt=login` (doorkeeper-openid_connect's reauthentication).
         await services.sessions.signOut(current.session);
-        services.sessions.clearCookie(ctx, '_gitlab_session');
+        services.sessions.clearCookie(ctx, SESSION_COOKIE);
         return signInFirst(ctx, services, withoutPromptLogin(ctx.originalUrl));
       }
       if (!(await services.provider.skipsConsent(request, current.user))) {

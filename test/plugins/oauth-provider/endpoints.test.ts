@@ -221,3 +221,16 @@ test('the user revokes a grant on /oauth/authorized_applications: every token of
   t.regex(after.text, /The application was revoked access\./);
   t.is((await new Browser(app.url).get('/oauth/authorized_applications')).status, 302);
 });
+
+test('with the provider disabled, discovery is the verifier-only document and the provider\'s paths do not exist', async (t) => {
+  const local = await startTestApp({ config: { plugins: { 'oauth-provider': { enabled: false } } } });
+  t.teardown(() => local.close());
+  t.deepEqual((await local.request('/.well-known/openid-configuration')).body, {
+    issuer: 'http://gatehouse.test',
+    jwks_uri: 'http://gatehouse.test/oauth/discovery/keys',
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: ['RS256'],
+  });
+  t.is((await local.request('/oauth/token', { method: 'POST', form: { grant_type: 'client_credentials' } })).status, 404);
+  t.is((await local.request('/users/sign_in')).status, 404);
+});

@@ -175,3 +175,16 @@ test('sign-in attempts are rate-limited per IP (429 with GitLab\'s body); cookie
   t.deepEqual(limited.json, { message: { error: 'This endpoint has been requested too many times. Try again later.' } });
   t.is(limited.headers.get('retry-after'), '60');
 });
+
+test('concurrent failed sign-ins of one user are all counted, none answers 5xx', async (t) => {
+  const { user } = await createUserWithToken(app);
+  const browsers = await Promise.all(Array.from({ length: 6 }, async () => {
+    const browser = new Browser(app.url);
+    return { browser, csrf: Browser.csrf(await browser.get('/users/sign_in')) };
+  }));
+  const answers = await Promise.all(
+    browsers.map(({ browser, csrf }) => browser.post('/users/sign_in', { authenticity_token: csrf, 'user[login]': user.username, 'user[password]': 'wrong-password' })),
+  );
+  t.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200, 200]);
+  t.is(Number((await app.db('oauth_sign_in_lockouts').where({ user_id: user.id }).first()).failed_attempts), 6);
+});
