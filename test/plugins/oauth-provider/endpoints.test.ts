@@ -198,6 +198,19 @@ twoInstances('revocation on one instance is refused at once by another that cach
   t.is((await second.request('/api/v4/user', { token: other.access_token, auth: 'bearer' })).status, 200);
   t.is((await app.request(`/api/v4/user/applications/${other.client.id}`, { method: 'DELETE', token: other.pat })).status, 204);
   t.is((await second.request('/api/v4/user', { token: other.access_token, auth: 'bearer' })).status, 401);
+
+  const instanceApp = await registerInstanceApp(app);
+  const signed = await signedInUser(app);
+  const renewed = await issueTokens(app, signed.browser, instanceApp);
+  t.is((await second.request('/api/v4/user', { token: renewed.access_token, auth: 'bearer' })).status, 200);
+  t.is((await app.request(`/api/v4/applications/${instanceApp.id}/renew-secret`, { method: 'POST', token: ROOT_TOKEN })).status, 201);
+  t.deepEqual((await second.request('/api/v4/user', { token: renewed.access_token, auth: 'bearer' })).body, REVOKED);
+
+  const blocked = await tokens();
+  t.is((await second.request('/api/v4/user', { token: blocked.access_token, auth: 'bearer' })).status, 200);
+  t.is((await app.request(`/api/v4/users/${blocked.user.id}/block`, { method: 'POST', token: ROOT_TOKEN })).status, 201);
+  t.is((await second.request('/api/v4/user', { token: blocked.access_token, auth: 'bearer' })).status, 403);
+  t.is((await second.request('/oauth/token/info', { token: blocked.access_token, auth: 'bearer' })).status, 401);
 });
 
 test('the user revokes a grant on /oauth/authorized_applications: every token of that application stops at once, others stay', async (t) => {
