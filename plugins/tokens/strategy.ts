@@ -25,14 +25,9 @@ export const SUDO_NOT_ADMIN = 'Must be admin to use sudo';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
-/** The credential a request presents: `private_token` param wins, then PRIVATE-TOKEN, then Bearer. */
-export function presentedToken(ctx: GatehouseContext): string | undefined {
-  const param = ctx.state.params.private_token;
-  if (typeof param === 'string' && param) return param;
-  const header = ctx.get('PRIVATE-TOKEN');
-  if (header) return header;
-  const authorization = ctx.get('Authorization');
-  const bearer = /^Bearer\s+(.+)$/i.exec(authorization);
+/** `Authorization: Bearer`, else the `access_token` or `bearer_token` param. */
+function bearerOf(ctx: GatehouseContext): string | undefined {
+  const bearer = /^Bearer\s+(.+)$/i.exec(ctx.get('Authorization'));
   if (bearer) return bearer[1].trim();
   for (const name of ['access_token', 'bearer_token']) {
     const value = ctx.state.params[name];
@@ -41,20 +36,21 @@ export function presentedToken(ctx: GatehouseContext): string | undefined {
   return undefined;
 }
 
-/**
- * The token of `Authorization: Bearer`, `access_token` or `bearer_token` when no PAT header or param is
- * sent: what may be an OAuth access token.
- */
-export function presentedBearerToken(ctx: GatehouseContext): string | undefined {
+/** The personal access token param or header, when one is sent (it wins over any bearer token). */
+function privateTokenOf(ctx: GatehouseContext): string | undefined {
   const param = ctx.state.params.private_token;
-  if ((typeof param === 'string' && param) || ctx.get('PRIVATE-TOKEN')) return undefined;
-  const bearer = /^Bearer\s+(.+)$/i.exec(ctx.get('Authorization'));
-  if (bearer) return bearer[1].trim();
-  for (const name of ['access_token', 'bearer_token']) {
-    const value = ctx.state.params[name];
-    if (typeof value === 'string' && value) return value;
-  }
-  return undefined;
+  if (typeof param === 'string' && param) return param;
+  return ctx.get('PRIVATE-TOKEN') || undefined;
+}
+
+/** The credential a request presents: `private_token` param wins, then PRIVATE-TOKEN, then Bearer. */
+export function presentedToken(ctx: GatehouseContext): string | undefined {
+  return privateTokenOf(ctx) ?? bearerOf(ctx);
+}
+
+/** The bearer token of a request that sends no personal access token param or header: what may be an OAuth access token. */
+export function presentedBearerToken(ctx: GatehouseContext): string | undefined {
+  return privateTokenOf(ctx) === undefined ? bearerOf(ctx) : undefined;
 }
 
 /** The scopes that satisfy a route: `api`, `read_api` for reads, plus what the route adds. */
@@ -178,10 +174,7 @@ export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy<reado
     authenticate(ctx, _auth, acceptable) {
       const presented = presentedToken(ctx);
       if (!presented) throw new UnauthorizedError();
-      const oauth = viaResolver(ctx, acceptable, presented);
-      if (oauth) return oauth;
-      const resolved = service.resolve(presented);
-      return resolved instanceof Promise ? resolved.then((answer) => admit(ctx, acceptable, answer)) : admit(ctx, acceptable, resolved);
+      return viaResolver(ctx, acceptable, presented) ?? admitPat(ctx, acceptable, presented);
     },
   };
 }
