@@ -152,7 +152,7 @@ export const protocolRoutes = [
           ctx.body = '';
           return;
         }
-        ctx.body = services.provider.userInfo(resolved.user, resolved.token.scopes);
+        ctx.body = await services.provider.userInfo(resolved.user, resolved.token.scopes);
       },
     }),
   ),

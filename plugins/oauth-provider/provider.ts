@@ -389,6 +389,22 @@ export class ProviderService {
     return createHash('sha256').update(`${user.id}-${this.pepper}`).digest('hex');
   }
 
+  /**
+   * The full paths of the groups the user is a direct member of, and of every group they belong to
+   * (direct ones and their descendants, where membership is inherited), sorted.
+   */
+  async groupPaths(userId: number): Promise<{ direct: string[]; all: string[] }> {
+    const { projects } = this.directory;
+    const directIds = await projects.members.namespaceIdsOf(userId);
+    const allIds = new Set<number>();
+    for (const id of directIds) for (const descendant of await projects.namespaces.selfAndDescendantIds(id)) allIds.add(descendant);
+    const pathsOf = async (ids: Iterable<number>) => {
+      const namespaces = await Promise.all([...ids].map((id) => projects.findNamespaceById(id)));
+      return namespaces.filter((ns) => ns?.kind === 'group').map((ns) => ns!.fullPath).sort();
+    };
+    return { direct: await pathsOf(directIds), all: await pathsOf(allIds) };
+  }
+
   private async idToken(user: User, application: Application, grant?: Pick<AccessGrant, 'nonce' | 'authTime'>): Promise<string> {
     const { kid, pem } = this.key();
     this.signingKey ??= importPKCS8(pem, 'RS256');
@@ -408,14 +424,14 @@ export class ProviderService {
       email: user.email,
       email_verified: true,
       profile: `${this.issuer}/${user.username}`,
-      groups_direct: [],
+      groups_direct: (await this.groupPaths(user.id)).direct,
     };
     for (const key of Object.keys(claims)) if (claims[key] === undefined || claims[key] === null || claims[key] === '') delete claims[key];
     return new SignJWT(claims).setProtectedHeader({ typ: 'JWT', alg: 'RS256', kid }).sign(await this.signingKey);
   }
 
   /** `/oauth/userinfo`'s claims for a token's user (email only with the `email` scope). */
-  userInfo(user: User, scopes: readonly string[]): Record<string, unknown> {
+  async userInfo(user: User, scopes: readonly string[]): Promise<Record<string, unknown>> {
     const info: Record<string, unknown> = {
       sub: String(user.id),
       sub_legacy: this.subLegacy(user),
@@ -428,7 +444,7 @@ export class ProviderService {
       info.email_verified = true;
     }
     info.profile = `${this.issuer}/${user.username}`;
-    info.groups = [];
+    info.groups = (await this.groupPaths(user.id)).all;
     return info;
   }
 

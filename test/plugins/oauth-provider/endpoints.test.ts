@@ -247,3 +247,18 @@ test('with the provider disabled, discovery is the verifier-only document and th
   t.is((await local.request('/oauth/token', { method: 'POST', form: { grant_type: 'client_credentials' } })).status, 404);
   t.is((await local.request('/users/sign_in')).status, 404);
 });
+
+test('userinfo lists the user\'s groups (inherited ones included) and the ID token their direct groups', async (t) => {
+  const signed = await signedInUser(app);
+  const path = `team-${signed.user.id}`;
+  const group = await app.request('/api/v4/groups', { method: 'POST', token: signed.pat, body: { name: path, path } });
+  t.is(group.status, 201, group.text);
+  const sub = await app.request('/api/v4/groups', { method: 'POST', token: ROOT_TOKEN, body: { name: 'sub', path: 'sub', parent_id: group.body.id } });
+  t.is(sub.status, 201, sub.text);
+  const client = await registerApp(app, signed.pat);
+  const issued = await issueTokens(app, signed.browser, client, 'openid');
+  const info = await app.request('/oauth/userinfo', { token: issued.access_token, auth: 'bearer' });
+  t.deepEqual(info.body.groups, [path, `${path}/sub`]);
+  const claims = JSON.parse(Buffer.from(issued.id_token!.split('.')[1], 'base64url').toString());
+  t.deepEqual(claims.groups_direct, [path]);
+});
