@@ -76,6 +76,14 @@ const str = (value: unknown): string | undefined => (typeof value === 'string' ?
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 const USER_CODE_LENGTH = 8;
 const GRANT_RETENTION_MS = 86_400_000;
+
+type GroupRole = 'owner' | 'maintainer' | 'developer';
+/** GitLab's access levels behind the `https://gitlab.org/claims/groups/<role>` claims. */
+const ROLE_BY_ACCESS_LEVEL = new Map<number, GroupRole>([
+  [50, 'owner'],
+  [40, 'maintainer'],
+  [30, 'developer'],
+]);
 const tokenTag = (id: number) => `oauth-token:${id}`;
 const applicationTag = (id: number) => `oauth-application:${id}`;
 const userTag = (id: number) => `oauth-user:${id}`;
@@ -393,16 +401,22 @@ export class ProviderService {
    * The full paths of the groups the user is a direct member of, and of every group they belong to
    * (direct ones and their descendants, where membership is inherited), sorted.
    */
-  async groupPaths(userId: number): Promise<{ direct: string[]; all: string[] }> {
+  async groupPaths(userId: number): Promise<{ direct: string[]; all: string[]; byRole: Record<GroupRole, string[]> }> {
     const { projects } = this.directory;
     const directIds = await projects.members.namespaceIdsOf(userId);
     const allIds = new Set<number>();
     for (const id of directIds) for (const descendant of await projects.namespaces.selfAndDescendantIds(id)) allIds.add(descendant);
-    const pathsOf = async (ids: Iterable<number>) => {
+    const groupsOf = async (ids: Iterable<number>) => {
       const namespaces = await Promise.all([...ids].map((id) => projects.findNamespaceById(id)));
-      return namespaces.filter((ns) => ns?.kind === 'group').map((ns) => ns!.fullPath).sort();
+      return namespaces.filter((ns) => ns?.kind === 'group').map((ns) => ns!).sort((a, b) => (a.fullPath < b.fullPath ? -1 : 1));
     };
-    return { direct: await pathsOf(directIds), all: await pathsOf(allIds) };
+    const all = await groupsOf(allIds);
+    const byRole: Record<GroupRole, string[]> = { owner: [], maintainer: [], developer: [] };
+    for (const group of all) {
+      const role = ROLE_BY_ACCESS_LEVEL.get(await projects.namespaceAccessLevel(userId, group));
+      if (role) byRole[role].push(group.fullPath);
+    }
+    return { direct: (await groupsOf(directIds)).map((g) => g.fullPath), all: all.map((g) => g.fullPath), byRole };
   }
 
   private async idToken(user: User, application: Application, grant?: Pick<AccessGrant, 'nonce' | 'authTime'>): Promise<string> {
@@ -444,7 +458,9 @@ export class ProviderService {
       info.email_verified = true;
     }
     info.profile = `${this.issuer}/${user.username}`;
-    info.groups = (await this.groupPaths(user.id)).all;
+    const groups = await this.groupPaths(user.id);
+    info.groups = groups.all;
+    for (const [role, paths] of Object.entries(groups.byRole)) if (paths.length) info[`https://gitlab.org/claims/groups/${role}`] = paths;
     return info;
   }
 

@@ -259,6 +259,8 @@ test('userinfo lists the user\'s groups (inherited ones included) and the ID tok
   const issued = await issueTokens(app, signed.browser, client, 'openid');
   const info = await app.request('/oauth/userinfo', { token: issued.access_token, auth: 'bearer' });
   t.deepEqual(info.body.groups, [path, `${path}/sub`]);
+  t.deepEqual(info.body['https://gitlab.org/claims/groups/owner'], [path, `${path}/sub`], 'the creator owns the group, and so its subgroup');
+  t.false('https://gitlab.org/claims/groups/developer' in info.body, 'empty role claims are left out');
   const claims = JSON.parse(Buffer.from(issued.id_token!.split('.')[1], 'base64url').toString());
   t.deepEqual(claims.groups_direct, [path]);
 });
