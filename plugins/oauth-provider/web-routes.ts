@@ -215,7 +215,8 @@ export const authorizationRoutes = [
         services.sessions.clearCookie(ctx, SESSION_COOKIE);
         return signInFirst(ctx, services, withoutPromptLogin(ctx.originalUrl));
       }
-      if (!(await services.provider.skipsConsent(request, current.user))) {
+      // `prompt=consent` asks for the consent page even where it would be skipped.
+      if (prompts.has('consent') || !(await services.provider.skipsConsent(request, current.user))) {
         if (prompts.has('none')) return redirect(ctx, services.provider.errorRedirect(request.redirectUri, new OauthError('consent_required', CONSENT_REQUIRED), request.state));
         return consentPage(ctx, services, request, params);
       }

@@ -156,6 +156,8 @@ test('public clients must use PKCE; trusted applications skip consent with a Red
   t.regex(skipped.text, /Click here to redirect to https:\/\/client\.example\.com\/callback/);
   t.regex(skipped.text, /<meta http-equiv="refresh" content="0; url=https:\/\/client\.example\.com\/callback\?code=[0-9a-f]{64}&amp;state=tt">/);
   t.notRegex(skipped.text, /<script/i);
+  const forced = await browser.get(authorizePath({ client_id: trusted.application_id, redirect_uri: REDIRECT, response_type: 'code', scope: 'api', prompt: 'consent' }));
+  t.regex(forced.text, /Authorize Instance app/, 'prompt=consent shows the page anyway');
 
   const confidential = await registerApp(app, pat);
   const { code } = await authorize(browser, confidential, { scope: 'api' });
