@@ -62,6 +62,15 @@ export function signInForm(csrf: string, login: string, message?: string) {
 </form>`;
 }
 
+/** The second sign-in step of users with two-factor authentication (GitLab's `user[otp_attempt]`). */
+export function twoFactorForm(csrf: string, message?: string) {
+  return `<h1>Two-factor authentication</h1>${alert(message)}
+<form method="post" action="/users/sign_in" accept-charset="UTF-8">${csrfField(csrf)}
+<p><label for="user_otp_attempt">Enter a two-factor recovery code</label><br><input type="text" id="user_otp_attempt" name="user[otp_attempt]" autocomplete="one-time-code" required autofocus></p>
+<p><button type="submit">Verify code</button></p>
+</form>`;
+}
+
 export function signedInBody(csrf: string, username: string) {
   return `<h1>Signed in</h1><p>You are signed in as <strong>${escapeHtml(username)}</strong>.</p>${signOutForm(csrf)}`;
 }

@@ -13,6 +13,11 @@ export const CSRF_COOKIE = '_gatehouse_csrf';
 export const RETURN_TO_COOKIE = '_gatehouse_return_to';
 
 export const INVALID_LOGIN = 'Invalid login or password.';
+export const INVALID_TWO_FACTOR = 'Invalid two-factor code.';
+export const ACCOUNT_LOCKED = 'Your account is locked.';
+/** The password step's proof for the second step (a signed user id and deadline). */
+export const TWO_FACTOR_COOKIE = '_gatehouse_two_factor';
+const TWO_FACTOR_WINDOW_MS = 5 * 60_000;
 export const BLOCKED_LOGIN = 'Your account has been blocked. Please contact your GitLab administrator if you think this is an error.';
 
 /** How often `last_seen_at` is written for one session: idle expiry needs no finer grain. */
@@ -32,7 +37,11 @@ export interface SignedInSession {
   user: User;
 }
 
-export type SignInOutcome = { ok: true; user: User; sessionCookie: string } | { ok: false; message: string };
+export type SignInOutcome =
+  | { ok: true; user: User; sessionCookie: string }
+  | { ok: false; message: string }
+  /** The password was right and the user has two-factor authentication: the second step follows. */
+  | { ok: 'two-factor'; pendingCookie: string };
 
 /**
  * Browser sessions: a signed, HttpOnly, SameSite=Lax cookie naming a server-side row (so a session is
@@ -174,6 +183,32 @@ export class SessionsService {
       return { ok: false, message: INVALID_LOGIN };
     }
     if (user.state === 'blocked') return { ok: false, message: BLOCKED_LOGIN };
+    if (user.twoFactorEnabled) return { ok: 'two-factor', pendingCookie: this.sign(`${user.id}:${now.getTime() + TWO_FACTOR_WINDOW_MS}`) };
+    return this.startSession(user, ip);
+  }
+
+  /**
+   * The second step for users with two-factor authentication, within 5 minutes of the password step:
+   * a recovery code (gatehouse holds no OTP secrets), used once. Failures count towards the lockout.
+   */
+  async signInSecondStep(pendingCookie: string | undefined, code: string, ip: string): Promise<SignInOutcome> {
+    const pending = this.unsign(pendingCookie)?.split(':');
+    const now = this.clock.now();
+    if (!pending || pending.length !== 2 || Number(pending[1]) < now.getTime()) return { ok: false, message: INVALID_LOGIN };
+    const user = await this.directory.users.findById(Number(pending[0]));
+    if (!user) return { ok: false, message: INVALID_LOGIN };
+    if (user.state === 'blocked') return { ok: false, message: BLOCKED_LOGIN };
+    const lockout = await this.repository.lockoutOf(user.id);
+    if (lockout.lockedAt && now.getTime() < lockout.lockedAt.getTime() + this.settings.lockoutMinutes * 60_000) return { ok: false, message: ACCOUNT_LOCKED };
+    if (!code.trim() || !(await this.directory.users.consumeRecoveryCode(user, code))) {
+      await this.repository.recordFailure(user.id, this.settings.maxLoginAttempts, now);
+      return { ok: false, message: INVALID_TWO_FACTOR };
+    }
+    return this.startSession(user, ip);
+  }
+
+  private async startSession(user: User, ip: string): Promise<SignInOutcome> {
+    const now = this.clock.now();
     await this.repository.resetLockout(user.id);
     // Sessions that outlived their absolute limit without being presented again go now.
     await this.repository.deleteExpiredSessionsOf(user.id, now);

@@ -1,11 +1,11 @@
 import { routeFor, type GatehouseContext } from 'gatehouse';
 import type { OauthProviderServices } from './services.js';
-import { SESSION_COOKIE, type SignedInSession } from './sessions.js';
+import { INVALID_LOGIN, SESSION_COOKIE, TWO_FACTOR_COOKIE, type SignedInSession } from './sessions.js';
 import { OauthError } from './oauth-errors.js';
 import type { AuthorizationRequest } from './provider.js';
 import { NATIVE_REDIRECT_URI } from './redirect-uri.js';
 import { describeScope } from './scopes.js';
-import { alert, csrfField, errorBody, escapeHtml, hiddenField, notice, renderPage, scopeList, signedInBody, signInForm, signOutForm } from './pages.js';
+import { alert, csrfField, errorBody, escapeHtml, hiddenField, notice, renderPage, scopeList, signedInBody, signInForm, signOutForm, twoFactorForm } from './pages.js';
 
 const route = routeFor<OauthProviderServices>();
 const SESSION = { strategy: 'session' } as const;
@@ -90,6 +90,11 @@ function signInPage(ctx: GatehouseContext, services: OauthProviderServices, logi
   renderPage(ctx, 'Sign in', signInForm(csrf, login, message), { csrfToken: csrf });
 }
 
+function twoFactorPage(ctx: GatehouseContext, services: OauthProviderServices, message?: string) {
+  const csrf = csrfFor(ctx, services);
+  renderPage(ctx, 'Two-factor authentication', twoFactorForm(csrf, message), { csrfToken: csrf });
+}
+
 export const sessionRoutes = [
   route({
     name: 'oauth-provider.sign-in-form',
@@ -114,8 +119,21 @@ export const sessionRoutes = [
       const fields = ctx.state.params.user;
       const user = fields && typeof fields === 'object' ? (fields as Record<string, unknown>) : {};
       const login = str(user.login);
-      const outcome = await services.sessions.signIn(login, str(user.password), ctx.ip);
-      if (!outcome.ok) return signInPage(ctx, services, login, outcome.message);
+      const secondStep = typeof user.otp_attempt === 'string' && !('login' in user);
+      const outcome = secondStep
+        ? await services.sessions.signInSecondStep(ctx.cookies.get(TWO_FACTOR_COOKIE), str(user.otp_attempt), ctx.ip)
+        : await services.sessions.signIn(login, str(user.password), ctx.ip);
+      if (outcome.ok === 'two-factor') {
+        services.sessions.setCookie(ctx, TWO_FACTOR_COOKIE, outcome.pendingCookie);
+        return twoFactorPage(ctx, services);
+      }
+      if (!outcome.ok) {
+        // A wrong code keeps the user on the second step while its window lasts.
+        if (secondStep && outcome.message !== INVALID_LOGIN) return twoFactorPage(ctx, services, outcome.message);
+        if (secondStep) services.sessions.clearCookie(ctx, TWO_FACTOR_COOKIE);
+        return signInPage(ctx, services, login, outcome.message);
+      }
+      if (secondStep) services.sessions.clearCookie(ctx, TWO_FACTOR_COOKIE);
       const current = signedIn(ctx);
       if (current) await services.sessions.signOut(current.session);
       services.sessions.setCookie(ctx, SESSION_COOKIE, outcome.sessionCookie);

@@ -188,3 +188,36 @@ test('concurrent failed sign-ins of one user are all counted, none answers 5xx',
   t.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200, 200]);
   t.is(Number((await app.db('oauth_sign_in_lockouts').where({ user_id: user.id }).first()).failed_attempts), 6);
 });
+
+test('users with two-factor authentication take a second step: a recovery code, good once; wrong codes count towards the lockout', async (t) => {
+  const { user } = await createUserWithToken(app);
+  const users = app.services.directory.users;
+  await users.update(user, { twoFactorEnabled: true });
+  const [code, other] = await users.regenerateRecoveryCodes(await users.findById(user.id));
+  const browser = new Browser(app.url);
+  const step = await browser.signIn(user.username);
+  t.is(step.status, 200);
+  t.regex(step.text, /name="user\[otp_attempt\]"/);
+  t.regex(step.text, /<label for="user_otp_attempt">/);
+  t.false(browser.cookies.has('_gitlab_session'), 'the password alone signs nobody in');
+  t.is(await sessionsOf(user.id), 0);
+  const wrong = await browser.post('/users/sign_in', { authenticity_token: Browser.csrf(step), 'user[otp_attempt]': '0000000000000000' });
+  t.is(wrong.status, 200);
+  t.regex(wrong.text, /Invalid two-factor code\./);
+  t.is(Number((await app.db('oauth_sign_in_lockouts').where({ user_id: user.id }).first()).failed_attempts), 1);
+  const right = await browser.post('/users/sign_in', { authenticity_token: Browser.csrf(wrong), 'user[otp_attempt]': code.toUpperCase() });
+  t.is(right.status, 302);
+  t.is(await sessionsOf(user.id), 1);
+  t.false(browser.cookies.has('_gatehouse_two_factor'));
+
+  const again = new Browser(app.url);
+  const second = await again.signIn(user.username);
+  const reused = await again.post('/users/sign_in', { authenticity_token: Browser.csrf(second), 'user[otp_attempt]': code });
+  t.regex(reused.text, /Invalid two-factor code\./, 'a recovery code is good once');
+  t.is((await again.post('/users/sign_in', { authenticity_token: Browser.csrf(reused), 'user[otp_attempt]': other })).status, 302);
+
+  const stranger = new Browser(app.url);
+  const forged = await stranger.post('/users/sign_in', { authenticity_token: Browser.csrf(await stranger.get('/users/sign_in')), 'user[otp_attempt]': other });
+  t.is(forged.status, 200, 'no password step, no second step');
+  t.regex(forged.text, /Invalid login or password\./);
+});
