@@ -59,6 +59,8 @@ export const codeSuggestionsPlugin = definePlugin({
         logger: deps.logger,
       }),
       graphql: new GraphqlEndpoint(service, deps.app.version.revision, deps.logger),
+      signingKey: { pem: keys.currentPem, kid: keys.currentKid },
+      discovery: {},
     };
   },
   routes: codeSuggestionsRoutes,

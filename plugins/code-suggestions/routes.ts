@@ -96,9 +96,9 @@ export const codeSuggestionsRoutes = [
     method: 'GET',
     path: '/.well-known/openid-configuration',
     auth: { strategy: 'none', reason: 'OpenID discovery is public: it tells verifiers the issuer and the JWKS URL' },
-    handler(ctx, _input, { service }) {
+    handler(ctx, _input, { service, discovery }) {
       ctx.set('Cache-Control', JWKS_CACHE_CONTROL);
-      ctx.body = presentOpenIdConfiguration(service.externalUrl);
+      ctx.body = discovery.document?.(service.externalUrl) ?? presentOpenIdConfiguration(service.externalUrl);
     },
   }),
   route({

@@ -342,6 +342,11 @@ export class UsersRepository {
     await trx('directory_recovery_codes').insert(digests.map((code_digest) => ({ user_id: userId, code_digest, created_at: now })));
   }
 
+  /** Deletes one recovery code of a user; false when it was not theirs or already used (one statement: used once). */
+  async deleteRecoveryCode(userId: number, digest: string): Promise<boolean> {
+    return (await this.db('directory_recovery_codes').where({ user_id: userId, code_digest: digest }).delete()) > 0;
+  }
+
   async recoveryCodeDigests(userId: number): Promise<string[]> {
     const rows = await this.db('directory_recovery_codes').select('code_digest').where({ user_id: userId }).orderBy('id');
     return rows.map((r) => String(r.code_digest));

@@ -247,6 +247,11 @@ export class UsersService {
     return verifyPassword(password, await this.repository.passwordHashOf(user.id));
   }
 
+  /** Uses up one of the user's recovery codes (the second sign-in step): true when it was valid and unused. */
+  consumeRecoveryCode(user: User, code: string): Promise<boolean> {
+    return this.repository.deleteRecoveryCode(user.id, this.digest(code.trim().toLowerCase()));
+  }
+
   /** Ten new codes of 16 hex characters; the old ones stop working. Stored as peppered digests. */
   async regenerateRecoveryCodes(user: User): Promise<string[]> {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => randomBytes(8).toString('hex'));

@@ -1,5 +1,6 @@
 import { z, definePlugin, generatePepper, PEPPER_RULE } from 'gatehouse';
 import { createOauthApplications } from './migrations/20261201000000_create_oauth_applications.js';
+import { addTrustedAndDeviceCode } from './migrations/20261204000000_add_trusted_and_device_code.js';
 import { ApplicationsService } from './service.js';
 import { oauthApplicationRoutes } from './routes.js';
 import type { OauthApplicationsServices } from './services.js';
@@ -18,7 +19,10 @@ export const oauthApplicationsPlugin = definePlugin({
   description: 'OAuth applications: users manage their own (/user/applications), admins the instance-wide ones (/applications).',
   dependsOn: ['directory', 'tokens'],
   config,
-  migrations: { '20261201000000_create_oauth_applications': createOauthApplications },
+  migrations: {
+    '20261201000000_create_oauth_applications': createOauthApplications,
+    '20261204000000_add_trusted_and_device_code': addTrustedAndDeviceCode,
+  },
   services: (deps): OauthApplicationsServices => ({
     applications: new ApplicationsService({
       db: deps.db,

@@ -34,13 +34,19 @@ function scopes(required: boolean): z.ZodType<string[] | undefined> {
 
 /** `confidential`: Grape Boolean, default true; null or blank also mean "not given". */
 const confidential = () => z.preprocess((v) => (v === null || v === '' ? undefined : v), p.boolean().optional());
+/** An optional Grape Boolean (`trusted`, `device_code_enabled`); null or blank mean "not given". */
+const flag = confidential;
 
 export const CreateApplicationParams = z.object({
   name: p.string(),
   redirect_uri: p.string(),
   scopes: scopes(true),
   confidential: confidential(),
+  device_code_enabled: flag(),
 });
+
+/** Admins' `POST /applications` also sets `trusted` (the consent page is skipped). */
+export const CreateInstanceApplicationParams = CreateApplicationParams.extend({ trusted: flag() });
 
 export const UpdateApplicationParams = z.object({
   id: p.integer(),
@@ -48,7 +54,10 @@ export const UpdateApplicationParams = z.object({
   redirect_uri: p.string().optional(),
   scopes: scopes(false),
   confidential: confidential(),
+  device_code_enabled: flag(),
 });
+
+export const UpdateInstanceApplicationParams = UpdateApplicationParams.extend({ trusted: flag() });
 
 export const ApplicationIdParams = z.object({ id: p.integer() });
 

@@ -9,6 +9,8 @@ export function presentApplication(application: Application) {
     callback_url: application.redirectUri,
     confidential: application.confidential,
     scopes: application.scopes,
+    trusted: application.trusted,
+    device_code_enabled: application.deviceCodeEnabled,
   };
 }
 

@@ -11,13 +11,17 @@ export interface Application {
   redirectUri: string;
   scopes: string[];
   confidential: boolean;
+  /** Admin-set: the provider skips the consent page. */
+  trusted: boolean;
+  /** The device authorization grant is allowed. */
+  deviceCodeEnabled: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
 
 export const APPLICATIONS_TABLE = 'oauth_applications';
 /** Every column but the secret digest: reads never carry it unless they ask for it by name. */
-const COLUMNS = ['id', 'owner_id', 'name', 'uid', 'redirect_uri', 'scopes', 'confidential', 'created_at', 'updated_at'].map(
+const COLUMNS = ['id', 'owner_id', 'name', 'uid', 'redirect_uri', 'scopes', 'confidential', 'trusted', 'device_code_enabled', 'created_at', 'updated_at'].map(
   (c) => `${APPLICATIONS_TABLE}.${c}`,
 );
 
@@ -30,6 +34,8 @@ function toApplication(row: Record<string, unknown>): Application {
     redirectUri: String(row.redirect_uri),
     scopes: JSON.parse(String(row.scopes)) as string[],
     confidential: Boolean(row.confidential),
+    trusted: Boolean(row.trusted),
+    deviceCodeEnabled: Boolean(row.device_code_enabled),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
@@ -43,6 +49,8 @@ export interface NewApplicationRow {
   redirectUri: string;
   scopes: readonly string[];
   confidential: boolean;
+  trusted: boolean;
+  deviceCodeEnabled: boolean;
   now: Date;
 }
 
@@ -52,6 +60,8 @@ export interface ApplicationChanges {
   redirectUri?: string;
   scopes?: readonly string[];
   confidential?: boolean;
+  trusted?: boolean;
+  deviceCodeEnabled?: boolean;
 }
 
 export class ApplicationsRepository {
@@ -84,6 +94,8 @@ export class ApplicationsRepository {
         redirect_uri: row.redirectUri,
         scopes: JSON.stringify(row.scopes),
         confidential: row.confidential,
+        trusted: row.trusted,
+        device_code_enabled: row.deviceCodeEnabled,
         created_at: row.now,
         updated_at: row.now,
       })
@@ -97,6 +109,8 @@ export class ApplicationsRepository {
     if (changes.redirectUri !== undefined) values.redirect_uri = changes.redirectUri;
     if (changes.scopes !== undefined) values.scopes = JSON.stringify(changes.scopes);
     if (changes.confidential !== undefined) values.confidential = changes.confidential;
+    if (changes.trusted !== undefined) values.trusted = changes.trusted;
+    if (changes.deviceCodeEnabled !== undefined) values.device_code_enabled = changes.deviceCodeEnabled;
     if (!Object.keys(values).length) return;
     await trx(APPLICATIONS_TABLE).where({ id }).update({ ...values, updated_at: now });
   }

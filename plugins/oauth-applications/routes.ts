@@ -1,6 +1,13 @@
 import { ForbiddenError, NotFoundError, callerOf, created, noContent, respondWithPage, routeFor, type GatehouseContext } from 'gatehouse';
 import type { OauthApplicationsServices } from './services.js';
-import { ApplicationIdParams, CreateApplicationParams, ListOwnApplicationsParams, UpdateApplicationParams } from './params.js';
+import {
+  ApplicationIdParams,
+  CreateApplicationParams,
+  CreateInstanceApplicationParams,
+  ListOwnApplicationsParams,
+  UpdateApplicationParams,
+  UpdateInstanceApplicationParams,
+} from './params.js';
 import { presentApplication, presentApplicationWithSecret } from './presenter.js';
 import type { Application } from './repository.js';
 import type { NewApplication } from './service.js';
@@ -10,12 +17,21 @@ const route = routeFor<OauthApplicationsServices>();
 /** `not_found!('Application')`: `{"message":"404 Application Not Found"}`. */
 const APPLICATION = 'Application';
 
-const toNewApplication = (input: { name: string; redirect_uri: string; scopes: string[]; confidential?: boolean }): NewApplication => ({
+const toNewApplication = (input: {
+  name: string;
+  redirect_uri: string;
+  scopes: string[];
+  confidential?: boolean;
+  device_code_enabled?: boolean;
+  trusted?: boolean;
+}): NewApplication => ({
   name: input.name,
   redirectUri: input.redirect_uri,
   scopes: input.scopes,
   // Grape's `default: true`; omitted or null is confidential.
   confidential: input.confidential ?? true,
+  deviceCodeEnabled: input.device_code_enabled ?? false,
+  trusted: input.trusted ?? false,
 });
 
 /**
@@ -85,6 +101,7 @@ export const userApplicationRoutes = [
         redirectUri: input.redirect_uri,
         scopes: input.scopes,
         confidential: input.confidential,
+        deviceCodeEnabled: input.device_code_enabled,
       });
       ctx.body = presentApplication(updated);
     },
@@ -109,7 +126,7 @@ export const instanceApplicationRoutes = [
     method: 'POST',
     path: '/api/v4/applications',
     auth: { strategy: 'admin' },
-    input: CreateApplicationParams,
+    input: CreateInstanceApplicationParams,
     async handler(ctx, input, services) {
       const { application, secret } = await services.applications.create(callerOf(ctx), null, toNewApplication(input));
       // 201, as GitLab's spec asserts (its docs say 200).
@@ -124,6 +141,25 @@ export const instanceApplicationRoutes = [
     async handler(ctx, _input, services) {
       // Not paginated, as in GitLab.
       ctx.body = (await services.applications.listInstance()).map(presentApplication);
+    },
+  }),
+  route({
+    name: 'oauth-applications.update',
+    method: 'PUT',
+    path: '/api/v4/applications/:id',
+    auth: { strategy: 'admin' },
+    input: UpdateInstanceApplicationParams,
+    async handler(ctx, input, services) {
+      const application = await instanceApplication(services, input.id);
+      const updated = await services.applications.update(callerOf(ctx), application, {
+        name: input.name,
+        redirectUri: input.redirect_uri,
+        scopes: input.scopes,
+        confidential: input.confidential,
+        deviceCodeEnabled: input.device_code_enabled,
+        trusted: input.trusted,
+      });
+      ctx.body = presentApplication(updated);
     },
   }),
   route({

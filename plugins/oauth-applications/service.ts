@@ -28,7 +28,15 @@ export interface NewApplication {
   redirectUri: string;
   scopes: readonly string[];
   confidential: boolean;
+  /** Admins only (`POST|PUT /applications`); default false. */
+  trusted?: boolean;
+  /** Default false for new applications, as in GitLab 19. */
+  deviceCodeEnabled?: boolean;
 }
+
+/** What changed about an application, for the code that keeps state derived from it (the OAuth provider's tokens). */
+export type ApplicationEvent = { type: 'deleted' | 'secret-renewed' | 'updated'; application: Application };
+export type ApplicationListener = (event: ApplicationEvent) => Promise<void> | void;
 
 /** What the service is built from: the database, the clock, the secret pepper and the tokens plugin's scopes. */
 export interface ApplicationsServiceOptions {
@@ -58,6 +66,7 @@ export class ApplicationsService {
   private readonly db: Knex;
   private readonly clock: Clock;
   private readonly pepper: string;
+  private readonly listeners: ApplicationListener[] = [];
 
   constructor(options: ApplicationsServiceOptions) {
     this.db = options.db;
@@ -67,6 +76,18 @@ export class ApplicationsService {
     this.availableScopes = new Set([...options.tokenScopes, ...OPENID_SCOPES]);
     const adminScopes = new Set<string>(ADMIN_SCOPES);
     this.nonAdminScopes = new Set([...this.availableScopes].filter((scope) => !adminScopes.has(scope)));
+  }
+
+  /**
+   * Runs `listener` after a committed delete, secret renewal or update, before the request is answered:
+   * the OAuth provider revokes the application's tokens on every instance there.
+   */
+  onChange(listener: ApplicationListener): void {
+    this.listeners.push(listener);
+  }
+
+  private async announce(event: ApplicationEvent): Promise<void> {
+    for (const listener of this.listeners) await listener(event);
   }
 
   /** The scopes `caller` may give an application. */
@@ -95,6 +116,8 @@ export class ApplicationsService {
       redirectUri: input.redirectUri,
       scopes: dedupe(input.scopes),
       confidential: input.confidential,
+      trusted: input.trusted ?? false,
+      deviceCodeEnabled: input.deviceCodeEnabled ?? false,
       now: this.clock.now(),
     });
     return { application, secret };
@@ -113,19 +136,23 @@ export class ApplicationsService {
     };
     this.validate(merged, changes.scopes ? this.grantableBy(caller) : this.availableScopes);
     const scopes = changes.scopes && dedupe(changes.scopes);
-    return this.db.transaction(async (trx) => {
+    const updated = await this.db.transaction(async (trx) => {
       await this.repository.update(application.id, { ...changes, scopes }, this.clock.now(), trx);
       return (await this.repository.findById(application.id, trx))!;
     });
+    await this.announce({ type: 'updated', application: updated });
+    return updated;
   }
 
   /** A new secret; the old one stops matching at once (its digest is overwritten). */
   async renewSecret(application: Application): Promise<ApplicationWithSecret> {
     const secret = newSecret();
-    return this.db.transaction(async (trx) => {
+    const renewed = await this.db.transaction(async (trx) => {
       await this.repository.replaceSecretDigest(application.id, this.digest(secret), this.clock.now(), trx);
       return { application: (await this.repository.findById(application.id, trx))!, secret };
     });
+    await this.announce({ type: 'secret-renewed', application: renewed.application });
+    return renewed;
   }
 
   /**
@@ -134,6 +161,7 @@ export class ApplicationsService {
    */
   async delete(application: Application): Promise<void> {
     await this.repository.delete(application.id);
+    await this.announce({ type: 'deleted', application });
   }
 
   listOwned(ownerId: number, page: { offset: number; limit: number }) {
@@ -148,6 +176,10 @@ export class ApplicationsService {
    * The application with this client id whose secret is `secret`, or undefined: how the OAuth
    * provider authenticates a client. Compared in constant time, on digests.
    */
+  findByUid(uid: string): Promise<Application | undefined> {
+    return this.repository.findByUid(uid);
+  }
+
   async authenticateClient(uid: string, secret: string): Promise<Application | undefined> {
     const application = await this.repository.findByUid(uid);
     const stored = application && (await this.repository.secretDigestOf(application.id));

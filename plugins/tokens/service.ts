@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { pepperedDigest, addDays, utcDayCache, createCache, type Knex, type Clock, type InvalidationBus, type Cache } from 'gatehouse';
 import { TokensRepository, type AccessToken, type TokenFilter } from './repository.js';
 import { ALL_SCOPES } from './scopes.js';
-import type { DirectoryServices, ResolvedToken, User } from './types.js';
+import type { BearerTokenResolver, DirectoryServices, ResolvedToken, User } from './types.js';
 
 export const TOKEN_PREFIX = 'glpat-';
 
@@ -97,6 +97,8 @@ export class TokensService {
   private readonly clock: Clock;
   private readonly pepper: string;
   readonly directory: DirectoryServices;
+  /** Another plugin's bearer tokens (OAuth access tokens), tried before personal access tokens. */
+  bearerResolver?: BearerTokenResolver;
 
   constructor(options: TokensServiceOptions) {
     this.db = options.db;
@@ -115,6 +117,11 @@ export class TokensService {
   /** Today (UTC), `YYYY-MM-DD`: token expiry is by calendar day. */
   /** Every scope a token may carry (GitLab's `all_available_scopes`). */
   readonly availableScopes: readonly string[] = ALL_SCOPES;
+
+  /** Makes the `token` strategy accept another kind of bearer token (at boot, by the plugin that issues them). */
+  useBearerResolver(resolver: BearerTokenResolver): void {
+    this.bearerResolver = resolver;
+  }
 
   /** Whether an error is this service's model validation error (for callers that word it their own way). */
   isModelError(error: unknown): error is TokenValidationError {

@@ -12,8 +12,8 @@ import {
 } from 'gatehouse';
 import { ANY_SCOPE } from './scopes.js';
 import type { AccessToken } from './repository.js';
-import type { Resolution, TokensService } from './service.js';
-import type { User } from './types.js';
+import { TOKEN_PREFIX, type Resolution, type TokensService } from './service.js';
+import type { BearerResolution, User } from './types.js';
 
 /** rack-oauth2's default realm, which GitLab's API guard uses in its challenges. */
 export const REALM = 'Protected by OAuth 2.0';
@@ -25,17 +25,32 @@ export const SUDO_NOT_ADMIN = 'Must be admin to use sudo';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
-/** The credential a request presents: `private_token` param wins, then PRIVATE-TOKEN, then Bearer. */
-export function presentedToken(ctx: GatehouseContext): string | undefined {
+/** `Authorization: Bearer`, else the `access_token` or `bearer_token` param. */
+function bearerOf(ctx: GatehouseContext): string | undefined {
+  const bearer = /^Bearer\s+(.+)$/i.exec(ctx.get('Authorization'));
+  if (bearer) return bearer[1].trim();
+  for (const name of ['access_token', 'bearer_token']) {
+    const value = ctx.state.params[name];
+    if (typeof value === 'string' && value) return value;
+  }
+  return undefined;
+}
+
+/** The personal access token param or header, when one is sent (it wins over any bearer token). */
+function privateTokenOf(ctx: GatehouseContext): string | undefined {
   const param = ctx.state.params.private_token;
   if (typeof param === 'string' && param) return param;
-  const header = ctx.get('PRIVATE-TOKEN');
-  if (header) return header;
-  const authorization = ctx.get('Authorization');
-  const bearer = /^Bearer\s+(.+)$/i.exec(authorization);
-  if (bearer) return bearer[1].trim();
-  const accessToken = ctx.state.params.access_token;
-  return typeof accessToken === 'string' && accessToken ? accessToken : undefined;
+  return ctx.get('PRIVATE-TOKEN') || undefined;
+}
+
+/** The credential a request presents: `private_token` param wins, then PRIVATE-TOKEN, then Bearer. */
+export function presentedToken(ctx: GatehouseContext): string | undefined {
+  return privateTokenOf(ctx) ?? bearerOf(ctx);
+}
+
+/** The bearer token of a request that sends no personal access token param or header: what may be an OAuth access token. */
+export function presentedBearerToken(ctx: GatehouseContext): string | undefined {
+  return privateTokenOf(ctx) === undefined ? bearerOf(ctx) : undefined;
 }
 
 /** The scopes that satisfy a route: `api`, `read_api` for reads, plus what the route adds. */
@@ -123,14 +138,43 @@ export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy<reado
     const sudo = sudoTarget(ctx);
     return sudo ? applySudo(sudo, principal, token.scopes, options) : principal;
   };
+  /** An OAuth (or other bearer) token: the same checks as a PAT's, in the same order. */
+  const admitBearer = (ctx: GatehouseContext, acceptable: readonly string[], resolved: BearerResolution): Principal | Promise<Principal> => {
+    if (resolved.problem === 'unknown') throw new UnauthorizedError();
+    if (resolved.problem === 'expired') throw new InvalidTokenError(EXPIRED, REALM);
+    if (resolved.problem === 'revoked') throw new InvalidTokenError(REVOKED, REALM);
+    if (acceptable[0] !== ANY_SCOPE && !resolved.scopes.some((scope) => acceptable.includes(scope))) throw new InsufficientScopeError(acceptable);
+    const { user } = resolved;
+    assertCanUseApi(user, options.externalUrl);
+    const principal: Principal = Object.freeze({
+      kind: 'user',
+      user: Object.freeze({ ...toPrincipalUser(user), isAdmin: user.isAdmin && (!options.adminMode || resolved.scopes.includes('admin_mode')) }),
+      credential: resolved.credential,
+    } as const);
+    const sudo = sudoTarget(ctx);
+    return sudo ? applySudo(sudo, principal, resolved.scopes, options) : principal;
+  };
+  /** A bearer token the resolver knows, admitted; undefined when it is not one of its tokens (then tried as a PAT). */
+  const viaResolver = (ctx: GatehouseContext, acceptable: readonly string[], presented: string): Principal | Promise<Principal> | undefined => {
+    const resolver = service.bearerResolver;
+    if (!resolver || presented.startsWith(TOKEN_PREFIX) || presented !== presentedBearerToken(ctx)) return undefined;
+    const resolved = resolver.resolve(presented);
+    if (resolved instanceof Promise) {
+      return resolved.then((answer) => (answer.problem === 'unknown' ? admitPat(ctx, acceptable, presented) : admitBearer(ctx, acceptable, answer)));
+    }
+    return resolved.problem === 'unknown' ? undefined : admitBearer(ctx, acceptable, resolved);
+  };
+  const admitPat = (ctx: GatehouseContext, acceptable: readonly string[], presented: string): Principal | Promise<Principal> => {
+    const resolved = service.resolve(presented);
+    return resolved instanceof Promise ? resolved.then((answer) => admit(ctx, acceptable, answer)) : admit(ctx, acceptable, resolved);
+  };
   return {
     prepare: (auth, route) => acceptableScopes(route.method, auth),
     // Synchronous for a cached token (no promise on the hot path); a promise when the database is asked.
     authenticate(ctx, _auth, acceptable) {
       const presented = presentedToken(ctx);
       if (!presented) throw new UnauthorizedError();
-      const resolved = service.resolve(presented);
-      return resolved instanceof Promise ? resolved.then((answer) => admit(ctx, acceptable, answer)) : admit(ctx, acceptable, resolved);
+      return viaResolver(ctx, acceptable, presented) ?? admitPat(ctx, acceptable, presented);
     },
   };
 }

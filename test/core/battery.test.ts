@@ -93,6 +93,8 @@ async function credentialsFor(target: TestApp, seeded: Awaited<ReturnType<typeof
     .sign(target.services['kubernetes-agent'].kasSecret);
   // The app's clock stands still, so one JWT of each kind stays valid for the whole battery.
   const shellToken = await shellJwt(target);
+  // A browser session of the seeded user (createUserWithToken's password), for the web pages.
+  const signedIn = await target.services['oauth-provider'].sessions.signIn(seeded.user.username, 'correct-horse-battery', '127.0.0.1');
   const byStrategy: Record<string, Record<string, string>> = {
     none: {},
     token: { 'PRIVATE-TOKEN': ROOT_TOKEN },
@@ -101,6 +103,7 @@ async function credentialsFor(target: TestApp, seeded: Awaited<ReturnType<typeof
     gitlab_shell: { 'Gitlab-Shell-Api-Request': shellToken },
     kas: { 'Gitlab-Kas-Api-Request': kasJwt },
     kas_agent: { 'Gitlab-Kas-Api-Request': kasJwt, 'Gitlab-Agent-Api-Request': seeded.agentToken.plaintext },
+    session: { cookie: `_gitlab_session=${signedIn.sessionCookie}` },
   };
   return async (route: BatteryRoute) => {
     if (route.path.includes('/personal_access_tokens/self') && route.method !== 'GET') {

@@ -55,6 +55,8 @@ export interface AppJson {
   callback_url: string;
   confidential: boolean;
   scopes: string[];
+  trusted: boolean;
+  device_code_enabled: boolean;
 }
 
 /** The Application entity a test expects, from a created body (the secret dropped) and changes. */
@@ -66,6 +68,8 @@ export function appJson(created: AppJson, changes: Partial<AppJson> = {}): AppJs
     callback_url: created.callback_url,
     confidential: created.confidential,
     scopes: created.scopes,
+    trusted: created.trusted,
+    device_code_enabled: created.device_code_enabled,
     ...changes,
   };
 }

@@ -119,6 +119,8 @@ test('create: 201 with the secret, an instance-wide application (no owner) store
     callback_url: 'https://grafana.example.com/login/gitlab',
     confidential: true,
     scopes: ['api', 'read_user'],
+    trusted: false,
+    device_code_enabled: false,
     secret,
   });
   t.deepEqual(await appRow(app, id), {

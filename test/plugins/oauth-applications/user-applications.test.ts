@@ -106,9 +106,11 @@ test('create: 201 with the entity and the secret; the row is owned by the caller
     callback_url: 'https://review-42.example.com/auth/callback',
     confidential: true,
     scopes: ['api', 'read_user'],
+    trusted: false,
+    device_code_enabled: false,
     secret,
   });
-  t.deepEqual(Object.keys(response.body), ['id', 'application_id', 'application_name', 'callback_url', 'confidential', 'scopes', 'secret']);
+  t.deepEqual(Object.keys(response.body), ['id', 'application_id', 'application_name', 'callback_url', 'confidential', 'scopes', 'trusted', 'device_code_enabled', 'secret']);
   const row = await appRow(app, id);
   t.deepEqual(row, {
     id,
