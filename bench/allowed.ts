@@ -183,6 +183,7 @@ async function main() {
           bareKoaPostWithBody: barePostRounds[index],
           allowed: { ...target.rounds[index], peakRssMb: Math.max(...target.rounds.map((r) => r.peakRssMb ?? 0)) },
           ratio: round(medianRatio),
+          cpuUsPerRequest: median(target.rounds.map((result) => result.cpuUsPerRequest ?? 0)),
           ratioToBarePost: round(target.rounds[index].requestsPerSecond / barePostRounds[index].requestsPerSecond),
           no429s: target.rounds.every((r) => r.non2xx === 0),
         };
@@ -192,7 +193,7 @@ async function main() {
       const sideBySide: LoadResult[][] = [];
       if (others.length > 0) {
         for (let index = 0; index < ROUNDS; index++) {
-          sideBySide.push(await loadSideBySide(targets.map((target) => ({ url: target.url, headers: target.headers, request: postOf(target) })), DURATION_S));
+          sideBySide.push(await loadSideBySide(targets.map((target) => ({ url: target.url, headers: target.headers, request: postOf(target), pid: target.child.pid })), DURATION_S));
         }
       }
       const compared = others.map((other, i) => {
@@ -211,7 +212,14 @@ async function main() {
               otherRps: Math.round(results[i + 1].requestsPerSecond),
               otherP99Ms: results[i + 1].p99Ms,
               thisOverOther: round(results[0].requestsPerSecond / results[i + 1].requestsPerSecond),
+              thisCpuUsPerRequest: results[0].cpuUsPerRequest,
+              otherCpuUsPerRequest: results[i + 1].cpuUsPerRequest,
             })),
+          },
+          // The server's CPU per request, every round of both kinds: the figure other work hardly moves.
+          cpuUsPerRequest: {
+            this: median([...measured.rounds, ...sideBySide.map((results) => results[0])].map((result) => result.cpuUsPerRequest ?? 0)),
+            other: median([...other.rounds, ...sideBySide.map((results) => results[i + 1])].map((result) => result.cpuUsPerRequest ?? 0)),
           },
         };
       });
@@ -236,14 +244,15 @@ async function main() {
       process.stdout.write(
         [
           `bare Koa route:                ${Math.round(own.bareKoa.requestsPerSecond)} req/s, p99 ${own.bareKoa.p99Ms} ms`,
-          `POST /internal/allowed:        ${Math.round(own.allowed.requestsPerSecond)} req/s, p99 ${own.allowed.p99Ms} ms, non-2xx ${own.allowed.non2xx}`,
+          `POST /internal/allowed:        ${Math.round(own.allowed.requestsPerSecond)} req/s, p99 ${own.allowed.p99Ms} ms, non-2xx ${own.allowed.non2xx}, server CPU ${own.cpuUsPerRequest} µs/request`,
           `ratio:                         ${own.ratio} (target ≥ 0.40; median of ${ROUNDS} alternating rounds: ${own.rounds.map((r) => r.ratio).join(', ')})`,
           `bare Koa POST with JSON body:  ${Math.round(own.bareKoaPostWithBody.requestsPerSecond)} req/s (context only: /allowed at ${own.ratioToBarePost} of it)`,
           ...compared.map(
             (other) =>
               `A/B against ${other.root}: its ratio ${other.ratio} (rounds ${other.rounds.map((r) => r.ratio).join(', ')}), p99 ${other.allowed.p99Ms} ms, ` +
               `peak RSS ${other.allowed.peakRssMb} MB; this checkout's req/s over its: ${other.thisOverCompared} (rounds ${other.thisOverComparedRounds.join(', ')}); ` +
-              `side by side: ${other.sideBySide.thisOverCompared} (rounds ${other.sideBySide.rounds.map((r) => r.thisOverOther).join(', ')})`,
+              `side by side: ${other.sideBySide.thisOverCompared} (rounds ${other.sideBySide.rounds.map((r) => r.thisOverOther).join(', ')}); ` +
+              `server CPU per request: ${other.cpuUsPerRequest.this} µs here, ${other.cpuUsPerRequest.other} µs there (medians over all rounds)`,
           ),
           `shell JWT verify alone:        ${verify.verifyShellJwtUs} µs/op (node:crypto HMAC; a repeated token ${verify.verifyRepeatUs} µs); jose jwtVerify HS256 ${verify.joseJwtVerifyUs} µs/op (${verify.joseOverGatehouse}×)`,
           `pass: ${JSON.stringify(report.pass)}`,

@@ -81,6 +81,7 @@ async function main() {
           bareKoa: bareRounds[index],
           patSelf: { ...target.rounds[index], peakRssMb: Math.max(...target.rounds.map((r) => r.peakRssMb ?? 0)) },
           ratio: round(medianRatio),
+          cpuUsPerRequest: median(target.rounds.map((result) => result.cpuUsPerRequest ?? 0)),
           bootToListeningMs: Math.round(target.bootMs),
         };
       };
@@ -90,7 +91,7 @@ async function main() {
       const sideBySide: LoadResult[][] = [];
       if (others.length > 0) {
         for (let index = 0; index < ROUNDS; index++) {
-          sideBySide.push(await loadSideBySide(targets.map((target) => ({ url: target.url, headers: auth })), DURATION_S));
+          sideBySide.push(await loadSideBySide(targets.map((target) => ({ url: target.url, headers: auth, pid: target.child.pid })), DURATION_S));
         }
       }
       const compared = others.map((other, i) => {
@@ -109,7 +110,14 @@ async function main() {
               otherRps: Math.round(results[i + 1].requestsPerSecond),
               otherP99Ms: results[i + 1].p99Ms,
               thisOverOther: round(results[0].requestsPerSecond / results[i + 1].requestsPerSecond),
+              thisCpuUsPerRequest: results[0].cpuUsPerRequest,
+              otherCpuUsPerRequest: results[i + 1].cpuUsPerRequest,
             })),
+          },
+          // The server's CPU per request, every round of both kinds: the figure other work hardly moves.
+          cpuUsPerRequest: {
+            this: median([...measured.rounds, ...sideBySide.map((results) => results[0])].map((result) => result.cpuUsPerRequest ?? 0)),
+            other: median([...other.rounds, ...sideBySide.map((results) => results[i + 1])].map((result) => result.cpuUsPerRequest ?? 0)),
           },
         };
       });
@@ -138,7 +146,7 @@ async function main() {
       process.stdout.write(
         [
           `bare Koa route:                ${Math.round(own.bareKoa.requestsPerSecond)} req/s, p99 ${own.bareKoa.p99Ms} ms`,
-          `GET /personal_access_tokens/self: ${Math.round(own.patSelf.requestsPerSecond)} req/s, p99 ${own.patSelf.p99Ms} ms, non-2xx ${own.patSelf.non2xx}`,
+          `GET /personal_access_tokens/self: ${Math.round(own.patSelf.requestsPerSecond)} req/s, p99 ${own.patSelf.p99Ms} ms, non-2xx ${own.patSelf.non2xx}, server CPU ${own.cpuUsPerRequest} µs/request`,
           `ratio:                         ${own.ratio} (target ≥ 0.50; median of ${ROUNDS} alternating rounds: ${own.rounds.map((r) => r.ratio).join(', ')})`,
           `boot to listening (existing db): ${own.bootToListeningMs} ms (target ≤ 1500)`,
           `peak RSS under load:           ${own.patSelf.peakRssMb} MB (target ≤ 150)`,
@@ -146,7 +154,8 @@ async function main() {
             (other) =>
               `A/B against ${other.root}: its ratio ${other.ratio} (rounds ${other.rounds.map((r) => r.ratio).join(', ')}), p99 ${other.patSelf.p99Ms} ms, ` +
               `peak RSS ${other.patSelf.peakRssMb} MB, boot ${other.bootToListeningMs} ms; this checkout's req/s over its: ${other.thisOverCompared} (rounds ${other.thisOverComparedRounds.join(', ')}); ` +
-              `side by side: ${other.sideBySide.thisOverCompared} (rounds ${other.sideBySide.rounds.map((r) => r.thisOverOther).join(', ')})`,
+              `side by side: ${other.sideBySide.thisOverCompared} (rounds ${other.sideBySide.rounds.map((r) => r.thisOverOther).join(', ')}); ` +
+              `server CPU per request: ${other.cpuUsPerRequest.this} µs here, ${other.cpuUsPerRequest.other} µs there (medians over all rounds)`,
           ),
           `pass: ${JSON.stringify(report.pass)}`,
           '',

@@ -84,7 +84,7 @@ export function parseBody(limitBytes: number): Middleware<GatehouseState> {
     const { headers } = ctx.req;
     const type = headers['content-type'];
     const plainJson = (type === 'application/json' || (type !== undefined && PLAIN_JSON_WITH_CHARSET.test(type))) && !headers['content-encoding'];
-    if (!plainJson) return (await generalParser())(ctx, next);
+    if (!plainJson) return (general ?? (await generalParser()))(ctx, next);
     const text = (await getRawBody(ctx.req, { length: headers['content-length'] || undefined, limit: limitBytes })).toString('utf8');
     if (text === '') (ctx.request as { body?: unknown }).body = {};
     else if (!STRICT_JSON.test(text)) throw Object.assign(new SyntaxError('invalid JSON, only supports object and array'), { status: 400 });
