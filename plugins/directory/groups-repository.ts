@@ -109,6 +109,10 @@ export class GroupsRepository {
     await trx(TABLE).where({ id }).update({ marked_for_deletion_at: now, updated_at: now });
   }
 
+  async unmarkForDeletion(id: number, now: Date, trx: Knex): Promise<void> {
+    await trx(TABLE).where({ id }).update({ marked_for_deletion_at: null, updated_at: now });
+  }
+
   /** Top-level groups and subgroups whose deletion mark is older than `before`. */
   async markedBefore(before: Date, trx: Knex = this.db): Promise<number[]> {
     const rows = await trx(TABLE).select('id').where({ kind: 'group' }).whereNotNull('marked_for_deletion_at').andWhere('marked_for_deletion_at', '<=', before).orderBy('id');

@@ -4,6 +4,7 @@ import {
   ApiError,
   NotFoundError,
   callerOf,
+  created,
   noContent,
   pageOf,
   paginationShape,
@@ -194,6 +195,19 @@ export const projectListRoutes = [
       const project = await services.projects.visibleProject(viewer, input.id);
       await services.projectLists.delete(viewer, project, { permanentlyRemove: input.permanently_remove, fullPath: input.full_path });
       accepted(ctx);
+    },
+  }),
+  route({
+    name: 'directory.projects.restore',
+    method: 'POST',
+    path: '/api/v4/projects/:id/restore',
+    auth: { strategy: 'token' },
+    input: z.object({ id: p.string() }),
+    async handler(ctx, input, services) {
+      const viewer = callerOf(ctx);
+      const restored = await services.projectLists.restore(viewer, await services.projects.visibleProject(viewer, input.id));
+      const lineage = await services.projects.projectLineage(restored);
+      created(ctx, presentProject(restored, lineage, services.externalUrl, { admin: viewer.isAdmin }));
     },
   }),
   route({

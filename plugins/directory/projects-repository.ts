@@ -268,6 +268,10 @@ export class ProjectsRepository {
     await trx(TABLE).where({ id }).update({ marked_for_deletion_at: now, updated_at: now });
   }
 
+  async unmarkForDeletion(id: number, now: Date, trx: Knex): Promise<void> {
+    await trx(TABLE).where({ id }).update({ marked_for_deletion_at: null, updated_at: now });
+  }
+
   /** Projects whose deletion mark is at or before `before`. */
   async markedBefore(before: Date, trx: Knex = this.db): Promise<number[]> {
     const rows = await trx(TABLE).select('id').whereNotNull('marked_for_deletion_at').andWhere('marked_for_deletion_at', '<=', before).orderBy('id');
