@@ -349,3 +349,18 @@ test('GET /groups/:id/projects: an invisible group → 404 Group Not Found', asy
     t.deepEqual(response.body, { message: '404 Group Not Found' });
   }
 });
+
+test('GET /projects/:id reads without a token: public projects answer, others are 404; a bad token is 401', async (t) => {
+  const shown = await app.request(`/api/v4/projects/${encodeURIComponent(projects.public.path_with_namespace)}`);
+  t.is(shown.status, 200);
+  t.like(shown.body, { id: projects.public.id, visibility: 'public' });
+  t.false('repository_storage' in shown.body);
+  for (const project of [projects.internal, projects.private]) {
+    const hidden = await app.request(`/api/v4/projects/${project.id}`);
+    t.is(hidden.status, 404);
+    t.deepEqual(hidden.body, { message: '404 Project Not Found' });
+  }
+  const bad = await app.request(`/api/v4/projects/${projects.public.id}`, { token: 'glpat-not-a-real-token-000000' });
+  t.is(bad.status, 401);
+  t.deepEqual(bad.body, UNAUTHORIZED);
+});
