@@ -84,11 +84,8 @@ export class GroupsService {
     if (!isActive(viewer)) return { ids: [], visibilities: ['public'] };
     const auth = await authorizationsOf(viewer.id, this.members, this.namespaces);
     if (request.owned) return { ids: atLeast(auth.direct, ACCESS.OWNER), visibilities: [] };
-    if (request.minAccessLevel !== undefined) {
-      const ids = new Set<number>();
-      for (const id of atLeast(auth.direct, request.minAccessLevel)) for (const d of await this.namespaces.selfAndDescendantIds(id)) ids.add(d);
-      return { ids: [...ids], visibilities: [] };
-    }
+    // A group's inherited level is the highest direct one above it: at least N exactly below a membership of at least N.
+    if (request.minAccessLevel !== undefined) return { ids: atLeast(auth.groups, request.minAccessLevel), visibilities: [] };
     const allAvailable = request.allAvailable ?? viewer.isAdmin;
     if (viewer.isAdmin && allAvailable) return { all: true };
     // GitLab's authorized groups also hold the groups of the projects one is a direct member of.

@@ -364,3 +364,17 @@ test('GET /projects/:id reads without a token: public projects answer, others ar
   t.is(bad.status, 401);
   t.deepEqual(bad.body, UNAUTHORIZED);
 });
+
+test('GET /projects: a higher membership above a lower one reaches every project below both', async (t) => {
+  const user = await newUser();
+  const top = await post('/api/v4/groups', ROOT_TOKEN, { name: 'Top', path: `${aside}-top-group` });
+  const middle = await post('/api/v4/groups', ROOT_TOKEN, { name: 'Middle', path: 'middle', parent_id: top.id });
+  const bottom = await post('/api/v4/groups', ROOT_TOKEN, { name: 'Bottom', path: 'bottom', parent_id: middle.id });
+  const leaf = await post('/api/v4/groups', ROOT_TOKEN, { name: 'Leaf', path: 'leaf', parent_id: bottom.id });
+  await post('/api/v4/projects', ROOT_TOKEN, { path: `${aside}-deep`, namespace_id: leaf.id });
+  await post(`/api/v4/groups/${top.id}/members`, ROOT_TOKEN, { user_id: user.id, access_level: 40 });
+  await post(`/api/v4/groups/${bottom.id}/members`, ROOT_TOKEN, { user_id: user.id, access_level: 10 });
+  t.deepEqual(await listPaths('/api/v4/projects', user.token, { search: `${aside}-deep`, min_access_level: '40' }), ['deep']);
+  const [project] = (await app.request(`/api/v4/projects?search=${aside}-deep`, { token: user.token })).body;
+  t.deepEqual(project.permissions.group_access, { access_level: 40, notification_level: 3 });
+});
