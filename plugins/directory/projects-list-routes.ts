@@ -178,8 +178,8 @@ export const projectListRoutes = [
       const viewer = viewerOf(ctx);
       const group = await services.projects.visibleGroup(viewer, input.id);
       const namespaceIds = input.include_subgroups ? await services.projects.namespaces.selfAndDescendantIds(group.id) : [group.id];
-      // GitLab's group project list has no `permissions` block.
-      await respondWithProjects(ctx, services, input, entityFor(ctx, input, 'project'), (request, window) =>
+      // GitLab's group project list shows the Project entity to everyone (anonymous callers too), without `permissions`.
+      await respondWithProjects(ctx, services, input, input.simple ? 'basic' : 'project', (request, window) =>
         services.projectLists.list(viewer, request, window, namespaceIds),
       );
     },

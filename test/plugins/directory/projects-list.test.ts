@@ -378,3 +378,13 @@ test('GET /projects: a higher membership above a lower one reaches every project
   const [project] = (await app.request(`/api/v4/projects?search=${aside}-deep`, { token: user.token })).body;
   t.deepEqual(project.permissions.group_access, { access_level: 40, notification_level: 3 });
 });
+
+test('GET /groups/:id/projects: the Project entity for anonymous callers too; simple=true gives BasicProjectDetails', async (t) => {
+  const anonymous = await app.request(`/api/v4/groups/${shop.id}/projects?search=${prefix}-public`);
+  t.is(anonymous.body.length, 1);
+  t.like(anonymous.body[0], { id: projects.public.id, archived: false, marked_for_deletion_on: null });
+  t.false('permissions' in anonymous.body[0]);
+  const simple = await app.request(`/api/v4/groups/${shop.id}/projects?search=${prefix}-public&simple=true`, { token: owner.token });
+  t.false('archived' in simple.body[0]);
+  t.deepEqual(simple.body[0].tag_list, []);
+});
