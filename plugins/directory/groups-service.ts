@@ -82,12 +82,13 @@ export class GroupsService {
    */
   async scopeFor(viewer: Viewer | null, request: GroupListRequest): Promise<GroupScope> {
     if (!isActive(viewer)) return { ids: [], visibilities: ['public'] };
+    const allAvailable = request.allAvailable ?? viewer.isAdmin;
+    // Checked before reading memberships: an admin's list of everything needs none of them.
+    if (viewer.isAdmin && allAvailable && !request.owned && request.minAccessLevel === undefined) return { all: true };
     const auth = await authorizationsOf(viewer.id, this.members, this.namespaces);
     if (request.owned) return { ids: atLeast(auth.direct, ACCESS.OWNER), visibilities: [] };
     // A group's inherited level is the highest direct one above it: at least N exactly below a membership of at least N.
     if (request.minAccessLevel !== undefined) return { ids: atLeast(auth.groups, request.minAccessLevel), visibilities: [] };
-    const allAvailable = request.allAvailable ?? viewer.isAdmin;
-    if (viewer.isAdmin && allAvailable) return { all: true };
     // GitLab's authorized groups also hold the groups of the projects one is a direct member of.
     const projectGroupIds = await this.projects.namespaceIdsOf([...auth.projects.keys()]);
     const memberGroups = (await this.groups.findByIds([...new Set([...auth.groups.keys(), ...projectGroupIds])])).filter((ns) => ns.kind === 'group');

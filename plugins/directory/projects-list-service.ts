@@ -72,6 +72,7 @@ export class ProjectsListService {
     if (!isActive(viewer)) return { scope: { ids: [], namespaceIds: [], visibilities: narrowed ? [] : ['public'] } };
     const authorizations = await authorizationsOf(viewer.id, this.members, this.namespaces);
     if (!narrowed) {
+      // Admins see everything; their memberships still fill each project's `permissions`.
       if (viewer.isAdmin) return { scope: { all: true }, authorizations };
       return { scope: authorized(authorizations, ACCESS.GUEST, ['public', 'internal']), authorizations };
     }
