@@ -388,3 +388,14 @@ test('GET /groups/:id/projects: the Project entity for anonymous callers too; si
   t.false('archived' in simple.body[0]);
   t.deepEqual(simple.body[0].tag_list, []);
 });
+
+test('GET /projects and /groups: id bounds and skipped ids past an id column are taken as the column\'s limits', async (t) => {
+  t.deepEqual(await listPaths('/api/v4/projects', admin.token, { id_after: '2147483648' }), []);
+  t.deepEqual(await listPaths('/api/v4/projects', admin.token, { id_before: '99999999999' }), ['hidden', 'internal', 'mine', 'private', 'public']);
+  const groups = await app.request(`/api/v4/groups?skip_groups=2147483648&search=${prefix}-team`, { token: admin.token });
+  t.is(groups.status, 200);
+  t.deepEqual(
+    groups.body.map((group: { id: number }) => group.id),
+    [team.id],
+  );
+});
