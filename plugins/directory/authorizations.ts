@@ -27,14 +27,26 @@ export async function authorizationsOf(
   const direct = new Map<number, number>();
   const projects = new Map<number, number>();
   for (const member of memberships) {
-    if (member.sourceType === 'project') {
-      projects.set(member.sourceId, member.accessLevel);
-      continue;
+    if (member.sourceType === 'project') projects.set(member.sourceId, member.accessLevel);
+    else direct.set(member.sourceId, member.accessLevel);
+  }
+  // Down the trees one level per query, whatever the number of memberships: a subgroup inherits the
+  // highest level held in any of its ancestors.
+  // A group whose level rose is walked again, so a higher membership above a lower one reaches all the
+  // way down; levels only rise, so the walk ends.
+  for (const [id, level] of direct) groups.set(id, level);
+  let frontier = [...direct.keys()];
+  while (frontier.length > 0) {
+    const raised = new Set<number>();
+    for (const child of await namespaces.childrenOf(frontier, db)) {
+      const inherited = groups.get(child.parentId) ?? 0;
+      const current = groups.get(child.id);
+      if (current === undefined || inherited > current) {
+        groups.set(child.id, Math.max(current ?? 0, inherited));
+        raised.add(child.id);
+      }
     }
-    direct.set(member.sourceId, member.accessLevel);
-    for (const id of await namespaces.selfAndDescendantIds(member.sourceId, db)) {
-      groups.set(id, Math.max(groups.get(id) ?? 0, member.accessLevel));
-    }
+    frontier = [...raised];
   }
   const personal = await namespaces.findUserNamespace(userId, db);
   return { groups, direct, projects, personalNamespaceId: personal?.id };

@@ -1,4 +1,4 @@
-import type { Knex } from 'gatehouse';
+import { isRowId, type Knex } from 'gatehouse';
 import { NAMESPACE_COLUMNS, toNamespace, type Namespace, type Visibility } from './namespaces-repository.js';
 import { escapeLike } from './members-repository.js';
 
@@ -45,7 +45,9 @@ export class GroupsRepository {
     if (filter.within) query.whereIn('id', [...filter.within]);
     if (filter.topLevelOnly) query.whereNull('parent_id');
     if (filter.visibility) query.andWhere('visibility', filter.visibility);
-    if (filter.skipIds?.length) query.whereNotIn('id', [...filter.skipIds]);
+    // Ids no integer column holds skip nothing (PostgreSQL would refuse the comparison).
+    const skipIds = filter.skipIds?.filter(isRowId);
+    if (skipIds?.length) query.whereNotIn('id', skipIds);
     if (filter.search) {
       const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
       // Outside one parent GitLab searches the whole route (`parent/child`), else the group's own path.
@@ -107,6 +109,10 @@ export class GroupsRepository {
 
   async markForDeletion(id: number, now: Date, trx: Knex): Promise<void> {
     await trx(TABLE).where({ id }).update({ marked_for_deletion_at: now, updated_at: now });
+  }
+
+  async unmarkForDeletion(id: number, now: Date, trx: Knex): Promise<void> {
+    await trx(TABLE).where({ id }).update({ marked_for_deletion_at: null, updated_at: now });
   }
 
   /** Top-level groups and subgroups whose deletion mark is older than `before`. */

@@ -1,4 +1,4 @@
-import { z, p, INVALID, NOT_A_VALID_VALUE, ApiError, callerOf, paginationShape, pageOf, respondWithPage, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, p, INVALID, NOT_A_VALID_VALUE, ApiError, callerOf, created, paginationShape, pageOf, respondWithPage, routeFor, type GatehouseContext } from 'gatehouse';
 import type { DirectoryServices } from './services.js';
 import { VISIBILITIES, type Namespace } from './namespaces-repository.js';
 import { GROUP_ORDERS } from './groups-repository.js';
@@ -139,6 +139,18 @@ export const groupListRoutes = [
       const group = await services.projects.visibleGroup(viewer, input.id);
       await services.groups.delete(viewer, group, { permanentlyRemove: input.permanently_remove, fullPath: input.full_path });
       accepted(ctx);
+    },
+  }),
+  route({
+    name: 'directory.groups.restore',
+    method: 'POST',
+    path: '/api/v4/groups/:id/restore',
+    auth: { strategy: 'token' },
+    input: z.object({ id: p.string() }),
+    async handler(ctx, input, services) {
+      const viewer = callerOf(ctx);
+      const restored = await services.groups.restore(viewer, await services.projects.visibleGroup(viewer, input.id));
+      created(ctx, presentGroup(restored, await services.projects.lineageOf(restored), services.externalUrl));
     },
   }),
 ];

@@ -14,6 +14,7 @@ const REMOVE_GROUP_ACCESS = ACCESS.OWNER;
 export const GROUP_ALREADY_MARKED = 'Group has already been marked for deletion';
 export const ONLY_SUBGROUPS = '`permanently_remove` option is only available for subgroups.';
 export const GROUP_NOT_MARKED = 'Group must be marked for deletion first.';
+export const GROUP_NOT_MARKED_FOR_RESTORE = 'Group has not been marked for deletion';
 export const GROUP_FULL_PATH_INCORRECT = '`full_path` is incorrect. You must enter the complete path for the subgroup.';
 
 /** GitLab's `offset_pagination_limit` plan limit (default 50 000) for group lists. */
@@ -43,6 +44,9 @@ export const retentionCutoff = (now: Date, days: number) => new Date(now.getTime
 
 /** The `-deletion_scheduled-<id>` suffix GitLab 18 gives a name and path when it marks them for deletion. */
 export const scheduledName = (value: string, id: number) => `${value}-deletion_scheduled-${id}`;
+
+/** The name or path from before the mark. */
+export const unscheduledName = (value: string, id: number) => (value.endsWith(`-deletion_scheduled-${id}`) ? value.slice(0, -`-deletion_scheduled-${id}`.length) : value);
 
 /**
  * Group lists with GitLab's visibility rules (GroupsFinder), and group deletion as GitLab 18 does it:
@@ -78,15 +82,13 @@ export class GroupsService {
    */
   async scopeFor(viewer: Viewer | null, request: GroupListRequest): Promise<GroupScope> {
     if (!isActive(viewer)) return { ids: [], visibilities: ['public'] };
+    const allAvailable = request.allAvailable ?? viewer.isAdmin;
+    // Checked before reading memberships: an admin's list of everything needs none of them.
+    if (viewer.isAdmin && allAvailable && !request.owned && request.minAccessLevel === undefined) return { all: true };
     const auth = await authorizationsOf(viewer.id, this.members, this.namespaces);
     if (request.owned) return { ids: atLeast(auth.direct, ACCESS.OWNER), visibilities: [] };
-    if (request.minAccessLevel !== undefined) {
-      const ids = new Set<number>();
-      for (const id of atLeast(auth.direct, request.minAccessLevel)) for (const d of await this.namespaces.selfAndDescendantIds(id)) ids.add(d);
-      return { ids: [...ids], visibilities: [] };
-    }
-    const allAvailable = request.allAvailable ?? viewer.isAdmin;
-    if (viewer.isAdmin && allAvailable) return { all: true };
+    // A group's inherited level is the highest direct one above it: at least N exactly below a membership of at least N.
+    if (request.minAccessLevel !== undefined) return { ids: atLeast(auth.groups, request.minAccessLevel), visibilities: [] };
     // GitLab's authorized groups also hold the groups of the projects one is a direct member of.
     const projectGroupIds = await this.projects.namespaceIdsOf([...auth.projects.keys()]);
     const memberGroups = (await this.groups.findByIds([...new Set([...auth.groups.keys(), ...projectGroupIds])])).filter((ns) => ns.kind === 'group');
@@ -141,6 +143,28 @@ export class GroupsService {
       return [...subtree.map(changedNamespace), ...projectIds.map(changedProject)];
     });
     await this.cache.invalidate(tags);
+  }
+
+  /**
+   * `POST /groups/:id/restore` (owners and admins): takes the deletion mark off and gives the group
+   * its name and path back. When another group or project took the old path meanwhile, the group keeps
+   * the `-deletion_scheduled-<id>` path (its name is restored either way).
+   */
+  async restore(viewer: Viewer, group: Namespace): Promise<Namespace> {
+    await this.directory.requireGroupAccess(viewer, group, REMOVE_GROUP_ACCESS);
+    if (!group.markedForDeletionAt) throw new ServiceError(400, GROUP_NOT_MARKED_FOR_RESTORE);
+    const tags = await this.db.transaction(async (trx) => {
+      const now = this.clock.now();
+      const path = unscheduledName(group.path, group.id);
+      const parentPath = group.fullPath.slice(0, group.fullPath.length - group.path.length);
+      const free = !(await this.namespaces.fullPathTaken(`${parentPath}${path}`, trx)) && !(await this.projects.fullPathTaken(`${parentPath}${path}`, trx));
+      await this.groups.renameSubtree(group, unscheduledName(group.name, group.id), free ? path : group.path, now, trx);
+      await this.groups.unmarkForDeletion(group.id, now, trx);
+      const subtree = await this.namespaces.selfAndDescendantIds(group.id, trx);
+      return [...subtree.map(changedNamespace), ...(await this.projects.idsInNamespaces(subtree, trx)).map(changedProject)];
+    });
+    await this.cache.invalidate(tags);
+    return (await this.namespaces.findById(group.id))!;
   }
 
   /** Removes a group, its subgroups and projects and all that hangs off them, in one transaction. */

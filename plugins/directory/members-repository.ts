@@ -102,14 +102,16 @@ export class MembersRepository {
    * those users'; `query` matches username or name, case-insensitive (GitLab's member search; emails are not searched, so nobody learns them).
    */
   async listOf(sourceType: MemberSource, sourceIds: readonly number[], filter: MemberFilter = {}, trx: Knex = this.db): Promise<Member[]> {
-    if (sourceIds.length === 0) return [];
+    // An id no integer column can hold matches nothing (PostgreSQL would refuse the comparison).
+    const userIds = filter.userIds?.filter(isRowId);
+    if (sourceIds.length === 0 || userIds?.length === 0) return [];
     const rows = await trx(`${TABLE} as m`)
       .select('m.*')
       .join('directory_users as u', 'u.id', 'm.user_id')
       .where('m.source_type', sourceType)
       .whereIn('m.source_id', [...sourceIds])
       .modify((q) => {
-        if (filter.userIds) q.whereIn('m.user_id', [...filter.userIds]);
+        if (userIds) q.whereIn('m.user_id', userIds);
         if (filter.query) {
           const pattern = `%${escapeLike(filter.query.toLowerCase())}%`;
           q.andWhere((inner) =>

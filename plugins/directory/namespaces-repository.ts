@@ -229,6 +229,13 @@ export class NamespacesRepository {
     return ids;
   }
 
+  /** The direct children of any of these namespaces, with their parent (one query per tree level, for callers walking down). */
+  async childrenOf(parentIds: readonly number[], trx: Knex = this.db): Promise<Array<{ id: number; parentId: number }>> {
+    if (parentIds.length === 0) return [];
+    const rows = await trx(TABLE).select('id', 'parent_id').whereIn('parent_id', [...parentIds]);
+    return rows.map((row) => ({ id: Number(row.id), parentId: Number(row.parent_id) }));
+  }
+
   /** The distinct visibilities of a group's direct subgroups (a group may not be less visible than any). */
   async childVisibilities(parentId: number, trx: Knex = this.db): Promise<Visibility[]> {
     const rows = await trx(TABLE).distinct('visibility').where({ parent_id: parentId });

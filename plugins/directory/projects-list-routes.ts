@@ -4,6 +4,7 @@ import {
   ApiError,
   NotFoundError,
   callerOf,
+  created,
   noContent,
   pageOf,
   paginationShape,
@@ -177,8 +178,8 @@ export const projectListRoutes = [
       const viewer = viewerOf(ctx);
       const group = await services.projects.visibleGroup(viewer, input.id);
       const namespaceIds = input.include_subgroups ? await services.projects.namespaces.selfAndDescendantIds(group.id) : [group.id];
-      // GitLab's group project list has no `permissions` block.
-      await respondWithProjects(ctx, services, input, entityFor(ctx, input, 'project'), (request, window) =>
+      // GitLab's group project list shows the Project entity to everyone (anonymous callers too), without `permissions`.
+      await respondWithProjects(ctx, services, input, input.simple ? 'basic' : 'project', (request, window) =>
         services.projectLists.list(viewer, request, window, namespaceIds),
       );
     },
@@ -194,6 +195,19 @@ export const projectListRoutes = [
       const project = await services.projects.visibleProject(viewer, input.id);
       await services.projectLists.delete(viewer, project, { permanentlyRemove: input.permanently_remove, fullPath: input.full_path });
       accepted(ctx);
+    },
+  }),
+  route({
+    name: 'directory.projects.restore',
+    method: 'POST',
+    path: '/api/v4/projects/:id/restore',
+    auth: { strategy: 'token' },
+    input: z.object({ id: p.string() }),
+    async handler(ctx, input, services) {
+      const viewer = callerOf(ctx);
+      const restored = await services.projectLists.restore(viewer, await services.projects.visibleProject(viewer, input.id));
+      const lineage = await services.projects.projectLineage(restored);
+      created(ctx, presentProject(restored, lineage, services.externalUrl, { admin: viewer.isAdmin }));
     },
   }),
   route({

@@ -1,6 +1,6 @@
 import { RecordNotFoundError, ServiceError, type Clock, type Knex, type PageWindow } from 'gatehouse';
 import { atLeast, authorizationsOf, type Authorizations } from './authorizations.js';
-import { retentionCutoff, scheduledName } from './groups-service.js';
+import { retentionCutoff, scheduledName, unscheduledName } from './groups-service.js';
 import type { KeysRepository } from './keys-repository.js';
 import type { MembersRepository } from './members-repository.js';
 import type { Namespace, NamespacesRepository, Visibility } from './namespaces-repository.js';
@@ -17,6 +17,7 @@ const ADMIN_PROJECT_ACCESS = ACCESS.MAINTAINER;
 export const PROJECT_ALREADY_MARKED = 'Project has already been marked for deletion';
 export const PROJECT_NOT_MARKED = 'Project must be marked for deletion first.';
 export const PROJECT_FULL_PATH_INCORRECT = '`full_path` is incorrect. You must enter the complete path for the project.';
+export const PROJECT_NOT_MARKED_FOR_RESTORE = 'Project has not been marked for deletion';
 export const DEPLOY_KEY = 'Deploy key';
 
 /** What the caller asks of a project list, beyond the filters. */
@@ -71,6 +72,7 @@ export class ProjectsListService {
     if (!isActive(viewer)) return { scope: { ids: [], namespaceIds: [], visibilities: narrowed ? [] : ['public'] } };
     const authorizations = await authorizationsOf(viewer.id, this.members, this.namespaces);
     if (!narrowed) {
+      // Admins see everything; their memberships still fill each project's `permissions`.
       if (viewer.isAdmin) return { scope: { all: true }, authorizations };
       return { scope: authorized(authorizations, ACCESS.GUEST, ['public', 'internal']), authorizations };
     }
@@ -110,6 +112,30 @@ export class ProjectsListService {
       await this.projects.markForDeletion(project.id, now, trx);
     });
     await this.cache.invalidate([changedProject(project.id)]);
+  }
+
+  /**
+   * `POST /projects/:id/restore` (owners and admins): takes the deletion mark off and gives the project
+   * its name and path back (the path only when nothing took it meanwhile).
+   */
+  async restore(viewer: Viewer, project: Project): Promise<Project> {
+    await this.directory.requireProjectAccess(viewer, project, REMOVE_PROJECT_ACCESS);
+    if (!project.markedForDeletionAt) throw new ServiceError(400, PROJECT_NOT_MARKED_FOR_RESTORE);
+    const lineage = await this.directory.projectLineage(project);
+    const namespace = lineage[lineage.length - 1];
+    await this.db.transaction(async (trx) => {
+      const now = this.clock.now();
+      const original = unscheduledName(project.path, project.id);
+      const originalFullPath = `${namespace.fullPath}/${original}`;
+      const free = !(await this.projects.fullPathTaken(originalFullPath, trx)) && !(await this.namespaces.fullPathTaken(originalFullPath, trx));
+      const name = unscheduledName(project.name, project.id);
+      const nameFree = !(await this.projects.nameTaken(project.namespaceId, name, project.id, trx));
+      const path = free ? original : project.path;
+      await this.projects.rename(project.id, nameFree ? name : project.name, path, `${namespace.fullPath}/${path}`, now, trx);
+      await this.projects.unmarkForDeletion(project.id, now, trx);
+    });
+    await this.cache.invalidate([changedProject(project.id)]);
+    return (await this.projects.findById(project.id))!;
   }
 
   /** Removes a project and all that hangs off it, in one transaction. */

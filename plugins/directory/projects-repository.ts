@@ -1,6 +1,8 @@
-import { toDate, isRowId, type Knex } from 'gatehouse';
+import { toDate, isRowId, MAX_INTEGER_COLUMN, type Knex } from 'gatehouse';
 import type { Visibility } from './namespaces-repository.js';
 import { escapeLike } from './members-repository.js';
+
+const clampToIdColumn = (value: number) => Math.max(-MAX_INTEGER_COLUMN - 1, Math.min(MAX_INTEGER_COLUMN, value));
 
 /**
  * A project. `fullPath` is its namespace's full path plus `/` plus `path`. `diskPath` is where GitLab's
@@ -195,6 +197,7 @@ export class ProjectsRepository {
   }
 
   async findDeployKeyLink(deployKeyId: number, projectId: number, trx: Knex = this.db): Promise<DeployKeyLinkRow | undefined> {
+    if (!isRowId(deployKeyId) || !isRowId(projectId)) return undefined;
     const row = await trx(LINKS).where({ deploy_key_id: deployKeyId, project_id: projectId }).first();
     return row ? toLink(row) : undefined;
   }
@@ -238,6 +241,7 @@ export class ProjectsRepository {
 
   /** Unlinks one deploy key from one project; false when it was not linked. */
   async deleteDeployKeyLink(deployKeyId: number, projectId: number, trx: Knex): Promise<boolean> {
+    if (!isRowId(deployKeyId) || !isRowId(projectId)) return false;
     return (await trx(LINKS).where({ deploy_key_id: deployKeyId, project_id: projectId }).delete()) > 0;
   }
 
@@ -268,6 +272,10 @@ export class ProjectsRepository {
     await trx(TABLE).where({ id }).update({ marked_for_deletion_at: now, updated_at: now });
   }
 
+  async unmarkForDeletion(id: number, now: Date, trx: Knex): Promise<void> {
+    await trx(TABLE).where({ id }).update({ marked_for_deletion_at: null, updated_at: now });
+  }
+
   /** Projects whose deletion mark is at or before `before`. */
   async markedBefore(before: Date, trx: Knex = this.db): Promise<number[]> {
     const rows = await trx(TABLE).select('id').whereNotNull('marked_for_deletion_at').andWhere('marked_for_deletion_at', '<=', before).orderBy('id');
@@ -289,8 +297,9 @@ export class ProjectsRepository {
     if (filter.namespaceIds) query.whereIn('p.namespace_id', [...filter.namespaceIds]);
     if (filter.visibility) query.andWhere('p.visibility', filter.visibility);
     if (filter.archived !== undefined) query.andWhere('p.archived', filter.archived);
-    if (filter.idAfter !== undefined) query.andWhere('p.id', '>', filter.idAfter);
-    if (filter.idBefore !== undefined) query.andWhere('p.id', '<', filter.idBefore);
+    // Bounds past what an id column holds are clamped to it (PostgreSQL would refuse the comparison).
+    if (filter.idAfter !== undefined) query.andWhere('p.id', '>', clampToIdColumn(filter.idAfter));
+    if (filter.idBefore !== undefined) query.andWhere('p.id', '<', clampToIdColumn(filter.idBefore));
     if (filter.search) {
       const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
       query.andWhere((q) => {

@@ -1,5 +1,6 @@
 import { z, p, callerOf, created, routeFor, type GatehouseContext } from 'gatehouse';
 import type { DirectoryServices } from './services.js';
+import { viewerOf } from './groups-routes.js';
 import { VISIBILITIES, type Namespace } from './namespaces-repository.js';
 import type { Project } from './projects-repository.js';
 import { presentGroup, presentMember, presentProject, presentProjectDeployKey } from './projects-presenter.js';
@@ -71,7 +72,7 @@ async function groupBody(services: DirectoryServices, group: Namespace) {
 
 async function projectBody(ctx: GatehouseContext, services: DirectoryServices, project: Project) {
   const lineage = await services.projects.projectLineage(project);
-  return presentProject(project, lineage, services.externalUrl, { admin: callerOf(ctx).isAdmin });
+  return presentProject(project, lineage, services.externalUrl, { admin: viewerOf(ctx)?.isAdmin ?? false });
 }
 
 /**
@@ -121,10 +122,11 @@ const groupRoutes = [
     name: 'directory.groups.show',
     method: 'GET',
     path: '/api/v4/groups/:id',
-    auth: { strategy: 'token' },
+    // GitLab's groups API reads without a token (`authenticate_non_get!`): public groups.
+    auth: { strategy: 'optional_token' },
     input: GroupRef,
     async handler(ctx, input, services) {
-      const group = await services.projects.visibleGroup(callerOf(ctx), input.id);
+      const group = await services.projects.visibleGroup(viewerOf(ctx), input.id);
       ctx.body = await groupBody(services, group);
     },
   }),
@@ -190,10 +192,11 @@ const projectRoutes = [
     name: 'directory.projects.show',
     method: 'GET',
     path: '/api/v4/projects/:id',
-    auth: { strategy: 'token' },
+    // GitLab's projects API reads without a token (`authenticate_non_get!`): public projects.
+    auth: { strategy: 'optional_token' },
     input: ProjectRef,
     async handler(ctx, input, services) {
-      const project = await services.projects.visibleProject(callerOf(ctx), input.id);
+      const project = await services.projects.visibleProject(viewerOf(ctx), input.id);
       ctx.body = await projectBody(ctx, services, project);
     },
   }),

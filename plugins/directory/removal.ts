@@ -47,5 +47,4 @@ export class Removal {
     await this.groups.deleteAll(namespaceIds, trx);
     return { tags: [...removed.tags, ...namespaceIds.map(changedNamespace)] };
   }
-
 }

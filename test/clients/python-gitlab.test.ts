@@ -77,7 +77,7 @@ if (!version) {
       unarchived: false,
       groups_listed: ['py-group'],
       projects_listed: ['py-group/py-project'],
-      // root owns the group it created, hence its project; nothing else of root's matches elsewhere.
+      // root owns the group it created, hence its project (root has no other project yet).
       owned_projects: ['py-group/py-project'],
       group_projects: ['py-project'],
       group_members: [

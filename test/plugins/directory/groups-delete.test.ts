@@ -228,3 +228,33 @@ test.serial('a marked group is removed for good once the retention period has pa
     clock.set(start);
   }
 });
+
+// ---------------------------------------------------------------- restore
+
+test('POST /groups/:id/restore takes the mark off and gives the group its paths back', async (t) => {
+  const { owner, group, sub, nested, path, member } = await populatedGroup();
+  const unmarked = await app.request(`/api/v4/groups/${group.id}/restore`, { method: 'POST', token: owner.token });
+  t.is(unmarked.status, 400);
+  t.deepEqual(unmarked.body, { message: 'Group has not been marked for deletion' });
+  await app.request(`/api/v4/groups/${group.id}`, { method: 'DELETE', token: owner.token });
+  const forbidden = await app.request(`/api/v4/groups/${group.id}/restore`, { method: 'POST', token: member.token });
+  t.is(forbidden.status, 403);
+  t.deepEqual(forbidden.body, FORBIDDEN);
+  const anonymous = await app.request(`/api/v4/groups/${group.id}/restore`, { method: 'POST' });
+  t.is(anonymous.status, 401);
+  const restored = await app.request(`/api/v4/groups/${group.id}/restore`, { method: 'POST', token: owner.token });
+  t.is(restored.status, 201);
+  t.like(restored.body, { id: group.id, name: 'Doomed', path, full_path: path, marked_for_deletion_on: null });
+  t.like(await app.db('directory_namespaces').where({ id: group.id }).first(), { name: 'Doomed', path, full_path: path, marked_for_deletion_at: null });
+  t.like(await app.db('directory_namespaces').where({ id: sub.id }).first(), { full_path: `${path}/sub` });
+  t.is((await app.request(`/api/v4/projects/${encodeURIComponent(`${path}/sub/nested`)}`, { token: owner.token })).body.id, nested.id);
+});
+
+test('POST /groups/:id/restore keeps the scheduled path when the old one was taken meanwhile', async (t) => {
+  const { owner, group, path } = await populatedGroup();
+  await app.request(`/api/v4/groups/${group.id}`, { method: 'DELETE', token: owner.token });
+  await post('/api/v4/groups', owner.token, { name: 'Usurper', path });
+  const restored = await app.request(`/api/v4/groups/${group.id}/restore`, { method: 'POST', token: owner.token });
+  t.is(restored.status, 201);
+  t.like(restored.body, { name: 'Doomed', path: `${path}-deletion_scheduled-${group.id}`, marked_for_deletion_on: null });
+});

@@ -268,3 +268,17 @@ test('GET /groups: visibility=public|internal alone lists that set; a project me
   await app.request(`/api/v4/projects/${project.body.id}/members`, { method: 'POST', token: ROOT_TOKEN, body: { user_id: projectMember.id, access_level: 20 } });
   t.deepEqual(await listNames('/api/v4/groups', projectMember.token), ['deep', 'priv', 'sub']);
 });
+
+test('GET /groups/:id reads without a token: public groups answer, others are 404; a bad token is 401', async (t) => {
+  const shown = await app.request(`/api/v4/groups/${groups.pub.id}`);
+  t.is(shown.status, 200);
+  t.like(shown.body, { id: groups.pub.id, full_path: groups.pub.full_path, visibility: 'public' });
+  for (const group of [groups.int, groups.priv]) {
+    const hidden = await app.request(`/api/v4/groups/${group.id}`);
+    t.is(hidden.status, 404);
+    t.deepEqual(hidden.body, GROUP_NOT_FOUND);
+  }
+  const bad = await app.request(`/api/v4/groups/${groups.pub.id}`, { token: 'glpat-not-a-real-token-000000' });
+  t.is(bad.status, 401);
+  t.deepEqual(bad.body, UNAUTHORIZED);
+});

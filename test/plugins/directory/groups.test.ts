@@ -87,7 +87,6 @@ function groupEntity(fields: { id: number; name: string; path: string; full_path
 
 const ROUTES: Array<[string, string]> = [
   ['POST', '/api/v4/groups'],
-  ['GET', '/api/v4/groups/1'],
   ['PUT', '/api/v4/groups/1'],
   ['POST', '/api/v4/groups/1/members'],
 ];

@@ -372,3 +372,18 @@ test('DELETE …/members/:user_id is limited to 60 a minute per source and user 
   // Another source has its own count.
   t.is((await app.request(`/api/v4/groups/${other.id}/members/999999`, { method: 'DELETE', token: owner.token })).status, 404);
 });
+
+test('ids past what an id column holds are unknown members, not errors', async (t) => {
+  const { owner, group } = await team();
+  for (const [method, path] of [
+    ['GET', `/api/v4/groups/${group.id}/members/2147483648`],
+    ['GET', `/api/v4/groups/${group.id}/members/all/2147483648`],
+    ['DELETE', `/api/v4/groups/${group.id}/members/2147483648`],
+  ]) {
+    const response = await app.request(path, { method, token: owner.token });
+    t.is(response.status, 404, path);
+    t.deepEqual(response.body, MEMBER_NOT_FOUND);
+  }
+  const listed = await app.request(`/api/v4/groups/${group.id}/members?user_ids=2147483648`, { token: owner.token });
+  t.deepEqual(listed.body, []);
+});

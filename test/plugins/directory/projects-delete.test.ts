@@ -163,3 +163,18 @@ test.serial('a marked project is removed for good once the retention period has 
     app.clock.set(start);
   }
 });
+
+test('POST /projects/:id/restore takes the mark off and gives the project its name and path back', async (t) => {
+  const { owner, maintainer, project, path } = await populatedProject();
+  const unmarked = await app.request(`/api/v4/projects/${project.id}/restore`, { method: 'POST', token: owner.token });
+  t.is(unmarked.status, 400);
+  t.deepEqual(unmarked.body, { message: 'Project has not been marked for deletion' });
+  await app.request(`/api/v4/projects/${project.id}`, { method: 'DELETE', token: owner.token });
+  const forbidden = await app.request(`/api/v4/projects/${project.id}/restore`, { method: 'POST', token: maintainer.token });
+  t.is(forbidden.status, 403);
+  t.deepEqual(forbidden.body, FORBIDDEN);
+  const restored = await app.request(`/api/v4/projects/${project.id}/restore`, { method: 'POST', token: owner.token });
+  t.is(restored.status, 201);
+  t.like(restored.body, { id: project.id, name: path, path, path_with_namespace: `${owner.username}/${path}`, marked_for_deletion_on: null });
+  t.like(await app.db('directory_projects').where({ id: project.id }).first(), { path, marked_for_deletion_at: null });
+});

@@ -137,3 +137,13 @@ test('DELETE /projects/:id/deploy_keys/:key_id unlinks the key; the key goes whe
   t.is(again.status, 404);
   t.deepEqual(again.body, { message: '404 Deploy key Not Found' });
 });
+
+test('a deploy key id past what an id column holds is unknown', async (t) => {
+  const { project, owner } = await projectWithKeys(0);
+  const shown = await app.request(`/api/v4/projects/${project.id}/deploy_keys/2147483648`, { token: owner.token });
+  t.is(shown.status, 404);
+  t.deepEqual(shown.body, { message: '404 Not found' });
+  const removed = await app.request(`/api/v4/projects/${project.id}/deploy_keys/2147483648`, { method: 'DELETE', token: owner.token });
+  t.is(removed.status, 404);
+  t.deepEqual(removed.body, { message: '404 Deploy key Not Found' });
+});

@@ -349,3 +349,53 @@ test('GET /groups/:id/projects: an invisible group → 404 Group Not Found', asy
     t.deepEqual(response.body, { message: '404 Group Not Found' });
   }
 });
+
+test('GET /projects/:id reads without a token: public projects answer, others are 404; a bad token is 401', async (t) => {
+  const shown = await app.request(`/api/v4/projects/${encodeURIComponent(projects.public.path_with_namespace)}`);
+  t.is(shown.status, 200);
+  t.like(shown.body, { id: projects.public.id, visibility: 'public' });
+  t.false('repository_storage' in shown.body);
+  for (const project of [projects.internal, projects.private]) {
+    const hidden = await app.request(`/api/v4/projects/${project.id}`);
+    t.is(hidden.status, 404);
+    t.deepEqual(hidden.body, { message: '404 Project Not Found' });
+  }
+  const bad = await app.request(`/api/v4/projects/${projects.public.id}`, { token: 'glpat-not-a-real-token-000000' });
+  t.is(bad.status, 401);
+  t.deepEqual(bad.body, UNAUTHORIZED);
+});
+
+test('GET /projects: a higher membership above a lower one reaches every project below both', async (t) => {
+  const user = await newUser();
+  const top = await post('/api/v4/groups', ROOT_TOKEN, { name: 'Top', path: `${aside}-top-group` });
+  const middle = await post('/api/v4/groups', ROOT_TOKEN, { name: 'Middle', path: 'middle', parent_id: top.id });
+  const bottom = await post('/api/v4/groups', ROOT_TOKEN, { name: 'Bottom', path: 'bottom', parent_id: middle.id });
+  const leaf = await post('/api/v4/groups', ROOT_TOKEN, { name: 'Leaf', path: 'leaf', parent_id: bottom.id });
+  await post('/api/v4/projects', ROOT_TOKEN, { path: `${aside}-deep`, namespace_id: leaf.id });
+  await post(`/api/v4/groups/${top.id}/members`, ROOT_TOKEN, { user_id: user.id, access_level: 40 });
+  await post(`/api/v4/groups/${bottom.id}/members`, ROOT_TOKEN, { user_id: user.id, access_level: 10 });
+  t.deepEqual(await listPaths('/api/v4/projects', user.token, { search: `${aside}-deep`, min_access_level: '40' }), ['deep']);
+  const [project] = (await app.request(`/api/v4/projects?search=${aside}-deep`, { token: user.token })).body;
+  t.deepEqual(project.permissions.group_access, { access_level: 40, notification_level: 3 });
+});
+
+test('GET /groups/:id/projects: the Project entity for anonymous callers too; simple=true gives BasicProjectDetails', async (t) => {
+  const anonymous = await app.request(`/api/v4/groups/${shop.id}/projects?search=${prefix}-public`);
+  t.is(anonymous.body.length, 1);
+  t.like(anonymous.body[0], { id: projects.public.id, archived: false, marked_for_deletion_on: null });
+  t.false('permissions' in anonymous.body[0]);
+  const simple = await app.request(`/api/v4/groups/${shop.id}/projects?search=${prefix}-public&simple=true`, { token: owner.token });
+  t.false('archived' in simple.body[0]);
+  t.deepEqual(simple.body[0].tag_list, []);
+});
+
+test('GET /projects and /groups: id bounds and skipped ids past an id column are taken as the column\'s limits', async (t) => {
+  t.deepEqual(await listPaths('/api/v4/projects', admin.token, { id_after: '2147483648' }), []);
+  t.deepEqual(await listPaths('/api/v4/projects', admin.token, { id_before: '99999999999' }), ['hidden', 'internal', 'mine', 'private', 'public']);
+  const groups = await app.request(`/api/v4/groups?skip_groups=2147483648&search=${prefix}-team`, { token: admin.token });
+  t.is(groups.status, 200);
+  t.deepEqual(
+    groups.body.map((group: { id: number }) => group.id),
+    [team.id],
+  );
+});

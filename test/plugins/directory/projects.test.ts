@@ -129,7 +129,6 @@ async function personalProjectEntity(user: TestUser, fields: { id: number; name:
 
 const ROUTES: Array<[string, string]> = [
   ['POST', '/api/v4/projects'],
-  ['GET', '/api/v4/projects/1'],
   ['PUT', '/api/v4/projects/1'],
   ['POST', '/api/v4/projects/1/archive'],
   ['POST', '/api/v4/projects/1/unarchive'],
