@@ -115,7 +115,7 @@ test.serial('credentials in query strings, however spelled, authenticate or not,
     [`/api/v4/internal/check?secret_token=${shell}`, 200, '/api/v4/internal/check?secret_token=[FILTERED]'],
     [`/api/v4/internal/check?secret%5Ftoken=${shell}`, 200, '/api/v4/internal/check?secret_token=[FILTERED]'],
     [`/api/v4/internal/check?secret_token=${encodeURIComponent(`${shell}\n`)}`, 200, '/api/v4/internal/check?secret_token=[FILTERED]'],
-    [`/api/v4/users?user[password]=${PASSWORD}&password=${PASSWORD}&new_password=${PASSWORD}`, 401, '/api/v4/users?user[password]=[FILTERED]&password=[FILTERED]&new_password=[FILTERED]'],
+    [`/api/v4/users?user[password]=${PASSWORD}&password=${PASSWORD}&new_password=${PASSWORD}`, 403, '/api/v4/users?user[password]=[FILTERED]&password=[FILTERED]&new_password=[FILTERED]'],
     [
       `/api/v4/user?client_secret=${appSecret}&refresh_token=${REFRESH}&code=${CODE}&token=${pat}&state=kept`,
       401,
