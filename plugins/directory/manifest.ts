@@ -88,7 +88,7 @@ export const directoryPlugin = definePlugin({
     };
     const sweeper = new DeletionSweeper(purgeDueDeletions, deps.config.deletionSweepIntervalMs, deps.logger);
     return {
-      users: new UsersService(deps.db, deps.clock, pepper, cache),
+      users: new UsersService(deps.db, deps.clock, pepper, cache, removal),
       keys,
       projects,
       readCache: cache,

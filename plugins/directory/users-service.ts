@@ -16,6 +16,7 @@ import { NamespacesRepository } from './namespaces-repository.js';
 import { ProjectsRepository } from './projects-repository.js';
 import { changedKey, changedNamespace, changedProject, changedUser, type DirectoryCache } from './read-cache.js';
 import type { UserAdminDetails } from './presenter.js';
+import type { Removal } from './removal.js';
 
 const USERNAME = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
@@ -70,6 +71,7 @@ export class UsersService {
     private readonly clock: Clock,
     private readonly pepper: string,
     private readonly cache: DirectoryCache,
+    private readonly removal: Removal,
   ) {
     this.repository = new UsersRepository(db);
   }
@@ -232,12 +234,16 @@ export class UsersService {
       const personal = await namespaces.findUserNamespace(user.id, trx);
       const projectIds = personal ? await new ProjectsRepository(trx).idsInNamespaces([personal.id], trx) : [];
       const keyIds = await new KeysRepository(trx).idsOfUser(user.id, trx);
+      // The personal projects go as a deleted project goes: other users' memberships in them, deploy
+      // keys only they used, and what other plugins keep per project (onProjectDeleted).
+      const removed = await this.removal.removeProjects(projectIds, trx);
       await this.repository.delete(user.id, trx);
       return [
         changedUser(user.id),
         ...(personal ? [changedNamespace(personal.id)] : []),
         ...projectIds.map(changedProject),
         ...keyIds.map(changedKey),
+        ...removed.tags,
       ];
     });
     await this.cache.invalidate(changed);

@@ -254,3 +254,27 @@ test('DELETE /users/:id: a user created by the deleted admin keeps existing, wit
   t.is(shown.status, 200);
   t.is(shown.body.created_by, null);
 });
+
+test('DELETE /users/:id removes their personal projects as a project deletion does: other members and deploy keys only they used go too', async (t) => {
+  const owner = await createUserWithToken(app, ['api']);
+  const other = await createUserWithToken(app, ['api']);
+  const project = await app.request('/api/v4/projects', { method: 'POST', token: owner.plaintext, body: { name: `personal-${owner.user.id}` } });
+  t.is(project.status, 201, project.text);
+  const member = await app.request(`/api/v4/projects/${project.body.id}/members`, { method: 'POST', token: owner.plaintext, body: { user_id: other.user.id, access_level: 30 } });
+  t.is(member.status, 201, member.text);
+  const deployKey = await app.request(`/api/v4/projects/${project.body.id}/deploy_keys`, { method: 'POST', token: owner.plaintext, body: { title: 'ci', key: makeEd25519Key().line } });
+  t.is(deployKey.status, 201, deployKey.text);
+
+  const response = await app.request(`/api/v4/users/${owner.user.id}`, { method: 'DELETE', token: ROOT_TOKEN });
+  t.is(response.status, 204);
+
+  t.deepEqual(await app.db('directory_projects').where({ id: project.body.id }), []);
+  t.deepEqual(await app.db('directory_members').where({ source_type: 'project', source_id: project.body.id }), []);
+  t.deepEqual(await app.db('directory_deploy_keys_projects').where({ project_id: project.body.id }), []);
+  t.deepEqual(await app.db('directory_ssh_keys').where({ id: deployKey.body.id }), []);
+  // The other member is a user still, and is shown no trace of the project.
+  t.truthy(await userRow(other.user.id));
+  const projects = await app.request('/api/v4/projects?membership=true', { token: other.plaintext });
+  t.is(projects.status, 200);
+  t.deepEqual(projects.body, []);
+});
