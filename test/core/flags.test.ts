@@ -117,6 +117,28 @@ test('offline: the bootstrap file decides, flags it does not list use the manife
   t.false(resolver.isDeclared('not_declared_anywhere'), 'a flag only the file knows is not declared');
 });
 
+test('offline: a file of constant toggles answers exactly as unleash-client does when a constrained toggle makes it evaluate them', async (t) => {
+  const constant = [
+    feature('on_by_default', false),
+    feature('off_by_default', true),
+    feature('untouched_on', true, []),
+    feature('untouched_off', false, [{ name: 'userWithId', parameters: { userIds: '7' } }]),
+    feature('not_declared_anywhere', true),
+  ];
+  const answers = async (features: unknown[]) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'gatehouse-flags-'));
+    dirs.push(cwd);
+    writeFileSync(join(cwd, 'flags.json'), JSON.stringify({ version: 1, features }));
+    const resolver = await resolverFor({ config: unleashConfig(), flags: FLAGS, logger: silent, cwd });
+    const names = [...FLAGS.map((flag) => flag.name), 'not_declared_anywhere', 'never_mentioned'];
+    return Object.fromEntries(names.flatMap((name) => [[name, resolver.isEnabled(name)], [`${name} for 7`, resolver.isEnabled(name, { userId: '7' })]]));
+  };
+  const withoutRuleEngine = await answers(constant);
+  const withRuleEngine = await answers([...constant, feature('for_user_seven', true, [{ name: 'userWithId', parameters: { userIds: '7' } }])]);
+  t.deepEqual(withoutRuleEngine, withRuleEngine);
+  t.like(withoutRuleEngine, { on_by_default: false, off_by_default: true, untouched_on: true, untouched_off: false, not_declared_anywhere: true, never_mentioned: false });
+});
+
 test('offline without a bootstrap file: manifest defaults', async (t) => {
   const resolver = await resolverFor({ config: unleashConfig({ bootstrapFile: 'missing.json' }), flags: FLAGS, logger: silent, cwd: tmpdir() });
   t.true(resolver.isEnabled('on_by_default'));
