@@ -203,6 +203,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         pluginConfig: config.plugins,
         externalUrl: config.externalUrl,
         version,
+        strategies,
       }));
     const operations: RouteDefinition<unknown>[] = [
       ...operationsRoutes({

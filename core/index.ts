@@ -26,6 +26,7 @@ export { definePlugin, routeFor } from './plugins/types.js';
 export type {
   AnyPluginManifest,
   AuthStrategy,
+  AuthStrategyDocs,
   BootstrapResult,
   Clock,
   CredentialKinds,
@@ -47,6 +48,7 @@ export type {
   RateLimitSpec,
   RouteAuth,
   RouteDefinition,
+  SecurityScheme,
   VersionInfo,
 } from './plugins/types.js';
 

@@ -7,7 +7,7 @@ import {
   ValidationError,
   type ApiError,
 } from '../errors.js';
-import type { AnyPluginManifest, HttpMethod, RateLimitSpec, RouteAuth, RouteDefinition, VersionInfo } from './types.js';
+import type { AnyPluginManifest, AuthStrategy, HttpMethod, RateLimitSpec, RouteAuth, RouteDefinition, SecurityScheme, VersionInfo } from './types.js';
 
 /**
  * The OpenAPI 3.1 document of a running gateway, derived from the manifests of its enabled plugins and
@@ -54,10 +54,6 @@ export interface OpenApiParameter {
   schema: JsonSchema;
 }
 
-type SecurityScheme =
-  | { type: 'apiKey'; in: 'header' | 'query'; name: string; description: string }
-  | { type: 'http'; scheme: 'bearer'; bearerFormat?: string; description: string };
-
 /** A route and the plugin that declared it (`core` for the gateway's own routes). */
 export interface DescribedRoute {
   plugin: string;
@@ -73,76 +69,11 @@ export interface OpenApiSource {
   pluginConfig: Readonly<Record<string, unknown>>;
   externalUrl: string;
   version: VersionInfo;
+  /** The auth strategies by name: each documents the credentials it reads (`AuthStrategy.openapi`). */
+  strategies: ReadonlyMap<string, Pick<AuthStrategy<any>, 'openapi'>>;
 }
 
 const CORE_TAG = { name: 'core', description: 'The gateway itself: health, readiness, metrics, this document.' };
-
-const SECURITY_SCHEMES: Record<string, SecurityScheme> = {
-  private_token: {
-    type: 'apiKey',
-    in: 'header',
-    name: 'PRIVATE-TOKEN',
-    description: 'A personal access token or impersonation token (the `private_token` query parameter is accepted too).',
-  },
-  bearer_token: {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'An OAuth access token or a personal access token (the `access_token` query parameter is accepted too).',
-  },
-  gitlab_shell_jwt: {
-    type: 'apiKey',
-    in: 'header',
-    name: 'Gitlab-Shell-Api-Request',
-    description: 'An HS256 JWT signed with the GitLab Shell secret (issuer `gitlab-shell`), as GitLab Shell and Gitaly send it.',
-  },
-  gitlab_shared_secret: {
-    type: 'apiKey',
-    in: 'header',
-    name: 'Gitlab-Shared-Secret',
-    description: 'Legacy: the base64-encoded GitLab Shell secret (when legacy secret authentication is on).',
-  },
-  secret_token: {
-    type: 'apiKey',
-    in: 'query',
-    name: 'secret_token',
-    description: 'Legacy: the GitLab Shell secret as a parameter (when legacy secret authentication is on).',
-  },
-  kas_jwt: {
-    type: 'apiKey',
-    in: 'header',
-    name: 'Gitlab-Kas-Api-Request',
-    description: 'An HS256 JWT signed with the KAS secret, as the Kubernetes agent server sends it.',
-  },
-  agent_token: {
-    type: 'apiKey',
-    in: 'header',
-    name: 'Gitlab-Agent-Api-Request',
-    description: 'A Kubernetes agent token (`glagent-…`), always together with the KAS JWT.',
-  },
-  agent_token_bearer: {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'A Kubernetes agent token as `Authorization: Bearer`, as the original KAS API sent it; with the KAS JWT.',
-  },
-};
-
-/**
- * The credentials each shipped auth strategy accepts: alternatives, each a set of schemes sent together.
- * A strategy of an outside plugin is not listed: its operations carry `x-gatehouse-auth` only, since
- * `security: []` would declare them public.
- */
-const STRATEGY_SCHEMES: Record<string, ReadonlyArray<readonly string[]>> = {
-  token: [['private_token'], ['bearer_token']],
-  admin: [['private_token'], ['bearer_token']],
-  // GitLab's reads open to anonymous callers: a token, or nothing at all (the empty alternative).
-  optional_token: [['private_token'], ['bearer_token'], []],
-  gitlab_shell: [['gitlab_shell_jwt'], ['gitlab_shared_secret'], ['secret_token']],
-  kas: [['kas_jwt']],
-  kas_agent: [
-    ['kas_jwt', 'agent_token'],
-    ['kas_jwt', 'agent_token_bearer'],
-  ],
-};
 
 /** An error's GitLab body as a response example: the same classes the error writer answers with. */
 const exampleOf = (error: ApiError) => error.body;
@@ -354,9 +285,9 @@ function requestOf(route: RouteDefinition<unknown, any>, variant: PathVariant): 
  * Security requirements: one alternative per accepted credential; with scopes, one per scope, since a
  * token carrying any one of a route's scopes is accepted. Public routes need nothing (`[]`).
  */
-function securityOf(auth: RouteAuth): Array<Record<string, string[]>> | undefined {
+function securityOf(auth: RouteAuth, strategies: OpenApiSource['strategies']): Array<Record<string, string[]>> | undefined {
   if (auth.strategy === 'none') return [];
-  const alternatives = STRATEGY_SCHEMES[auth.strategy];
+  const alternatives = strategies.get(auth.strategy)?.openapi?.alternatives;
   if (!alternatives) return undefined;
   const scopes = 'scopes' in auth && auth.scopes?.length ? auth.scopes : undefined;
   return alternatives.flatMap((schemes) =>
@@ -394,7 +325,7 @@ function operationOf(described: DescribedRoute, variant: PathVariant, operationI
     ...optional('description', route.description),
     tags: [plugin],
     ...requestOf(route, variant),
-    ...optional('security', securityOf(route.auth)),
+    ...optional('security', securityOf(route.auth, source.strategies)),
     responses: responsesOf(route, variant),
     'x-gatehouse-auth': route.auth,
     ...optional('x-gatehouse-flag', route.flag),
@@ -402,13 +333,21 @@ function operationOf(described: DescribedRoute, variant: PathVariant, operationI
   };
 }
 
-/** The schemes some operation uses: a document without the kubernetes-agent plugin names no KAS JWT. */
-function usedSchemes(paths: OpenApiDocument['paths']): Record<string, SecurityScheme> {
+/**
+ * The schemes some operation uses, as the strategies define them: a document without the
+ * kubernetes-agent plugin names no KAS JWT. Strategies of one plugin share scheme names (`token` and
+ * `admin` both read `private_token`); the first definition of a name is the one shown.
+ */
+function usedSchemes(paths: OpenApiDocument['paths'], strategies: OpenApiSource['strategies']): Record<string, SecurityScheme> {
   const used = new Set<string>();
   for (const operations of Object.values(paths)) {
     for (const operation of Object.values(operations)) for (const requirement of operation.security ?? []) for (const name in requirement) used.add(name);
   }
-  return Object.fromEntries(Object.entries(SECURITY_SCHEMES).filter(([name]) => used.has(name)));
+  const schemes: Record<string, SecurityScheme> = {};
+  for (const strategy of strategies.values()) {
+    for (const [name, scheme] of Object.entries(strategy.openapi?.schemes ?? {})) if (used.has(name)) schemes[name] ??= scheme;
+  }
+  return schemes;
 }
 
 /** Builds the document. Throws only on a route path the router itself would refuse. */
@@ -437,7 +376,7 @@ export function buildOpenApiDocument(source: OpenApiSource): OpenApiDocument {
     tags: [CORE_TAG, ...pluginTags],
     paths,
     components: {
-      securitySchemes: usedSchemes(paths),
+      securitySchemes: usedSchemes(paths, source.strategies),
       schemas: { Message: MESSAGE_SCHEMA, ValidationError: VALIDATION_ERROR_SCHEMA },
       responses: ERROR_RESPONSES,
     },

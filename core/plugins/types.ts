@@ -118,6 +118,22 @@ export type GatehouseContext = ParameterizedContext<GatehouseState>;
 export interface AuthStrategy<P = void> {
   prepare?(auth: RouteAuth, route: Pick<RouteDefinition, 'name' | 'method' | 'path'>): P;
   authenticate(ctx: GatehouseContext, auth: RouteAuth, prepared: P): Promise<Principal> | Principal;
+  /** The credentials it reads, for the OpenAPI document; without it, operations name the strategy only. */
+  openapi?: AuthStrategyDocs;
+}
+
+/** An OpenAPI 3.1 security scheme: one credential a strategy reads, and where from. */
+export type SecurityScheme =
+  | { type: 'apiKey'; in: 'header' | 'query' | 'cookie'; name: string; description: string }
+  | { type: 'http'; scheme: 'bearer' | 'basic'; bearerFormat?: string; description: string };
+
+/**
+ * What a strategy accepts, as the OpenAPI document states it: its schemes by name, and the alternatives
+ * a caller may send, each a set of schemes sent together (`[]` alone: no credential at all will do).
+ */
+export interface AuthStrategyDocs {
+  schemes: Readonly<Record<string, SecurityScheme>>;
+  alternatives: ReadonlyArray<readonly string[]>;
 }
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

@@ -1,4 +1,4 @@
-import { UnauthorizedError, constantTimeEqual, type AuthStrategy, type Clock, type GatehouseContext, type Principal } from 'gatehouse';
+import { UnauthorizedError, constantTimeEqual, type AuthStrategy, type AuthStrategyDocs, type Clock, type GatehouseContext, type Principal } from 'gatehouse';
 import { createShellJwtVerifier } from './shell-jwt.js';
 
 export const SHELL_JWT_HEADER = 'Gitlab-Shell-Api-Request';
@@ -24,6 +24,31 @@ function legacySecret(ctx: GatehouseContext): string | undefined {
   return Buffer.from(header.trim(), 'base64').toString('utf8').replace(/\r?\n$/, '');
 }
 
+/** GitLab Shell's credentials, as the OpenAPI document names them. */
+const SHELL_DOCS: AuthStrategyDocs = {
+  schemes: {
+    gitlab_shell_jwt: {
+      type: 'apiKey',
+      in: 'header',
+      name: 'Gitlab-Shell-Api-Request',
+      description: 'An HS256 JWT signed with the GitLab Shell secret (issuer `gitlab-shell`), as GitLab Shell and Gitaly send it.',
+    },
+    gitlab_shared_secret: {
+      type: 'apiKey',
+      in: 'header',
+      name: 'Gitlab-Shared-Secret',
+      description: 'Legacy: the base64-encoded GitLab Shell secret (when legacy secret authentication is on).',
+    },
+    secret_token: {
+      type: 'apiKey',
+      in: 'query',
+      name: 'secret_token',
+      description: 'Legacy: the GitLab Shell secret as a parameter (when legacy secret authentication is on).',
+    },
+  },
+  alternatives: [['gitlab_shell_jwt'], ['gitlab_shared_secret'], ['secret_token']],
+};
+
 /**
  * The `gitlab_shell` strategy: GitLab Shell's and Gitaly's `Gitlab-Shell-Api-Request` HS256 JWT, and
  * (unless switched off) the original shared secret. Never a user token: these routes are for the
@@ -32,6 +57,7 @@ function legacySecret(ctx: GatehouseContext): string | undefined {
 export function shellStrategy(options: ShellStrategyOptions): AuthStrategy {
   const verifyShellJwt = createShellJwtVerifier(options.secret);
   return {
+    openapi: SHELL_DOCS,
     authenticate(ctx) {
       const jwt = ctx.get(SHELL_JWT_HEADER);
       if (jwt && verifyShellJwt(jwt, Math.floor(options.clock.now().getTime() / 1000))) return SHELL_PRINCIPAL;

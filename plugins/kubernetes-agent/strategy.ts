@@ -1,4 +1,4 @@
-import { ServiceError, UnauthorizedError, type AuthStrategy, type Clock, type GatehouseContext, type Principal } from 'gatehouse';
+import { ServiceError, UnauthorizedError, type AuthStrategy, type AuthStrategyDocs, type Clock, type GatehouseContext, type Principal } from 'gatehouse';
 import { createKasJwtVerifier } from './kas-jwt.js';
 import type { Agent } from './repository.js';
 import type { KubernetesAgentService } from './service.js';
@@ -34,6 +34,27 @@ export interface KasStrategyOptions {
   clock: Clock;
 }
 
+/** KAS's credentials, as the OpenAPI document names them. */
+const KAS_SCHEMES: AuthStrategyDocs['schemes'] = {
+  kas_jwt: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'Gitlab-Kas-Api-Request',
+    description: 'An HS256 JWT signed with the KAS secret, as the Kubernetes agent server sends it.',
+  },
+  agent_token: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'Gitlab-Agent-Api-Request',
+    description: 'A Kubernetes agent token (`glagent-…`), always together with the KAS JWT.',
+  },
+  agent_token_bearer: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'A Kubernetes agent token as `Authorization: Bearer`, as the original KAS API sent it; with the KAS JWT.',
+  },
+};
+
 /**
  * The `kas` strategy: KAS's `Gitlab-Kas-Api-Request` JWT and nothing else (usage metrics). Never a
  * user token: PAT and OAuth lookup is off for these routes, as in GitLab.
@@ -41,6 +62,7 @@ export interface KasStrategyOptions {
 export function kasStrategy(options: KasStrategyOptions): AuthStrategy {
   const verify = createKasJwtVerifier(options.secret);
   return {
+    openapi: { schemes: KAS_SCHEMES, alternatives: [['kas_jwt']] },
     authenticate(ctx) {
       const jwt = ctx.get(KAS_JWT_HEADER);
       if (!jwt || !verify(jwt, Math.floor(options.clock.now().getTime() / 1000))) throw new ServiceError(401, KAS_JWT_INVALID);
@@ -56,6 +78,13 @@ export function kasStrategy(options: KasStrategyOptions): AuthStrategy {
 export function kasAgentStrategy(options: KasStrategyOptions & { service: KubernetesAgentService }): AuthStrategy {
   const kas = kasStrategy(options);
   return {
+    openapi: {
+      schemes: KAS_SCHEMES,
+      alternatives: [
+        ['kas_jwt', 'agent_token'],
+        ['kas_jwt', 'agent_token_bearer'],
+      ],
+    },
     async authenticate(ctx, auth) {
       await kas.authenticate(ctx, auth);
       const presented = presentedAgentToken(ctx);

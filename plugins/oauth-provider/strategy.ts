@@ -1,4 +1,5 @@
 import type { AuthStrategy, Principal } from 'gatehouse';
+import { SESSION_COOKIE } from './sessions.js';
 import type { SessionsService } from './sessions.js';
 
 const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
@@ -10,6 +11,18 @@ const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
  */
 export function sessionStrategy(sessions: SessionsService): AuthStrategy {
   return {
+    openapi: {
+      schemes: {
+        session_cookie: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: SESSION_COOKIE,
+          description: 'The session cookie set by signing in at /users/sign_in.',
+        },
+      },
+      // Pages serve signed-out visitors too (the sign-in form, or a redirect to it).
+      alternatives: [['session_cookie'], []],
+    },
     async authenticate(ctx) {
       const current = await sessions.current(ctx);
       if (!current) return ANONYMOUS;

@@ -5,6 +5,7 @@ import {
   NotFoundError,
   UnauthorizedError,
   type AuthStrategy,
+  type AuthStrategyDocs,
   type GatehouseContext,
   type Principal,
   type PrincipalUser,
@@ -108,6 +109,24 @@ export interface TokenStrategyOptions {
   adminMode: boolean;
 }
 
+/** The token credentials, as the OpenAPI document names them. */
+const TOKEN_SCHEMES: AuthStrategyDocs['schemes'] = {
+  private_token: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'PRIVATE-TOKEN',
+    description: 'A personal access token or impersonation token (the `private_token` query parameter is accepted too).',
+  },
+  bearer_token: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An OAuth access token or a personal access token (the `access_token` query parameter is accepted too).',
+  },
+};
+const TOKEN_DOCS: AuthStrategyDocs = { schemes: TOKEN_SCHEMES, alternatives: [['private_token'], ['bearer_token']] };
+// GitLab's reads open to anonymous callers: a token, or nothing at all (the empty alternative).
+const OPTIONAL_TOKEN_DOCS: AuthStrategyDocs = { schemes: TOKEN_SCHEMES, alternatives: [['private_token'], ['bearer_token'], []] };
+
 /**
  * The `token` strategy: personal access and impersonation tokens from `private_token`, `PRIVATE-TOKEN`
  * or `Authorization: Bearer`, scope checks per route, blocked users refused, and `Sudo` for admins.
@@ -169,6 +188,7 @@ export function tokenStrategy(options: TokenStrategyOptions): AuthStrategy<reado
     return resolved instanceof Promise ? resolved.then((answer) => admit(ctx, acceptable, answer)) : admit(ctx, acceptable, resolved);
   };
   return {
+    openapi: TOKEN_DOCS,
     prepare: (auth, route) => acceptableScopes(route.method, auth),
     // Synchronous for a cached token (no promise on the hot path); a promise when the database is asked.
     authenticate(ctx, _auth, acceptable) {
@@ -200,6 +220,7 @@ async function applySudo(target: string, principal: Principal, scopes: readonly 
 export function adminStrategy(options: TokenStrategyOptions): AuthStrategy<readonly string[]> {
   const token = tokenStrategy(options);
   return {
+    openapi: TOKEN_DOCS,
     prepare: token.prepare,
     async authenticate(ctx, auth, acceptable) {
       const principal = await token.authenticate(ctx, auth, acceptable);
@@ -219,6 +240,7 @@ export function adminStrategy(options: TokenStrategyOptions): AuthStrategy<reado
 export function optionalTokenStrategy(options: TokenStrategyOptions): AuthStrategy<readonly string[]> {
   const token = tokenStrategy(options);
   return {
+    openapi: OPTIONAL_TOKEN_DOCS,
     prepare: token.prepare,
     authenticate(ctx, auth, acceptable) {
       if (!presentedToken(ctx)) return ANONYMOUS;

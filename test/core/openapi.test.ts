@@ -204,6 +204,7 @@ test('a disabled plugin leaves the document, with its routes, tag and security s
     'gitlab_shell_jwt',
     'private_token',
     'secret_token',
+    'session_cookie',
   ]);
 });
 
@@ -276,6 +277,39 @@ test('an outside plugin is described like a shipped one: optional groups, wildca
   t.deepEqual(document.paths['/outside/{project id}/files/{filepath}'].get, expected('outside.files', false) as never);
   t.deepEqual(document.paths['/outside/{project id}/files/{filepath}.{format}'].get, expected('outside.files--1', true) as never);
   t.deepEqual(document.tags.at(-1), { name: 'outside', description: 'A plugin from outside the tree.' });
+});
+
+test('an outside plugin\'s strategy that documents its credentials gets security requirements and its schemes', async (t) => {
+  const documented = definePlugin({
+    name: 'documented',
+    version: '1.0.0',
+    core: '^1.0.0',
+    description: 'A plugin whose strategy says what it reads.',
+    authStrategies: {
+      signed_request: (): AuthStrategy => ({
+        openapi: {
+          schemes: {
+            request_signature: { type: 'apiKey', in: 'header', name: 'X-Signature', description: 'HMAC of the request.' },
+            request_key: { type: 'apiKey', in: 'header', name: 'X-Key-Id', description: 'Which key signed it.' },
+            unused_scheme: { type: 'http', scheme: 'basic', description: 'Declared, never required: not in the document.' },
+          },
+          alternatives: [['request_key', 'request_signature']],
+        },
+        authenticate: () => ({ kind: 'service', service: 'documented' }),
+      }),
+    },
+    routes: [{ name: 'documented.ping', method: 'GET', path: '/documented/ping', auth: { strategy: 'signed_request' }, handler: (ctx) => void (ctx.body = {}) }],
+  });
+  const app = await startTestApp({ registry: [...registry, documented] });
+  t.teardown(() => app.close());
+  const document = app.gateway.openapi;
+  t.deepEqual(await validate(document), { valid: true });
+  t.deepEqual(document.paths['/documented/ping'].get.security, [{ request_key: [], request_signature: [] }]);
+  t.like(document.components.securitySchemes, {
+    request_signature: { type: 'apiKey', in: 'header', name: 'X-Signature', description: 'HMAC of the request.' },
+    request_key: { type: 'apiKey', in: 'header', name: 'X-Key-Id', description: 'Which key signed it.' },
+  });
+  t.false('unused_scheme' in document.components.securitySchemes);
 });
 
 test('route paths: parameters, quoted names, wildcards, escapes and nested optional groups', (t) => {
