@@ -81,7 +81,7 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
     else await handle(ctx);
   };
 
-  const parse = BODY_METHODS.has(route.method) ? parseBody(deps.config.server.bodyLimit) : undefined;
+  const parse = BODY_METHODS.has(route.method) && !route.rawBody ? parseBody(deps.config.server.bodyLimit) : undefined;
   const run: Middleware<GatehouseState> = parse
     ? function readBodyThenRun(ctx, next) {
         // Named before the body is read, so a body refused as too large or malformed counts for the route.
@@ -113,7 +113,7 @@ function partitionKey(path: string): string | undefined {
   const depth = segments[0] === 'api' ? 3 : 2;
   if (segments.length < depth) return undefined;
   const prefix = segments.slice(0, depth);
-  return prefix.some((segment) => segment.startsWith(':') || segment.includes('*') || segment.includes('(')) ? undefined : prefix.join('/');
+  return prefix.some((segment) => segment.startsWith(':') || segment.includes('*') || segment.includes('(') || segment.includes('{')) ? undefined : prefix.join('/');
 }
 
 /**

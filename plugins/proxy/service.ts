@@ -1,0 +1,174 @@
+import { Transform, type Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { HOP_BY_HOP, PayloadTooLargeError, type GatehouseContext, type InstanceKeys, type RelayInFlight, type Upstream } from 'gatehouse';
+import type { ProxyRouteConfig } from './config.js';
+import { IdentityTokens, SCOPES_HEADER, USER_ID_HEADER, USERNAME_HEADER, scopesOf } from './identity.js';
+
+/**
+ * Request headers that never go upstream: hop-by-hop ones, the caller's credentials, identity headers
+ * only gatehouse may set, the forwarding headers gatehouse writes itself, and `expect` (the relay
+ * answers `100 Continue` itself and streams the body on).
+ */
+const DROPPED_REQUEST_HEADERS = new Set([
+  ...HOP_BY_HOP,
+  'host',
+  'expect',
+  'authorization',
+  'private-token',
+  'job-token',
+  'cookie',
+  'sudo',
+  'gitlab-shared-secret',
+  USER_ID_HEADER,
+  USERNAME_HEADER,
+  SCOPES_HEADER,
+  'x-request-id',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+]);
+/** Query parameters that carry credentials (GitLab's `private_token`, `access_token`, …) or act as someone else. */
+const CREDENTIAL_PARAMS = ['private_token', 'access_token', 'job_token', 'sudo'];
+const MIGHT_HOLD_CREDENTIALS = /(?:^|&)(?:private_token|access_token|job_token|sudo)=/i;
+/** Methods whose requests may be sent twice: retried once on the next target when nothing was sent. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+/** Answers of known size up to this are read whole and written in one go; larger ones stream. */
+const BUFFERED_ANSWER_MAX = 16 * 1024;
+
+/** The query string without credential parameters (kept as sent when it holds none). */
+function withoutCredentials(query: string): string {
+  if (!MIGHT_HOLD_CREDENTIALS.test(query)) return query;
+  const params = new URLSearchParams(query);
+  for (const name of CREDENTIAL_PARAMS) params.delete(name);
+  return params.toString();
+}
+
+/** Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  const names = (Array.isArray(value) ? value.join(',') : value).split(',').map((name) => name.trim().toLowerCase());
+  return new Set(names.filter(Boolean));
+}
+
+/**
+ * The client's body on its way upstream, counted: past `max` bytes the relay fails with 413 and the
+ * upstream request is aborted. Only for bodies of unannounced length (a declared Content-Length is
+ * checked before anything is sent). The client's stream is unpiped, never destroyed, so the 413 can
+ * still be written to it.
+ */
+function limitedBody(source: IncomingMessage, max: number, relay: { current?: RelayInFlight }): Readable {
+  let seen = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen <= max) return done(null, chunk);
+      source.unpipe(counted);
+      const tooLarge = new PayloadTooLargeError();
+      relay.current?.failWith(tooLarge);
+      done(tooLarge);
+    },
+  });
+  source.pipe(counted);
+  return counted;
+}
+
+/** One configured proxy route: its upstream, how paths map, how the caller's identity is told. */
+export class ProxyRoute {
+  private readonly prefixLength: number;
+
+  constructor(
+    readonly config: ProxyRouteConfig,
+    readonly upstream: Upstream,
+    private readonly identity?: IdentityTokens,
+  ) {
+    this.prefixLength = config.path.length;
+  }
+
+  /** The path and query sent upstream: the client's, minus the prefix when stripped, minus credentials. */
+  upstreamPath(rawUrl: string): string {
+    const queryAt = rawUrl.indexOf('?');
+    let path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
+    const query = queryAt === -1 ? '' : withoutCredentials(rawUrl.slice(queryAt + 1));
+    if (this.config.stripPrefix) {
+      path = path.slice(this.prefixLength);
+      if (!path.startsWith('/')) path = `/${path}`;
+    }
+    return query ? `${path}?${query}` : path;
+  }
+
+  /** The client's headers that may go upstream, plus forwarding and identity headers. */
+  private async upstreamHeaders(ctx: GatehouseContext): Promise<Record<string, string | string[]>> {
+    const raw = ctx.req.rawHeaders;
+    const listed = connectionListed(ctx.req.headers.connection);
+    const headers: Record<string, string | string[]> = {};
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toLowerCase();
+      if (DROPPED_REQUEST_HEADERS.has(name) || listed?.has(name)) continue;
+      const existing = headers[name];
+      if (existing === undefined) headers[name] = raw[i + 1];
+      else headers[name] = Array.isArray(existing) ? [...existing, raw[i + 1]] : [existing, raw[i + 1]];
+    }
+    const socketAddress = ctx.req.socket?.remoteAddress ?? '';
+    // Behind trusted proxies the chain so far is kept; otherwise a client's own X-Forwarded-For is a lie.
+    const prior = ctx.app.proxy ? ctx.req.headers['x-forwarded-for'] : undefined;
+    headers['x-forwarded-for'] = prior ? `${prior}, ${socketAddress}` : socketAddress;
+    headers['x-forwarded-proto'] = ctx.protocol;
+    headers['x-forwarded-host'] = ctx.host;
+    headers['x-request-id'] = ctx.state.requestId;
+    const principal = ctx.state.principal;
+    const user = principal?.user;
+    if (user && principal) {
+      if (this.config.identity === 'jwt') {
+        const token = this.identity!.tokenFor(principal);
+        if (token) headers.authorization = `Bearer ${await token}`;
+      } else if (this.config.identity === 'headers') {
+        headers[USER_ID_HEADER] = String(user.id);
+        headers[USERNAME_HEADER] = user.username;
+        headers[SCOPES_HEADER] = scopesOf(principal).join(',');
+      }
+    }
+    return headers;
+  }
+
+  /**
+   * Passes the request on and relays the answer: the upstream's own answers (4xx and 5xx included)
+   * as they are; 502 when it cannot be reached or breaks off, 504 without a first byte in time; 413
+   * for a body over `maxBodyBytes`. The body is streamed, never parsed.
+   */
+  async forward(ctx: GatehouseContext): Promise<void> {
+    const req = ctx.req;
+    const declared = req.headers['content-length'];
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const max = this.config.maxBodyBytes;
+    if (declared !== undefined && Number(declared) > max) {
+      // The body is never read: the connection closes after the answer instead of reading it through.
+      ctx.set('Connection', 'close');
+      throw new PayloadTooLargeError();
+    }
+    const headers = await this.upstreamHeaders(ctx);
+    const relay: { current?: RelayInFlight } = {};
+    let body: Readable | null = null;
+    if (chunked) {
+      delete headers['content-length'];
+      body = limitedBody(req, max, relay);
+    } else if (declared !== undefined && declared !== '0') body = req;
+    const method = ctx.method;
+    relay.current = await this.upstream.start(ctx, {
+      method,
+      path: this.upstreamPath(req.url!),
+      headers,
+      body,
+      retry: body === null && IDEMPOTENT.has(method),
+      responseHeaders: 'all',
+      bufferUpTo: method === 'HEAD' ? 0 : BUFFERED_ANSWER_MAX,
+    });
+    try {
+      await relay.current.ready;
+    } catch (error) {
+      // A body the upstream never read whole is not read through either.
+      if (body && !req.complete) ctx.set('Connection', 'close');
+      throw error;
+    }
+  }
+}
