@@ -50,7 +50,7 @@ export const proxyRouteConfig = z
       .describe('How the upstream learns who called: a signed JWT in Authorization, X-Gatehouse-* headers, or nothing.'),
     timeoutMs: z.number().int().positive().default(30_000).describe('How long the upstream may take to its first byte (then 504), and may pause while answering.'),
     maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024).describe('Largest request body passed on, in bytes; larger ones get 413.'),
-    connections: z.number().int().positive().default(64).describe('Keep-alive connections per upstream target.'),
+    connections: z.number().int().positive().default(256).describe('Most connections open to each upstream target at once (kept alive between requests).'),
   })
   .strict();
 
