@@ -140,10 +140,10 @@ export function createMetrics(): Metrics {
 
 /**
  * The client's address as Koa reports it (the trusted `X-Forwarded-For` entry, else the socket's), or
- * '' when the socket is already gone: Koa's getter reads `req.socket.remoteAddress` and throws without one.
+ * '' when the socket is already gone: Koa's getter reads `req.socket.remoteAddress` and throws without
+ * one — and undici sets `req.socket = null` on a request it relayed as a body.
  */
 export function clientIp(ctx: GatehouseContext): string {
-  if (!ctx.req.socket) return '';
   try {
     return ctx.ip;
   } catch {

@@ -110,6 +110,9 @@ export class ProxyRoute {
       else headers[name] = Array.isArray(existing) ? [...existing, raw[i + 1]] : [existing, raw[i + 1]];
     }
     const socketAddress = ctx.req.socket?.remoteAddress ?? '';
+    // Read now, and kept by Koa: once undici has sent the body it detaches the request from its socket
+    // (\`req.socket = null\`), and the request log, the rate limiter, anything reading ctx.ip later would find none.
+    void ctx.ip;
     // Behind trusted proxies the chain so far is kept; otherwise a client's own X-Forwarded-For is a lie.
     const prior = ctx.app.proxy ? ctx.req.headers['x-forwarded-for'] : undefined;
     headers['x-forwarded-for'] = prior ? `${prior}, ${socketAddress}` : socketAddress;

@@ -105,6 +105,11 @@ test(`[${backendName}] nothing a client does ends the process: uploads refused b
   const lines = app.logs.filter((line) => line.msg === 'request' && line.url === '/reports/upload');
   t.true(lines.length > 0);
   t.true(lines.every((line) => typeof line.ip === 'string'));
+  // A body relayed upstream leaves the request without its socket (undici detaches it): the address was read before.
+  const relayed = await rawRequest(`${app.url}/reports/relayed`, { method: 'POST', headers: { 'private-token': plaintext, 'content-length': '2' }, body: '{}' });
+  t.is(relayed.status, 200);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(app.logs.find((line) => line.msg === 'request' && line.url === '/reports/relayed')?.ip, '127.0.0.1');
 });
 
 if (!TEST_DATABASE_URL || !TEST_REDIS_URL) {
