@@ -91,7 +91,8 @@ function upstreamMetrics(registry: Registry): UpstreamMetrics {
 }
 
 /** One target of an upstream: its pool and its passive health. */
-class Target {
+/** @internal */
+export class Target {
   readonly origin: string;
   readonly basePath: string;
   pool?: Pool;
@@ -110,12 +111,18 @@ class Target {
 }
 
 type UndiciModule = typeof import('undici');
+let undici: UndiciModule | undefined;
 let undiciLoading: Promise<UndiciModule> | undefined;
 /** undici is loaded with the first relayed request: a gateway that never relays does not pay for it at boot. */
-const loadUndici = () => (undiciLoading ??= import('undici'));
+const loadUndici = () =>
+  (undiciLoading ??= import('undici').then((module) => {
+    undici = module;
+    return module;
+  }));
 
 /** Counter children bound once per upstream and outcome: no label hashing per request. */
-class BoundMetrics {
+/** @internal */
+export class BoundMetrics {
   private readonly outcomes = new Map<string, { inc(): void }>();
   readonly firstByte: { observe(value: number): void };
 
@@ -134,6 +141,56 @@ class BoundMetrics {
 }
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/**
+ * One relayed request as the upstream sees it: the target it went to, its health-check and metrics
+ * reports, and its single retry. One object per request rather than a closure per callback.
+ */
+class Attempt implements RelayObserver {
+  handler!: RelayHandler;
+  private retried = false;
+  private sentAt = 0n;
+  private module?: UndiciModule;
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly request: RelayRequest,
+    private target: Target,
+  ) {}
+
+  dispatch(module: UndiciModule): void {
+    this.module = module;
+    this.sentAt = process.hrtime.bigint();
+    this.upstream.send(this.target, this.request, this.handler, module);
+  }
+
+  answered(status: number): void {
+    this.target.refusals = 0;
+    const metrics = this.upstream.metrics;
+    metrics.firstByte.observe(Number(process.hrtime.bigint() - this.sentAt) / 1e9);
+    metrics.count(STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other');
+  }
+
+  failed(error: Error, sentNothing: boolean): boolean {
+    this.upstream.connectionFailed(this.target, error);
+    if (sentNothing && this.request.retry && !this.retried) {
+      const next = this.upstream.retryTarget(this.target);
+      if (next) {
+        this.retried = true;
+        this.upstream.metrics.count('retried');
+        this.target = next;
+        this.dispatch(this.module!);
+        return true;
+      }
+    }
+    this.upstream.metrics.count((error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unreachable');
+    return false;
+  }
+
+  ended(outcome: 'complete' | 'broken' | 'aborted'): void {
+    if (outcome !== 'complete') this.upstream.metrics.count(outcome);
+  }
+}
 
 /**
  * An upstream HTTP service behind undici keep-alive pools (one per target; not fetch, see DESIGN §7):
@@ -201,58 +258,57 @@ export class Upstream {
    * promise settles once the client's response is set up: its status and headers, and its body or a
    * stream of it. A client that goes away aborts the upstream request.
    */
-  async relay(ctx: GatehouseContext, request: RelayRequest): Promise<void> {
-    return (await this.start(ctx, request)).ready;
+  relay(ctx: GatehouseContext, request: RelayRequest): Promise<void> {
+    if (undici) return this.begin(ctx, request, undici).ready;
+    return loadUndici().then((module) => this.begin(ctx, request, module).ready);
   }
 
-  /** As `relay`, but hands back the relay in flight (so the caller can still fail it). */
-  async start(ctx: GatehouseContext, request: RelayRequest): Promise<RelayInFlight> {
-    const undici = undiciLoading ? await undiciLoading : await loadUndici();
-    let target = this.pick();
-    let retried = false;
-    let sentAt = process.hrtime.bigint();
-    const bound = this.bound;
-    const dispatch = (handler: RelayHandler) => {
-      sentAt = process.hrtime.bigint();
-      this.poolOf(target, undici).dispatch(
-        {
-          path: target.basePath + request.path,
-          method: request.method as never,
-          headers: request.headers,
-          body: request.body ?? null,
-          headersTimeout: this.options.firstByteTimeoutMs,
-        },
-        handler,
-      );
-    };
-    const observer: RelayObserver = {
-      answered: (status) => {
-        target.refusals = 0;
-        bound.firstByte.observe(Number(process.hrtime.bigint() - sentAt) / 1e9);
-        bound.count(STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other');
-      },
-      failed: (error, sentNothing) => {
-        if ((error as { code?: string }).code === 'ECONNREFUSED' && ++target.refusals >= REFUSALS_BEFORE_SKIP) {
-          if (target.skippedUntil <= Date.now()) this.logger.warn({ upstream: this.options.name, target: target.url }, 'upstream target refuses connections: skipped for a while');
-          target.skippedUntil = Date.now() + SKIP_MS;
-        }
-        if (sentNothing && request.retry && !retried && this.targets.length > 1 && !this.closed) {
-          retried = true;
-          bound.count('retried');
-          target = this.pick(target);
-          dispatch(handler);
-          return true;
-        }
-        bound.count((error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unreachable');
-        return false;
-      },
-      ended: (outcome) => {
-        if (outcome !== 'complete') bound.count(outcome);
-      },
-    };
-    const handler = new RelayHandler(ctx, request, this.options.name, this.logger, observer);
-    dispatch(handler);
+  /**
+   * As `relay`, but hands back the relay in flight (so the caller can still fail it) — at once when
+   * undici is loaded (no await on the hot path), else once it is.
+   */
+  start(ctx: GatehouseContext, request: RelayRequest): RelayInFlight | Promise<RelayInFlight> {
+    if (undici) return this.begin(ctx, request, undici);
+    return loadUndici().then((module) => this.begin(ctx, request, module));
+  }
+
+  private begin(ctx: GatehouseContext, request: RelayRequest, module: UndiciModule): RelayHandler {
+    const attempt = new Attempt(this, request, this.pick());
+    const handler = new RelayHandler(ctx, request, this.options.name, this.logger, attempt);
+    attempt.handler = handler;
+    attempt.dispatch(module);
     return handler;
+  }
+
+  /** @internal One attempt's dispatch on `target`. */
+  send(target: Target, request: RelayRequest, handler: RelayHandler, module: UndiciModule): void {
+    this.poolOf(target, module).dispatch(
+      {
+        path: target.basePath + request.path,
+        method: request.method as never,
+        headers: request.headers,
+        body: request.body ?? null,
+        headersTimeout: this.options.firstByteTimeoutMs,
+      },
+      handler,
+    );
+  }
+
+  /** @internal The health check's verdict on a failed connection; whether a retry may go elsewhere. */
+  connectionFailed(target: Target, error: Error): void {
+    if ((error as { code?: string }).code !== 'ECONNREFUSED' || ++target.refusals < REFUSALS_BEFORE_SKIP) return;
+    if (target.skippedUntil <= Date.now()) this.logger.warn({ upstream: this.options.name, target: target.url }, 'upstream target refuses connections: skipped for a while');
+    target.skippedUntil = Date.now() + SKIP_MS;
+  }
+
+  /** @internal The next target for a retry, or undefined when there is none to retry on. */
+  retryTarget(after: Target): Target | undefined {
+    return this.targets.length > 1 && !this.closed ? this.pick(after) : undefined;
+  }
+
+  /** @internal */
+  get metrics(): BoundMetrics {
+    return this.bound;
   }
 
   async close(): Promise<void> {

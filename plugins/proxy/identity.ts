@@ -17,6 +17,8 @@ export function scopesOf(principal: Principal | undefined): readonly string[] {
 
 interface Entry {
   token: Promise<string>;
+  /** The token once signed: handed out without a promise to wait on. */
+  signed?: string;
   /** Epoch ms after which the entry is not used. */
   refreshAtMs: number;
 }
@@ -37,14 +39,15 @@ export class IdentityTokens {
     this.entries = new LRUCache({ max: options.max });
   }
 
-  tokenFor(principal: Principal): Promise<string> | undefined {
+  /** The caller's token: a string when one is at hand, a promise while it is being signed, undefined without a user. */
+  tokenFor(principal: Principal): string | Promise<string> | undefined {
     const user = principal.user;
     if (!user) return undefined;
     const credential = principal.credential;
     const key = credential ? `${user.id}:${credential.type}:${credential.id}` : `${user.id}`;
     const now = this.options.clock.now().getTime();
     const hit = this.entries.get(key);
-    if (hit && now < hit.refreshAtMs) return hit.token;
+    if (hit && now < hit.refreshAtMs) return hit.signed ?? hit.token;
     const issuedAt = Math.floor(now / 1000);
     const expiresAt = issuedAt + this.options.lifetimeS;
     const entry: Entry = {
@@ -62,9 +65,12 @@ export class IdentityTokens {
       refreshAtMs: (expiresAt - Math.min(REFRESH_MARGIN_S, this.options.lifetimeS / 2)) * 1000,
     };
     this.entries.set(key, entry);
-    entry.token.catch(() => {
-      if (this.entries.peek(key) === entry) this.entries.delete(key);
-    });
+    entry.token.then(
+      (token) => void (entry.signed = token),
+      () => {
+        if (this.entries.peek(key) === entry) this.entries.delete(key);
+      },
+    );
     return entry.token;
   }
 }

@@ -46,7 +46,8 @@ function withoutCredentials(query: string): string {
 
 /** Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
-  if (!value) return undefined;
+  // The usual values name no header: nothing to split.
+  if (!value || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return undefined;
   const names = (Array.isArray(value) ? value.join(',') : value).split(',').map((name) => name.trim().toLowerCase());
   return new Set(names.filter(Boolean));
 }
@@ -98,7 +99,7 @@ export class ProxyRoute {
   }
 
   /** The client's headers that may go upstream, plus forwarding and identity headers. */
-  private async upstreamHeaders(ctx: GatehouseContext): Promise<Record<string, string | string[]>> {
+  private upstreamHeaders(ctx: GatehouseContext, token: string | undefined): Record<string, string | string[]> {
     const raw = ctx.req.rawHeaders;
     const listed = connectionListed(ctx.req.headers.connection);
     const headers: Record<string, string | string[]> = {};
@@ -111,7 +112,7 @@ export class ProxyRoute {
     }
     const socketAddress = ctx.req.socket?.remoteAddress ?? '';
     // Read now, and kept by Koa: once undici has sent the body it detaches the request from its socket
-    // (\`req.socket = null\`), and the request log, the rate limiter, anything reading ctx.ip later would find none.
+    // (`req.socket = null`), and the request log, the rate limiter, anything reading ctx.ip later would find none.
     void ctx.ip;
     // Behind trusted proxies the chain so far is kept; otherwise a client's own X-Forwarded-For is a lie.
     const prior = ctx.app.proxy ? ctx.req.headers['x-forwarded-for'] : undefined;
@@ -121,15 +122,11 @@ export class ProxyRoute {
     headers['x-request-id'] = ctx.state.requestId;
     const principal = ctx.state.principal;
     const user = principal?.user;
-    if (user && principal) {
-      if (this.config.identity === 'jwt') {
-        const token = this.identity!.tokenFor(principal);
-        if (token) headers.authorization = `Bearer ${await token}`;
-      } else if (this.config.identity === 'headers') {
-        headers[USER_ID_HEADER] = String(user.id);
-        headers[USERNAME_HEADER] = user.username;
-        headers[SCOPES_HEADER] = scopesOf(principal).join(',');
-      }
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    else if (user && principal && this.config.identity === 'headers') {
+      headers[USER_ID_HEADER] = String(user.id);
+      headers[USERNAME_HEADER] = user.username;
+      headers[SCOPES_HEADER] = scopesOf(principal).join(',');
     }
     return headers;
   }
@@ -149,7 +146,11 @@ export class ProxyRoute {
       ctx.set('Connection', 'close');
       throw new PayloadTooLargeError();
     }
-    const headers = await this.upstreamHeaders(ctx);
+    const principal = ctx.state.principal;
+    // Signed once per caller and reused: a promise only while the first signing runs.
+    let token = principal && this.identity ? this.identity.tokenFor(principal) : undefined;
+    if (token instanceof Promise) token = await token;
+    const headers = this.upstreamHeaders(ctx, token);
     const relay: { current?: RelayInFlight } = {};
     let body: Readable | null = null;
     if (chunked) {
@@ -157,7 +158,7 @@ export class ProxyRoute {
       body = limitedBody(req, max, relay);
     } else if (declared !== undefined && declared !== '0') body = req;
     const method = ctx.method;
-    relay.current = await this.upstream.start(ctx, {
+    const started = this.upstream.start(ctx, {
       method,
       path: this.upstreamPath(req.url!),
       headers,
@@ -166,6 +167,7 @@ export class ProxyRoute {
       responseHeaders: 'all',
       bufferUpTo: method === 'HEAD' ? 0 : BUFFERED_ANSWER_MAX,
     });
+    relay.current = started instanceof Promise ? await started : started;
     try {
       await relay.current.ready;
     } catch (error) {
