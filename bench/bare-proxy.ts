@@ -5,8 +5,9 @@
  * proxy written in Node reaches on the same machine. `UPSTREAM` is the upstream's origin; prints
  * `listening <port>`.
  *
- * `MODE=completions` (default): reads the body and POSTs it to `/v2/code/completions` with the headers
- * gatehouse sends the AI gateway (a Bearer JWT, the identity and feature headers).
+ * `MODE=completions` (default): reads the body and POSTs it to the same path upstream
+ * (`/v2/code/completions`, `/v2/code/generations`) with the headers gatehouse sends the AI gateway (a
+ * Bearer JWT, the identity and feature headers); event streams are piped back as they arrive.
  * `MODE=stream`: passes any request on as a proxy route does — method, path minus `STRIP` and query;
  * the client's headers minus hop-by-hop ones and credentials, plus X-Forwarded-*, X-Request-Id and a
  * Bearer identity JWT; the body streamed both ways.
@@ -72,7 +73,13 @@ const server = createServer((req, res) => {
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', async () => {
     try {
-      const answer = await upstream.request({ path: '/v2/code/completions', method: 'POST', headers: COMPLETION_HEADERS, body: Buffer.concat(chunks) });
+      const answer = await upstream.request({ path: req.url!, method: 'POST', headers: COMPLETION_HEADERS, body: Buffer.concat(chunks) });
+      const type = answer.headers['content-type'];
+      if (type === 'text/event-stream') {
+        res.writeHead(answer.statusCode, { 'content-type': type });
+        answer.body.pipe(res);
+        return;
+      }
       const body = Buffer.from(await answer.body.arrayBuffer());
       res.writeHead(answer.statusCode, { 'content-type': 'application/json', 'content-length': body.length });
       res.end(body);
