@@ -100,15 +100,14 @@ export class ProxyRoute {
 
   /** The client's headers that may go upstream, plus forwarding and identity headers. */
   private upstreamHeaders(ctx: GatehouseContext, token: string | undefined): Record<string, string | string[]> {
-    const raw = ctx.req.rawHeaders;
-    const listed = connectionListed(ctx.req.headers.connection);
+    // Node's parsed headers: names already lower-case, repeated ones already joined as HTTP allows.
+    const incoming = ctx.req.headers;
+    const listed = connectionListed(incoming.connection);
     const headers: Record<string, string | string[]> = {};
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i].toLowerCase();
+    for (const name in incoming) {
       if (DROPPED_REQUEST_HEADERS.has(name) || listed?.has(name)) continue;
-      const existing = headers[name];
-      if (existing === undefined) headers[name] = raw[i + 1];
-      else headers[name] = Array.isArray(existing) ? [...existing, raw[i + 1]] : [existing, raw[i + 1]];
+      const value = incoming[name];
+      if (value !== undefined) headers[name] = value;
     }
     const socketAddress = ctx.req.socket?.remoteAddress ?? '';
     // Read now, and kept by Koa: once undici has sent the body it detaches the request from its socket
