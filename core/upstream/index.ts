@@ -28,6 +28,8 @@ export interface UpstreamOptions {
   idleTimeoutMs?: number;
   /** How long a connection may take to open (default: firstByteTimeoutMs, at most 10 s). */
   connectTimeoutMs?: number;
+  /** How long a target that kept refusing connections is skipped (default SKIP_MS). */
+  skipMs?: number;
 }
 
 /** One request to relay. */
@@ -298,7 +300,9 @@ export class Upstream {
   connectionFailed(target: Target, error: Error): void {
     if ((error as { code?: string }).code !== 'ECONNREFUSED' || ++target.refusals < REFUSALS_BEFORE_SKIP) return;
     if (target.skippedUntil <= Date.now()) this.logger.warn({ upstream: this.options.name, target: target.url }, 'upstream target refuses connections: skipped for a while');
-    target.skippedUntil = Date.now() + SKIP_MS;
+    target.skippedUntil = Date.now() + (this.options.skipMs ?? SKIP_MS);
+    // Back from the skip, it gets REFUSALS_BEFORE_SKIP more chances.
+    target.refusals = 0;
   }
 
   /** @internal The next target for a retry, or undefined when there is none to retry on. */

@@ -145,3 +145,41 @@ test('the request log reads the client address while the socket is there, and a 
   t.is(lines.length, 1);
   t.like(lines[0], { msg: 'request', url: '/reports/upload', status: 401, ip: '' });
 });
+
+test('round robin skips a target after 3 refused connections in a row, and tries it again once the skip time is over', async (t) => {
+  const live = createServer((_req, res) => res.end('ok'));
+  const liveUrl = await listen(live);
+  const probe = createServer();
+  const refusingUrl = await listen(probe);
+  await new Promise((resolve) => probe.close(resolve));
+  t.teardown(() => void live.close());
+  const registry = new Registry();
+  const upstreams = createUpstreams({ registry, logger: pino({ level: 'silent' }) });
+  const upstream = upstreams.create({ name: 'pair', targets: [refusingUrl, liveUrl], firstByteTimeoutMs: 2_000, skipMs: 300 });
+  t.teardown(() => upstreams.close());
+  const app = new Koa<GatehouseState>();
+  app.use(async (ctx) => {
+    ctx.state.requestId = 'r';
+    try {
+      await upstream.relay(ctx as GatehouseContext, { method: 'POST', path: '/', headers: {}, responseHeaders: 'all' });
+    } catch (error) {
+      ctx.status = (error as ApiError).status;
+    }
+  });
+  const server = createServer(app.callback());
+  const url = await listen(server);
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) statuses.push((await get(url)).status);
+  t.deepEqual(statuses, [502, 200, 502, 200, 502, 200, 200, 200]);
+  t.deepEqual(upstreams.status(), { pair: { targets: 2, live: [liveUrl] } });
+  await new Promise((resolve) => setTimeout(resolve, 350));
+  t.deepEqual(upstreams.status(), { pair: { targets: 2, live: [refusingUrl, liveUrl] } });
+  // Back in the rotation: it refuses again (one refusal does not set it aside).
+  const again = [(await get(url)).status, (await get(url)).status];
+  t.true(again.includes(502));
+  t.deepEqual(upstreams.status().pair.live, [refusingUrl, liveUrl]);
+});

@@ -319,6 +319,13 @@ test(`[${backendName}] a client that goes away aborts the upstream request, befo
     if (when === 'before') req.destroy();
     t.true(await eventually(() => fake.aborted.some((r) => r.url.endsWith(when))), `${when}: upstream request aborted`);
   }
+  // An upload the client abandons halfway: the upstream request is aborted too.
+  const upload = httpRequest(`${app.url}/reports/upload`, { method: 'POST', headers: { 'private-token': plaintext, 'transfer-encoding': 'chunked' }, agent: false });
+  upload.on('error', () => {});
+  upload.write(Buffer.alloc(1024, 1));
+  t.true(await eventually(() => fake.received.some((r) => r.url === '/reports/upload')));
+  upload.destroy();
+  t.true(await eventually(() => fake.aborted.some((r) => r.url === '/reports/upload')), 'upload: upstream request aborted');
   // The gateway goes on serving.
   fake.handler = (_req, res) => res.end('ok');
   t.is((await app.request('/reports/after', { token: plaintext })).status, 200);
