@@ -169,10 +169,11 @@ export class ProxyRoute {
     relay.current = started instanceof Promise ? await started : started;
     try {
       await relay.current.ready;
-    } catch (error) {
-      // A body the upstream never read whole is not read through either.
+    } finally {
+      // A body the upstream did not read whole is not read through here either (undici lets go of the
+      // request): the connection closes after the answer, so what is left of it is never taken for the
+      // client's next request.
       if (body && !req.complete) ctx.set('Connection', 'close');
-      throw error;
     }
   }
 }

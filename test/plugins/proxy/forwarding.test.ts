@@ -1,5 +1,6 @@
 import test from 'ava';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, jwtVerify, decodeJwt } from 'jose';
 import { EXTERNAL_URL, backendName } from '../../helpers/app.js';
 import {
@@ -394,4 +395,32 @@ test(`[${backendName}] bodies over maxBodyBytes → 413 in GitLab's shape, decla
   const fits = await rawRequest(`${app.url}/reports/upload`, { method: 'POST', headers: { 'private-token': plaintext, 'transfer-encoding': 'chunked' }, body: Buffer.alloc(1000, 1) });
   t.is(fits.status, 200);
   t.is(fake.last.bytes, 1000);
+});
+
+test(`[${backendName}] an upstream that answers before reading the whole body: the answer is relayed and the connection closes, so the rest is never read as a request`, async (t) => {
+  // A service refusing uploads up front, without reading them (as one checking a header would).
+  const refusing = createServer((_req, res) => {
+    res.writeHead(409, { 'content-type': 'application/json' });
+    res.end('{"message":"exists"}');
+  });
+  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+  const refusingUrl = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`;
+  const app = await startProxyApp([routeConfig({ upstreams: [refusingUrl], maxBodyBytes: 100 * 1024 * 1024 })]);
+  t.teardown(async () => {
+    await app.close();
+    refusing.closeAllConnections();
+    refusing.close();
+  });
+  const { plaintext } = await userWithToken(app, ['api']);
+  const body = Buffer.alloc(8 * 1024 * 1024, 'x');
+  const response = await rawRequest(`${app.url}/reports/upload`, { method: 'POST', headers: { 'private-token': plaintext, 'content-length': String(body.length) }, body }).catch(
+    (error: Error) => ({ status: 0, text: error.message, headers: {} as Record<string, string> }),
+  );
+  // The client may see the answer, or the connection closing while it still sends: never another request's answer.
+  if (response.status !== 0) {
+    t.is(response.status, 409);
+    t.is(response.text, '{"message":"exists"}');
+    t.is(response.headers.connection, 'close');
+  }
+  t.is((await app.request('/reports/after', { token: plaintext })).status, 409);
 });
