@@ -36,7 +36,7 @@ export class ClientGoneError extends Error {}
 export interface RelayAnswerOptions {
   /** `'all'`: every response header but the hop-by-hop ones; a list: only those (lower-case). */
   responseHeaders: 'all' | readonly string[];
-  /** Upstream 5xx (and 1xx) answers become 502 instead of being relayed (the AI gateway's rule). */
+  /** Upstream 5xx answers become 502 instead of being relayed (the AI gateway's rule). */
   failOnServerError?: boolean;
   /** Answers of known size up to this many bytes are read whole, then written in one go (0: never). */
   bufferUpTo?: number;
@@ -121,10 +121,12 @@ export class RelayHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (this.state === 'failed') return false;
+    // Informational answers (103 Early Hints) come before the real one, which undici reports next.
+    if (statusCode < 200) return true;
     this.resumeUpstream = resume;
     this.observer.answered(statusCode);
     const options = this.options;
-    if (statusCode < 200 || (options.failOnServerError && statusCode >= 500)) {
+    if (options.failOnServerError && statusCode >= 500) {
       // Read on (and drop) the body, so the connection stays reusable.
       this.state = 'failed';
       this.logger.warn({ requestId: this.ctx.state.requestId, upstream: this.upstreamName, upstreamStatus: statusCode }, 'upstream failed');

@@ -183,3 +183,17 @@ test('round robin skips a target after 3 refused connections in a row, and tries
   t.true(again.includes(502));
   t.deepEqual(upstreams.status().pair.live, [refusingUrl, liveUrl]);
 });
+
+test('an informational answer (103 Early Hints) before the real one is passed over', async (t) => {
+  const upstream = createServer((_req, res) => {
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.end('{"created":true}');
+  });
+  const upstreamUrl = await listen(upstream);
+  t.teardown(() => void upstream.close());
+  const { url } = await relayApp(t, upstreamUrl, {});
+  const response = await get(`${url}/x`);
+  t.is(response.status, 201);
+  t.is(response.text, '{"created":true}');
+});
