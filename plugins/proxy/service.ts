@@ -1,6 +1,6 @@
 import { Transform, type Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { HOP_BY_HOP, PayloadTooLargeError, type GatehouseContext, type InstanceKeys, type RelayInFlight, type Upstream } from 'gatehouse';
+import { BadRequestError, HOP_BY_HOP, PayloadTooLargeError, type GatehouseContext, type InstanceKeys, type RelayInFlight, type Upstream } from 'gatehouse';
 import type { ProxyRouteConfig } from './config.js';
 import { IdentityTokens, SCOPES_HEADER, USER_ID_HEADER, USERNAME_HEADER, scopesOf } from './identity.js';
 
@@ -33,6 +33,12 @@ const CREDENTIAL_PARAMS = ['private_token', 'access_token', 'job_token', 'sudo']
 const MIGHT_HOLD_CREDENTIALS = /(?:^|&)(?:private_token|access_token|job_token|sudo)=/i;
 /** Methods whose requests may be sent twice: retried once on the next target when nothing was sent. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+/**
+ * A `.` or `..` path segment, as sent or percent-encoded: the upstream would resolve it and could end up
+ * outside the route's prefix (or its base path), so such paths are refused rather than passed on.
+ */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+
 /** Answers of known size up to this are read whole and written in one go; larger ones stream. */
 const BUFFERED_ANSWER_MAX = 16 * 1024;
 
@@ -86,10 +92,14 @@ export class ProxyRoute {
     this.prefixLength = config.path.length;
   }
 
-  /** The path and query sent upstream: the client's, minus the prefix when stripped, minus credentials. */
+  /**
+   * The path and query sent upstream: the client's, minus the prefix when stripped, minus credentials.
+   * A path with dot segments is a 400.
+   */
   upstreamPath(rawUrl: string): string {
     const queryAt = rawUrl.indexOf('?');
     let path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
+    if (DOT_SEGMENT.test(path)) throw new BadRequestError();
     const query = queryAt === -1 ? '' : withoutCredentials(rawUrl.slice(queryAt + 1));
     if (this.config.stripPrefix) {
       path = path.slice(this.prefixLength);
@@ -149,6 +159,7 @@ export class ProxyRoute {
     // Signed once per caller and reused: a promise only while the first signing runs.
     let token = principal && this.identity ? this.identity.tokenFor(principal) : undefined;
     if (token instanceof Promise) token = await token;
+    const path = this.upstreamPath(req.url!);
     const headers = this.upstreamHeaders(ctx, token);
     const relay: { current?: RelayInFlight } = {};
     let body: Readable | null = null;
@@ -159,7 +170,7 @@ export class ProxyRoute {
     const method = ctx.method;
     const started = this.upstream.start(ctx, {
       method,
-      path: this.upstreamPath(req.url!),
+      path,
       headers,
       body,
       retry: body === null && IDEMPOTENT.has(method),

@@ -128,7 +128,10 @@ export function rawRequest(
   options: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer | ((req: import('node:http').ClientRequest) => void) } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+    // Host, port and path given apart: a URL string would have its dot segments resolved on the way.
+    const { hostname, port } = new URL(url);
+    const path = url.slice(url.indexOf('/', url.indexOf('//') + 2));
+    const req = httpRequest({ hostname, port, path, method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {

@@ -30,9 +30,18 @@ test(`[${backendName}] the path prefix and everything below it pass on with the 
     t.is(fake.last.url, path);
   }
   const count = fake.received.length;
+  // Dot segments would let the upstream resolve the path outside the prefix: refused, never passed on.
+  for (const path of ['/reports/../admin', '/reports/%2e%2e/admin', '/reports/a/%2E/b', '/reports/..']) {
+    const refused = await rawRequest(`${app.url}${path}`, { headers: { 'private-token': plaintext } });
+    t.is(refused.status, 400, path);
+    t.deepEqual(refused.json(), { message: '400 Bad request' }, path);
+  }
+  t.is(fake.received.length, count);
+  t.is((await app.request('/reports/a..b/.hidden', { token: plaintext })).status, 200);
+  t.is(fake.last.url, '/reports/a..b/.hidden');
   t.is((await app.request('/reportsx', { token: plaintext })).status, 404);
   t.is((await app.request('/report', { token: plaintext })).status, 404);
-  t.is(fake.received.length, count);
+  t.is(fake.received.length, count + 1);
 });
 
 test(`[${backendName}] stripPrefix removes the prefix; a target's base path is kept in front`, async (t) => {
