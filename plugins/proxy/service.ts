@@ -155,11 +155,11 @@ export class ProxyRoute {
       ctx.set('Connection', 'close');
       throw new PayloadTooLargeError();
     }
+    const path = this.upstreamPath(req.url!);
     const principal = ctx.state.principal;
     // Signed once per caller and reused: a promise only while the first signing runs.
     let token = principal && this.identity ? this.identity.tokenFor(principal) : undefined;
     if (token instanceof Promise) token = await token;
-    const path = this.upstreamPath(req.url!);
     const headers = this.upstreamHeaders(ctx, token);
     const relay: { current?: RelayInFlight } = {};
     let body: Readable | null = null;
