@@ -1,21 +1,85 @@
 /**
- * Context for the completions benchmark (no target is measured against it): the least a proxy can do
- * in Node — node:http in, one keep-alive undici pool out, the body relayed — with no framework, auth,
- * validation, rate limit, log or metrics. Its share of the direct figure is the ceiling any proxy
- * written in Node reaches on the same machine. `UPSTREAM` is the AI gateway's origin; prints
+ * The yardstick of the proxy benchmarks: the least a proxy can do in Node — node:http in, one
+ * keep-alive undici pool out — with no framework, auth, validation, rate limit, log or metrics, but
+ * sending the same upstream headers as the gatehouse route under test. Its figures are the ceiling any
+ * proxy written in Node reaches on the same machine. `UPSTREAM` is the upstream's origin; prints
  * `listening <port>`.
+ *
+ * `MODE=completions` (default): reads the body and POSTs it to the same path upstream
+ * (`/v2/code/completions`, `/v2/code/generations`) with the headers gatehouse sends the AI gateway (a
+ * Bearer JWT, the identity and feature headers); event streams are piped back as they arrive.
+ * `MODE=stream`: passes any request on as a proxy route does — method, path minus `STRIP` and query;
+ * the client's headers minus hop-by-hop ones and credentials, plus X-Forwarded-*, X-Request-Id and a
+ * Bearer identity JWT; the body streamed both ways.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 
 const upstream = new Pool(process.env.UPSTREAM!, { connections: 64 });
+const MODE = process.env.MODE ?? 'completions';
+const STRIP = process.env.STRIP ?? '';
+/** A token of the size gatehouse's (RS256, 2048-bit key) is: signed once, reused, as gatehouse reuses its. */
+const JWT = `Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6IjEyMyJ9.${'e'.repeat(300)}.${'s'.repeat(342)}`;
+const COMPLETION_HEADERS = {
+  'content-type': 'application/json',
+  authorization: JWT,
+  'x-gitlab-authentication-type': 'oidc',
+  'x-gitlab-instance-id': randomUUID(),
+  'x-gitlab-global-user-id': 'Z2lkOi8vZ2l0bGFiL1VzZXIvMQ==',
+  'x-gitlab-host-name': '127.0.0.1',
+  'x-gitlab-realm': 'self-managed',
+  'x-gitlab-version': '17.0.0',
+  'x-gitlab-feature-enablement-type': 'duo_pro',
+  'x-gitlab-unit-primitive': 'complete_code',
+  'x-gitlab-feature-enabled-by-namespace-ids': '',
+  'x-gitlab-enabled-feature-flags': 'code_suggestions_context',
+};
+const DROPPED = new Set(['connection', 'keep-alive', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'authorization', 'private-token', 'cookie', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate']);
+
+function streamHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (!DROPPED.has(name)) headers[name] = raw[i + 1];
+  }
+  headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+  headers['x-forwarded-proto'] = 'http';
+  headers['x-forwarded-host'] = req.headers.host ?? '';
+  headers['x-request-id'] = randomUUID();
+  headers.authorization = JWT;
+  return headers;
+}
 
 const server = createServer((req, res) => {
+  if (MODE === 'stream') {
+    const url = req.url!;
+    const path = STRIP && url.startsWith(STRIP) ? url.slice(STRIP.length) || '/' : url;
+    const hasBody = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0';
+    upstream
+      .request({ path, method: req.method as 'GET', headers: streamHeaders(req), body: hasBody ? req : null })
+      .then((answer) => {
+        const headers: Record<string, string | string[]> = {};
+        for (const [name, value] of Object.entries(answer.headers)) if (!HOP.has(name) && value !== undefined) headers[name] = value;
+        res.writeHead(answer.statusCode, headers);
+        answer.body.pipe(res);
+      })
+      .catch(() => res.writeHead(502).end());
+    return;
+  }
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', async () => {
     try {
-      const answer = await upstream.request({ path: '/v2/code/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) });
+      const answer = await upstream.request({ path: req.url!, method: 'POST', headers: COMPLETION_HEADERS, body: Buffer.concat(chunks) });
+      const type = answer.headers['content-type'];
+      if (type === 'text/event-stream') {
+        res.writeHead(answer.statusCode, { 'content-type': type });
+        answer.body.pipe(res);
+        return;
+      }
       const body = Buffer.from(await answer.body.arrayBuffer());
       res.writeHead(answer.statusCode, { 'content-type': 'application/json', 'content-length': body.length });
       res.end(body);

@@ -81,7 +81,7 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
     else await handle(ctx);
   };
 
-  const parse = BODY_METHODS.has(route.method) ? parseBody(deps.config.server.bodyLimit) : undefined;
+  const parse = BODY_METHODS.has(route.method) && !route.rawBody ? parseBody(deps.config.server.bodyLimit) : undefined;
   const run: Middleware<GatehouseState> = parse
     ? function readBodyThenRun(ctx, next) {
         // Named before the body is read, so a body refused as too large or malformed counts for the route.

@@ -11,12 +11,13 @@ import { createInvalidationBus } from './ops/bus.js';
 import { createLoggers, createMetrics, type Metrics } from './ops/observability.js';
 import { openapiRoute } from './ops/openapi-route.js';
 import { operationsRoutes } from './ops/routes.js';
-import { resolveEnabledPlugins, routesOf, type ModuleProblem } from './plugins/loader.js';
+import { allFlagsOf, resolveEnabledPlugins, routesOf, type ModuleProblem } from './plugins/loader.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './plugins/openapi.js';
 import type { AnyPluginManifest, AuthStrategy, Clock, GatehouseState, RouteDefinition, VersionInfo } from './plugins/types.js';
 import { registry as defaultRegistry } from './plugins/registry.js';
 import { createRateLimiterFactory } from './rate-limit/index.js';
 import { PRODUCT_VERSION } from './version.js';
+import { createUpstreams } from './upstream/index.js';
 
 export interface GatewayOptions {
   config: AppConfig;
@@ -125,7 +126,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const redis = config.redis.url ? await connectRedis(config.redis.url, logger) : undefined;
     if (redis) closers.push(() => void redis.disconnect());
 
-    const flagDefinitions = plugins.flatMap((plugin) => plugin.flags ?? []);
+    const flagDefinitions = allFlagsOf(plugins, config);
     const flags = options.flags ?? (await createFlagResolver({ config: config.unleash, flags: flagDefinitions, logger, cwd: options.cwd }));
     closers.push(() => flags.close());
     const bus = createInvalidationBus({ redis, keyPrefix: config.redis.keyPrefix, logger });
@@ -133,6 +134,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
     // Created before the plugins' services: plugins register their own metrics on the same registry.
     const metrics = createMetrics();
+    const upstreams = createUpstreams({ registry: metrics.registry, logger });
+    closers.push(() => upstreams.close());
     const services: Record<string, unknown> = {};
     const checkedSecrets = checkingSecretStore(secrets);
     // Plugins that could not start because of a bad secret file: their dependants are skipped, and the
@@ -164,6 +167,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
               bus,
               redis,
               metrics: metrics.registry,
+              upstreams,
               plugins: pluginDeps as never,
             })
           : {};
@@ -213,6 +217,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         flagsSynced: () => flags.synced(),
         invalidation: () => bus.status(),
         draining: () => draining,
+        upstreams: () => upstreams.status(),
         monitoringIpAllowlist: config.monitoring.ipAllowlist,
       }),
       ...(config.openapi.enabled ? [openapiRoute(() => (openapiJson ??= JSON.stringify(openapiDocument())))] : []),

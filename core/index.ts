@@ -23,6 +23,7 @@ export type { Knex } from 'knex';
 export type { Logger } from 'pino';
 
 export { definePlugin, routeFor } from './plugins/types.js';
+export { RouteProblems } from './plugins/loader.js';
 export type {
   AnyPluginManifest,
   AuthStrategy,
@@ -88,4 +89,8 @@ export type { CacheOptions, InvalidationListener } from './cache/index.js';
 export type { SecretRule, SecretStore } from './config/secrets.js';
 export { constantTimeEqual, generatePepper, hashPassword, PEPPER_RULE, pepperedDigest, randomHex, verifyPassword } from './util/secrets.js';
 export { addDays, iso, startOfUtcDay, toDate, utcDay, utcDayCache } from './util/time.js';
+export { BadGatewayError, GatewayTimeoutError, HOP_BY_HOP } from './upstream/index.js';
+export type { RelayAnswerOptions, RelayInFlight, RelayRequest, Upstream, UpstreamOptions, Upstreams, UpstreamStatus } from './upstream/index.js';
+export { generateSigningKeyPem, loadInstanceKeys } from './signing/instance-keys.js';
+export type { InstanceKeys, PublicJwk } from './signing/instance-keys.js';
 export { fitsIntegerColumn, isRowId, MAX_INTEGER_COLUMN, uniqueViolation } from './db/index.js';

@@ -7,7 +7,7 @@ import { createDb, migrateLatest } from './db/index.js';
 import { createStaticFlags } from './flags/resolver.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { trackConnections } from './http/drain.js';
-import { enabledPluginNames, PluginLoadError, resolveEnabledPlugins, routesOf } from './plugins/loader.js';
+import { allFlagsOf, enabledPluginNames, flagsOf, PluginLoadError, resolveEnabledPlugins, routesOf } from './plugins/loader.js';
 import { createLogger } from './ops/observability.js';
 import { ApiError } from './errors.js';
 import type { AnyPluginManifest } from './plugins/types.js';
@@ -119,7 +119,7 @@ async function pluginsList() {
     if (plugin.dependsOn?.length) say(`  depends on: ${plugin.dependsOn.join(', ')}`);
     const strategies = Object.keys(plugin.authStrategies ?? {});
     if (strategies.length) say(`  provides auth strategies: ${strategies.join(', ')}`);
-    for (const flag of plugin.flags ?? []) say(`  flag ${flag.name} (${flag.kind}, default ${flag.default ? 'on' : 'off'}): ${flag.description}`);
+    for (const flag of flagsOf(plugin, config.plugins[plugin.name])) say(`  flag ${flag.name} (${flag.kind}, default ${flag.default ? 'on' : 'off'}): ${flag.description}`);
     for (const line of routeLines(plugin, config.plugins[plugin.name])) say(line);
   }
   for (const problem of moduleProblems) {
@@ -158,7 +158,7 @@ async function printOpenApi() {
   const gateway = await bootOrExit({ ...loaded, config: throwaway }, {
     logger: createLogger('silent'),
     secrets: createMemorySecretStore(),
-    flags: createStaticFlags(loaded.registry.flatMap((plugin) => plugin.flags ?? [])),
+    flags: createStaticFlags(allFlagsOf(loaded.registry, config)),
   });
   try {
     say(JSON.stringify(gateway.openapi, null, 2));

@@ -24,6 +24,7 @@ import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
 import pino from 'pino';
 import { deepMerge } from './config/loader.js';
+import { allFlagsOf } from './plugins/loader.js';
 import { createMemorySecretStore } from './config/secrets.js';
 import { createStaticFlags } from './flags/resolver.js';
 import { createGateway, type Gateway } from './gateway.js';
@@ -154,7 +155,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<T
     };
     const loaded = await loadKitConfig(options, deepMerge(base, options.config ?? {}));
     const flags = createStaticFlags(
-      loaded.registry.flatMap((plugin) => plugin.flags ?? []),
+      allFlagsOf(loaded.registry, loaded.config),
       options.flags,
     );
     const gateway = await createGateway({

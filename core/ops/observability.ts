@@ -138,6 +138,19 @@ export function createMetrics(): Metrics {
   };
 }
 
+/**
+ * The client's address as Koa reports it (the trusted `X-Forwarded-For` entry, else the socket's), or
+ * '' when the socket is already gone: Koa's getter reads `req.socket.remoteAddress` and throws without
+ * one — and undici sets `req.socket = null` on a request it relayed as a body.
+ */
+export function clientIp(ctx: GatehouseContext): string {
+  try {
+    return ctx.ip;
+  } catch {
+    return '';
+  }
+}
+
 /** Counts, times and (optionally) logs a finished request under its route name. */
 export function requestObserver(metrics: Metrics, logger: Logger, logRequests: boolean): (ctx: GatehouseContext, startedNs: bigint) => void {
   // Label sets are few (routes × methods × statuses): bind each once instead of hashing labels per
@@ -168,7 +181,7 @@ export function requestObserver(metrics: Metrics, logger: Logger, logRequests: b
     if (!child) byMethod.set(method, (child = logger.child({ method, route })));
     return child;
   };
-  const record = (ctx: GatehouseContext, seconds: number) => {
+  const record = (ctx: GatehouseContext, seconds: number, ip: string) => {
     const route = ctx.state.routeName ?? 'unmatched';
     const { method, url } = ctx.req;
     const status = ctx.res.statusCode;
@@ -176,7 +189,7 @@ export function requestObserver(metrics: Metrics, logger: Logger, logRequests: b
     timerFor(route).observe(seconds);
     if (logRequests) {
       lineLoggerFor(route, method!).info(
-        { requestId: ctx.state.requestId, url: filterUrl(url!), status, ms: Math.round(seconds * 1e5) / 100, userId: ctx.state.principal?.user?.id, ip: ctx.ip },
+        { requestId: ctx.state.requestId, url: filterUrl(url!), status, ms: Math.round(seconds * 1e5) / 100, userId: ctx.state.principal?.user?.id, ip },
         'request',
       );
     }
@@ -184,15 +197,25 @@ export function requestObserver(metrics: Metrics, logger: Logger, logRequests: b
   // Requests are counted and logged once their answers are written (the same turn of the event loop,
   // in one batch for all the requests it finished), not before: the client does not wait for the
   // metrics and the log line. The duration is taken when the handling ends, as before.
-  let pending: Array<{ ctx: GatehouseContext; seconds: number }> = [];
+  let pending: Array<{ ctx: GatehouseContext; seconds: number; ip: string }> = [];
   const recordPending = () => {
     const batch = pending;
     pending = [];
-    for (const { ctx, seconds } of batch) record(ctx, seconds);
+    for (const { ctx, seconds, ip } of batch) {
+      // This runs outside any request's error handling: whatever goes wrong with one line must not
+      // end the process (an exception here would be uncaught).
+      try {
+        record(ctx, seconds, ip);
+      } catch (error) {
+        logger.warn({ err: error, requestId: ctx.state.requestId }, 'request not recorded');
+      }
+    }
   };
   return function observeRequest(ctx, started) {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (pending.length === 0) setImmediate(recordPending);
-    pending.push({ ctx, seconds });
+    // The client's address is read now, while the request still has its socket: by the time the line
+    // is written, a connection the server closed (a refused upload it never read) has none.
+    pending.push({ ctx, seconds, ip: logRequests ? clientIp(ctx) : '' });
   };
 }

@@ -16,6 +16,8 @@ export interface OperationsDeps {
   invalidation: () => InvalidationStatus;
   /** True while draining for shutdown: readiness then fails so load balancers stop sending traffic. */
   draining: () => boolean;
+  /** Each upstream's targets and the live ones (reported, never failing readiness: the gateway itself is ready). */
+  upstreams?: () => Record<string, { targets: number; live: string[] }>;
   /** Who may read readiness and metrics (`monitoring.ipAllowlist`). */
   monitoringIpAllowlist: readonly string[];
 }
@@ -68,6 +70,8 @@ export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>
         // Flags never block readiness: manifest defaults serve until Unleash syncs.
         checks.unleash = { status: 'ok', synced: deps.flagsSynced() };
         checks.cache_invalidation = deps.invalidation();
+        const upstreams = deps.upstreams?.();
+        if (upstreams && Object.keys(upstreams).length) checks.upstreams = { status: 'ok', upstreams };
         const failed = deps.draining() || Object.values(checks).some((c) => (c as { status: string }).status !== 'ok');
         ctx.status = failed ? 503 : 200;
         ctx.body = { status: failed ? 'failed' : 'ok', checks };

@@ -46,13 +46,55 @@ export function routesOf(plugin: AnyPluginManifest, pluginConfig: unknown): read
   return typeof routes === 'function' ? routes(pluginConfig as never) : (routes ?? []);
 }
 
+/**
+ * Thrown by a routes function whose config is wrong in ways the config schema cannot tell (a
+ * malformed URL, overlapping paths): every problem, and the routes that could still be made.
+ */
+export class RouteProblems extends Error {
+  constructor(
+    readonly problems: readonly string[],
+    readonly routes: readonly RouteDefinition<any, any>[] = [],
+  ) {
+    super(problems.join('; '));
+  }
+}
+
+/** A plugin's flags, from its manifest or made from its config slice (as routes are). */
+export function flagsOf(plugin: AnyPluginManifest, pluginConfig: unknown): readonly FlagDefinition[] {
+  const declared = plugin.flags ?? [];
+  if (!plugin.configFlags) return declared;
+  try {
+    return [...declared, ...plugin.configFlags(pluginConfig as never)];
+  } catch {
+    // The routes function reports what is wrong with this config; a flags function failing on it adds none.
+    return declared;
+  }
+}
+
+/** The flags of every plugin of `registry` under `config` (static flag resolvers, the offline file). */
+export const allFlagsOf = (registry: readonly AnyPluginManifest[], config: Pick<AppConfig, 'plugins'>) =>
+  registry.flatMap((plugin) => flagsOf(plugin, config.plugins[plugin.name]));
+
+/**
+ * The fixed part of a path that matches everything below it (`/reports{/*rest}` → `/reports`), or
+ * undefined for other paths.
+ */
+const prefixOf = (path: string) => {
+  const match = /^([^:*{(]*?)\/?\{\/\*[A-Za-z0-9_]+\}$/.exec(path);
+  return match ? match[1] : undefined;
+};
+
 /** The routes of a plugin, or none and a problem when its routes function throws: boot lists it with the rest. */
 function routesOrProblem(plugin: AnyPluginManifest, pluginConfig: unknown, problems: string[]): readonly RouteDefinition<any, any>[] {
   try {
     return routesOf(plugin, pluginConfig);
   } catch (error) {
-    problems.push(ROUTES_FAILED(plugin.name, (error as Error)?.message ?? String(error)));
-    return [];
+    // A routes function may name several problems at once and still hand over the routes it could
+    // make, so they are checked too and boot lists everything wrong with the config together.
+    const listed = error instanceof RouteProblems ? error : undefined;
+    if (listed) problems.push(...listed.problems.map((problem) => `plugin ${plugin.name}: ${problem}`));
+    else problems.push(ROUTES_FAILED(plugin.name, (error as Error)?.message ?? String(error)));
+    return listed?.routes ?? [];
   }
 }
 
@@ -84,7 +126,7 @@ export function resolvePlugins(
   }
   const routesByPlugin = new Map(enabled.map((plugin) => [plugin.name, routesOrProblem(plugin, pluginConfig[plugin.name], problems)]));
   for (const plugin of enabled) {
-    problems.push(...manifestProblems(plugin, routesByPlugin.get(plugin.name)!));
+    problems.push(...manifestProblems(plugin, routesByPlugin.get(plugin.name)!, flagsOf(plugin, pluginConfig[plugin.name])));
     for (const dep of plugin.dependsOn ?? []) {
       if (unloaded.has(dep) && !byName.has(dep)) problems.push(`plugin ${plugin.name} depends on ${dep}, whose module could not be loaded`);
       else if (!byName.has(dep)) problems.push(`plugin ${plugin.name} depends on unknown plugin "${dep}"`);
@@ -95,7 +137,7 @@ export function resolvePlugins(
       if (owner) problems.push(`auth strategy "${name}" is provided by both ${owner} and ${plugin.name}`);
       else strategies.set(name, plugin.name);
     }
-    for (const flag of plugin.flags ?? []) {
+    for (const flag of flagsOf(plugin, pluginConfig[plugin.name])) {
       const owner = flags.get(flag.name);
       if (owner) problems.push(`flag "${flag.name}" is declared by both ${owner.plugin} and ${plugin.name}`);
       else flags.set(flag.name, { ...flag, plugin: plugin.name });
@@ -124,6 +166,19 @@ export function resolvePlugins(
       routeNames.add(route.name);
     }
   }
+  // A route matching a whole prefix shadows or is shadowed by any other plugin's route under it.
+  const everyRoute = enabled.flatMap((plugin) => routesByPlugin.get(plugin.name)!.map((route) => ({ plugin: plugin.name, route })));
+  for (const prefixed of everyRoute) {
+    const prefix = prefixOf(prefixed.route.path);
+    if (prefix === undefined) continue;
+    for (const other of everyRoute) {
+      if (other.plugin === prefixed.plugin || other.route.method !== prefixed.route.method) continue;
+      const path = other.route.path;
+      if (path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}{`)) {
+        problems.push(`route ${prefixed.route.name} (${prefixed.route.method} ${prefix} and below) collides with ${other.route.name} (${other.route.method} ${path})`);
+      }
+    }
+  }
 
   const ordered = topologicalOrder(enabled, problems);
   if (problems.length) throw new PluginLoadError(problems);
@@ -149,10 +204,10 @@ export function resolveEnabledPlugins(
 export function lintManifest(plugin: AnyPluginManifest, pluginConfig?: unknown): string[] {
   const problems: string[] = [];
   const routes = routesOrProblem(plugin, pluginConfig, problems);
-  return [...problems, ...manifestProblems(plugin, routes)];
+  return [...problems, ...manifestProblems(plugin, routes, flagsOf(plugin, pluginConfig))];
 }
 
-function manifestProblems(plugin: AnyPluginManifest, routes: readonly RouteDefinition<any, any>[]): string[] {
+function manifestProblems(plugin: AnyPluginManifest, routes: readonly RouteDefinition<any, any>[], flags: readonly FlagDefinition[]): string[] {
   const problems: string[] = [];
   const at = `plugin ${plugin.name}`;
   if (!PLUGIN_NAME.test(plugin.name)) problems.push(`${at}: name must be kebab-case`);
@@ -160,7 +215,7 @@ function manifestProblems(plugin: AnyPluginManifest, routes: readonly RouteDefin
     problems.push(`${at}: needs core ${plugin.core}, this core is ${CORE_VERSION}`);
   }
   if (!plugin.description?.trim()) problems.push(`${at}: description is empty`);
-  for (const flag of plugin.flags ?? []) {
+  for (const flag of flags) {
     if (!FLAG_NAME.test(flag.name)) problems.push(`${at}: flag "${flag.name}" must be snake_case`);
     if (!flag.description?.trim()) problems.push(`${at}: flag "${flag.name}" has no description`);
   }

@@ -9,12 +9,13 @@ import { subscriptionsPlugin } from '../../plugins/subscriptions/manifest.js';
 import { kubernetesAgentPlugin } from '../../plugins/kubernetes-agent/manifest.js';
 import { codeSuggestionsPlugin } from '../../plugins/code-suggestions/manifest.js';
 import { oauthProviderPlugin } from '../../plugins/oauth-provider/manifest.js';
+import { proxyPlugin } from '../../plugins/proxy/manifest.js';
 
 /**
  * Every plugin shipped with gatehouse. The only place the core imports plugins: config decides which
  * of them are enabled.
  */
-export const registry: readonly AnyPluginManifest[] = [directoryPlugin, tokensPlugin, internalApiPlugin, codeSuggestionsPlugin, oauthApplicationsPlugin, oauthProviderPlugin, kubernetesAgentPlugin, subscriptionsPlugin];
+export const registry: readonly AnyPluginManifest[] = [directoryPlugin, tokensPlugin, internalApiPlugin, codeSuggestionsPlugin, oauthApplicationsPlugin, oauthProviderPlugin, kubernetesAgentPlugin, subscriptionsPlugin, proxyPlugin];
 
 /**
  * Plugins reach core through the package name. TypeScript sources run under tsx must resolve it with

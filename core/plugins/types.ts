@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { SecretStore } from '../config/secrets.js';
 import type { AppConfig } from '../config/schema.js';
 import type { ParamGroup } from '../http/validation.js';
+import type { Upstreams } from '../upstream/index.js';
 
 /**
  * What each plugin exports to the plugins that depend on it. Empty here; every plugin adds its own
@@ -148,6 +149,11 @@ export interface RateLimitSpec {
   headers?: Record<string, string>;
   /** Requests this returns true for are neither counted nor limited (GitLab exempts admins from some limits). */
   skip?: (ctx: GatehouseContext) => boolean;
+  /**
+   * Routes naming the same scope share one count per caller (e.g. the routes one proxy entry makes,
+   * one per method); by default each route counts on its own.
+   */
+  scope?: string;
 }
 
 /** One route of a plugin. Everything but the handler is declaration; the loader builds the middleware. */
@@ -170,6 +176,11 @@ export interface RouteDefinition<S = unknown, I extends z.ZodType | undefined = 
    * which tells Code Suggestions clients the error is the gateway's own, not an upstream's.
    */
   errorHeaders?: Readonly<Record<string, string>>;
+  /**
+   * The request body is left unread for the handler (e.g. streamed upstream as it arrives): no body
+   * parsing, no body params, no body limit but the handler's own.
+   */
+  rawBody?: boolean;
   /** Validates the merged params; failures become Grape-style 400 `{"error":"x is missing"}`. */
   input?: I;
   /** Grape's rules over several params of `input` (`exactly_one_of`, `mutually_exclusive`, …). */
@@ -229,6 +240,8 @@ export interface PluginDeps<C = Record<string, unknown>, D extends keyof PluginS
    * `gatehouse_<area>_…`), e.g. a gauge whose `collect()` reads shared state at scrape time.
    */
   metrics: Registry;
+  /** Where plugins create their upstream HTTP services (pooled, streamed, timed out, reported in readiness). */
+  upstreams: Upstreams;
   /** Services exported by the plugins named in `dependsOn`. */
   plugins: Pick<PluginServices, D>;
 }
@@ -256,6 +269,11 @@ export interface PluginManifest<
   dependsOn?: readonly D[];
   config?: C;
   flags?: readonly FlagDefinition[];
+  /**
+   * Flags made from the plugin's validated config slice, declared as well as `flags` (for plugins whose
+   * routes, and so their flags, come from config).
+   */
+  configFlags?: (config: z.output<C> & { enabled: boolean }) => readonly FlagDefinition[];
   migrations?: Record<string, Knex.Migration>;
   services?: (deps: PluginDeps<z.output<C> & { enabled: boolean }, D>) => S | Promise<S>;
   authStrategies?: Record<string, (services: S) => AuthStrategy<unknown>>;

@@ -32,7 +32,7 @@ export function createRateLimiterFactory(options: RateLimiterFactoryOptions) {
     const limiter = ratelimit({
       driver: options.redis ? 'redis' : 'memory',
       db: (options.redis ?? sharedMemory) as never,
-      namespace: `${options.keyPrefix}ratelimit:${routeName}`,
+      namespace: `${options.keyPrefix}ratelimit:${spec.scope ?? routeName}`,
       duration: spec.windowMs,
       max: spec.max,
       id: (ctx) => keyOf(spec, ctx as GatehouseContext),

@@ -24,33 +24,18 @@ export interface TokenMinterOptions {
   clock: Clock;
 }
 
-type Signer = (claims: Record<string, unknown>) => Promise<string>;
-
 /**
  * Mints the RS256 JWTs the AI gateway verifies against gatehouse's JWKS: `iss` = the external URL,
- * `aud` = `gitlab-ai-gateway`, with the `kid` of the current key. jose is imported on the first token,
- * so a gateway that never serves Code Suggestions never loads it.
+ * `aud` = `gitlab-ai-gateway`, signed with the instance key (the `kid` of the current key).
  */
 export class TokenMinter {
-  private signer?: Promise<Signer>;
-
   constructor(private readonly options: TokenMinterOptions) {}
-
-  private loadSigner(): Promise<Signer> {
-    return (this.signer ??= (async () => {
-      const { SignJWT, importPKCS8 } = await import('jose');
-      const key = await importPKCS8(this.options.keys.currentPem, 'RS256');
-      const header = { alg: 'RS256', typ: 'JWT', kid: this.options.keys.currentKid } as const;
-      return (claims) => new SignJWT(claims).setProtectedHeader(header).sign(key);
-    })());
-  }
 
   /** A fresh token for `subject` (the user's global id), valid TOKEN_LIFETIME_S from the clock's now. */
   async mint(subject: string): Promise<MintedToken> {
-    const sign = await this.loadSigner();
     const issuedAt = Math.floor(this.options.clock.now().getTime() / 1000);
     const expiresAt = issuedAt + TOKEN_LIFETIME_S;
-    const token = await sign({
+    const token = await this.options.keys.sign({
       jti: randomUUID(),
       aud: AI_GATEWAY_AUDIENCE,
       iss: this.options.issuer,

@@ -39,7 +39,7 @@ export const codeSuggestionsPlugin = definePlugin({
     const config = deps.config;
     // Read before the keys: a key that does not parse stops this plugin, and both files are checked.
     const instanceId = deps.secrets.ensure(config.instanceIdFile, () => randomUUID()).trim();
-    const keys = loadSigningKeys(deps.secrets, config.signingKeyFile, config.previousSigningKeyFiles);
+    const keys = loadSigningKeys(deps.secrets, config.signingKeyFile, config.previousSigningKeyFiles, 'Code Suggestions');
     const service = new CodeSuggestionsService({
       config,
       keys,
@@ -52,11 +52,10 @@ export const codeSuggestionsPlugin = definePlugin({
     });
     return {
       service,
-      upstream: new AiGatewayUpstream({
+      upstream: new AiGatewayUpstream(deps.upstreams, {
         baseUrl: config.aiGatewayUrl,
         timeoutMs: config.upstreamTimeoutMs,
         connections: config.upstreamConnections,
-        logger: deps.logger,
       }),
       graphql: new GraphqlEndpoint(service, deps.app.version.revision, deps.logger),
       signingKey: { pem: keys.currentPem, kid: keys.currentKid },
@@ -64,5 +63,4 @@ export const codeSuggestionsPlugin = definePlugin({
     };
   },
   routes: codeSuggestionsRoutes,
-  close: (services) => services.upstream.close(),
 });

@@ -1,8 +1,6 @@
-import type { Pool } from 'undici';
-import type { Logger, GatehouseContext } from 'gatehouse';
-import { RelayHandler } from './relay-handler.js';
+import type { GatehouseContext, Upstream, Upstreams } from 'gatehouse';
 
-export { BadGatewayError, GatewayTimeoutError } from './relay-handler.js';
+export { BadGatewayError, GatewayTimeoutError } from 'gatehouse';
 
 /**
  * Client headers passed on to the AI gateway. Everything else stays here — above all the caller's
@@ -12,46 +10,35 @@ export { BadGatewayError, GatewayTimeoutError } from './relay-handler.js';
 const FORWARDED_HEADERS = ['user-agent', 'x-gitlab-language-server-version', 'x-supports-sse-streaming', 'accept'] as const;
 /** Editor telemetry headers GitLab 16.x forwarded (`/\Ax-gitlab-cs-/i`). */
 const TELEMETRY_PREFIX = 'x-gitlab-cs-';
+/** The AI gateway's answer headers the client gets (with its status, content type and body). */
+const RELAYED_HEADERS = ['x-streaming-format'] as const;
+/** Plain (non-streaming) answers up to this size are read whole before they are written. */
+const BUFFERED_ANSWER_MAX = 1024 * 1024;
 
-export interface UpstreamOptions {
+export interface AiGatewayOptions {
   baseUrl: string;
   timeoutMs: number;
   connections: number;
-  logger: Logger;
 }
 
 /**
- * The AI gateway as an upstream: one keep-alive undici pool (not fetch: see DESIGN §7), explicit
- * timeouts, responses relayed chunk by chunk. undici is loaded with the first completion, so a
- * gateway that never proxies one does not pay for it at boot.
+ * The AI gateway as an upstream, through core's relay: one keep-alive pool, explicit timeouts,
+ * responses relayed chunk by chunk. Its own rule on errors: an AI gateway 5xx answers 502.
  */
 export class AiGatewayUpstream {
-  private pool?: Pool;
-  private loading?: Promise<Pool>;
-  private closed = false;
-  private readonly origin: string;
-  private readonly basePath: string;
+  private readonly upstream: Upstream;
   readonly baseUrl: string;
 
-  constructor(private readonly options: UpstreamOptions) {
-    const url = new URL(options.baseUrl);
+  constructor(upstreams: Upstreams, options: AiGatewayOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.origin = url.origin;
-    this.basePath = url.pathname.replace(/\/+$/, '');
-  }
-
-  private loadPool(): Promise<Pool> {
-    return (this.loading ??= import('undici').then(({ Pool: UndiciPool }) => {
-      const { timeoutMs, connections } = this.options;
-      this.pool = new UndiciPool(this.origin, {
-        connections,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        connect: { timeout: Math.min(timeoutMs, 10_000) },
-      });
-      if (this.closed) void this.pool.close();
-      return this.pool;
-    }));
+    this.upstream = upstreams.create({
+      name: 'ai-gateway',
+      targets: [options.baseUrl],
+      connections: options.connections,
+      firstByteTimeoutMs: options.timeoutMs,
+      idleTimeoutMs: options.timeoutMs,
+      connectTimeoutMs: Math.min(options.timeoutMs, 10_000),
+    });
   }
 
   /** The headers of the client's request that may go upstream (allowlist + telemetry prefix). */
@@ -70,20 +57,21 @@ export class AiGatewayUpstream {
   }
 
   /**
-   * POSTs `body` to `<base><path>` and relays the answer (see RelayHandler): 2xx and 4xx with their
-   * status, content type, `X-Streaming-Format` and body — streamed for streaming requests and answers
-   * of unknown or large size —, 5xx and transport failures as 502, no response headers within
-   * `timeoutMs` as 504. A client that goes away aborts the upstream request.
+   * POSTs `body` to `<base><path>` and relays the answer: 2xx and 4xx with their status, content type,
+   * `X-Streaming-Format` and body — streamed for streaming requests and answers of unknown or large
+   * size —, 5xx and transport failures as 502, no response headers within `timeoutMs` as 504. A client
+   * that goes away aborts the upstream request.
    */
-  async relay(ctx: GatehouseContext, path: string, headers: Record<string, string>, body: string, streaming: boolean): Promise<void> {
-    const pool = this.pool ?? (await this.loadPool());
-    const handler = new RelayHandler(ctx, streaming, path, this.options.logger);
-    pool.dispatch({ path: this.basePath + path, method: 'POST', headers, body }, handler);
-    return handler.ready;
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.pool?.close();
+  relay(ctx: GatehouseContext, path: string, headers: Record<string, string>, body: string, streaming: boolean): Promise<void> {
+    return this.upstream.relay(ctx, {
+      method: 'POST',
+      path,
+      headers,
+      body,
+      responseHeaders: RELAYED_HEADERS,
+      failOnServerError: true,
+      bufferUpTo: streaming ? 0 : BUFFERED_ANSWER_MAX,
+      defaultContentType: 'application/json',
+    });
   }
 }

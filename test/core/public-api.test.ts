@@ -18,6 +18,7 @@ const PUBLIC_VALUES = [
   // declaring plugins and validating input
   'definePlugin',
   'routeFor',
+  'RouteProblems',
   'z',
   'p',
   'whole',
@@ -78,6 +79,12 @@ const PUBLIC_VALUES = [
   'isRowId',
   'fitsIntegerColumn',
   'MAX_INTEGER_COLUMN',
+  // upstream services and the instance key
+  'BadGatewayError',
+  'GatewayTimeoutError',
+  'HOP_BY_HOP',
+  'loadInstanceKeys',
+  'generateSigningKeyPem',
 ].sort();
 
 /** A source file's module specifiers: static imports and re-exports, dynamic imports, module augmentations. */

@@ -9,6 +9,7 @@ import { createMemorySecretStore, type SecretStore } from '../../core/config/sec
 import { createStaticFlags } from '../../core/flags/resolver.js';
 import { createGateway, type Gateway } from '../../core/gateway.js';
 import { loadConfigWithPlugins } from '../../core/plugins/external.js';
+import { allFlagsOf } from '../../core/plugins/loader.js';
 import { registry as defaultRegistry } from '../../core/plugins/registry.js';
 import type { AnyPluginManifest } from '../../core/plugins/types.js';
 import { send, TestClock, type RequestOptions, type TestResponse } from '../../core/testing.js';
@@ -142,7 +143,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     overrides: deepMerge(base, options.config ?? {}),
   });
   const { config, registry, moduleProblems } = loaded;
-  const flags = createStaticFlags(registry.flatMap((p) => p.flags ?? []), options.flags);
+  const flags = createStaticFlags(allFlagsOf(registry, config), options.flags);
   const logs: Array<Record<string, any>> = [];
   const logging = options.captureLogs
     ? { logDestination: { write: (line: string) => void logs.push(JSON.parse(line)) } }
