@@ -1,6 +1,7 @@
 import { z, definePlugin, generatePepper, PEPPER_RULE } from 'gatehouse';
 import { createDirectory } from './migrations/20261122000000_create_directory.js';
 import { addUserProfileAndKeyMd5 } from './migrations/20261204000000_add_user_profile_and_key_md5.js';
+import { addUserSignInTracking } from './migrations/20261204000100_add_user_sign_in_tracking.js';
 import { addDeletionScheduleAndMemberExpiry } from './migrations/20261204000000_add_deletion_schedule_and_member_expiry.js';
 import { UsersService } from './users-service.js';
 import { KeysService } from './keys-service.js';
@@ -59,6 +60,7 @@ export const directoryPlugin = definePlugin({
     '20261122000000_create_directory': createDirectory,
     '20261204000000_add_user_profile_and_key_md5': addUserProfileAndKeyMd5,
     '20261204000000_add_deletion_schedule_and_member_expiry': addDeletionScheduleAndMemberExpiry,
+    '20261204000100_add_user_sign_in_tracking': addUserSignInTracking,
   },
   services: (deps): DirectoryServices => {
     const pepper = deps.secrets.ensure(deps.config.recoveryCodePepperFile, generatePepper, PEPPER_RULE);

@@ -71,14 +71,14 @@ export function presentUserProfile(user: User, externalUrl: string, viewer: { id
 export function presentUserPublic(user: User, externalUrl: string) {
   return {
     ...presentUserEntity(user, externalUrl, true, true),
-    last_sign_in_at: null,
+    last_sign_in_at: user.lastSignInAt && iso(user.lastSignInAt),
     confirmed_at: iso(user.confirmedAt),
     last_activity_on: null,
     email: user.email,
     theme_id: 1,
     color_scheme_id: 1,
     projects_limit: user.projectsLimit,
-    current_sign_in_at: null,
+    current_sign_in_at: user.currentSignInAt && iso(user.currentSignInAt),
     identities: [],
     can_create_group: user.canCreateGroup,
     can_create_project: user.projectsLimit > 0,
@@ -108,9 +108,9 @@ export function presentUserDetailsWithAdmin(user: User, externalUrl: string, det
     ...presentUserWithAdmin(user, externalUrl, details),
     bio_html: '',
     highest_role: details.highestRole,
-    current_sign_in_ip: null,
-    last_sign_in_ip: null,
-    sign_in_count: 0,
+    current_sign_in_ip: user.currentSignInIp,
+    last_sign_in_ip: user.lastSignInIp,
+    sign_in_count: user.signInCount,
   };
 }
 

@@ -20,6 +20,12 @@ export interface User {
   confirmedAt: Date | null;
   projectsLimit: number;
   canCreateGroup: boolean;
+  /** Devise's trackable: this sign-in, the one before it, and how many there were (web sign-ins only). */
+  currentSignInAt: Date | null;
+  lastSignInAt: Date | null;
+  currentSignInIp: string | null;
+  lastSignInIp: string | null;
+  signInCount: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -42,6 +48,11 @@ const COLUMNS = [
   'confirmed_at',
   'projects_limit',
   'can_create_group',
+  'current_sign_in_at',
+  'last_sign_in_at',
+  'current_sign_in_ip',
+  'last_sign_in_ip',
+  'sign_in_count',
   'created_at',
   'updated_at',
 ].map((column) => `${TABLE}.${column}`);
@@ -64,6 +75,11 @@ function toUser(row: Record<string, unknown>): User {
     confirmedAt: toDate(row.confirmed_at),
     projectsLimit: Number(row.projects_limit ?? 0),
     canCreateGroup: Boolean(row.can_create_group),
+    currentSignInAt: row.current_sign_in_at ? toDate(row.current_sign_in_at) : null,
+    lastSignInAt: row.last_sign_in_at ? toDate(row.last_sign_in_at) : null,
+    currentSignInIp: nullableString(row.current_sign_in_ip),
+    lastSignInIp: nullableString(row.last_sign_in_ip),
+    signInCount: Number(row.sign_in_count ?? 0),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
@@ -311,6 +327,23 @@ export class UsersRepository {
       })
       .returning('id');
     return (await this.findById(Number(typeof inserted === 'object' ? inserted.id : inserted), trx))!;
+  }
+
+  /**
+   * Devise's trackable on a sign-in, in one statement so concurrent sign-ins each count: the previous
+   * sign-in becomes the last one (this one, on the first), this one the current.
+   */
+  async recordSignIn(id: number, ip: string, now: Date): Promise<void> {
+    await this.db(TABLE)
+      .where({ id })
+      .update({
+        last_sign_in_at: this.db.raw('coalesce(??, ?)', ['current_sign_in_at', now]),
+        last_sign_in_ip: this.db.raw('coalesce(??, ?)', ['current_sign_in_ip', ip]),
+        current_sign_in_at: now,
+        current_sign_in_ip: ip,
+        sign_in_count: this.db.raw('?? + 1', ['sign_in_count']),
+        updated_at: now,
+      });
   }
 
   async update(id: number, changes: UserChanges, now: Date, trx: Knex = this.db): Promise<void> {

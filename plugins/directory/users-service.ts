@@ -216,6 +216,12 @@ export class UsersService {
     return updated;
   }
 
+  /** A successful web sign-in: the trackable columns GitLab's admin entities show. */
+  async recordSignIn(user: User, ip: string): Promise<void> {
+    await this.repository.recordSignIn(user.id, ip, this.clock.now());
+    await this.changed(user.id);
+  }
+
   async setState(user: User, state: User['state']): Promise<void> {
     await this.repository.update(user.id, { state }, this.clock.now());
     await this.changed(user.id);

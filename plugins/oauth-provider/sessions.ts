@@ -210,6 +210,7 @@ export class SessionsService {
   private async startSession(user: User, ip: string): Promise<SignInOutcome> {
     const now = this.clock.now();
     await this.repository.resetLockout(user.id);
+    await this.directory.users.recordSignIn(user, ip);
     // Sessions that outlived their absolute limit without being presented again go now.
     await this.repository.deleteExpiredSessionsOf(user.id, now);
     const id = randomHex(32);

@@ -52,6 +52,32 @@ test('a correct password signs in: 302, an HttpOnly SameSite=Lax session cookie 
   t.is(await sessionsOf(user.id), 2);
 });
 
+test('a sign-in is tracked as Devise does: the admin entity shows this sign-in, the one before, their addresses and the count', async (t) => {
+  const { user } = await createUserWithToken(app);
+  const shown = async () => (await app.request(`/api/v4/users/${user.id}`, { token: ROOT_TOKEN })).body;
+  t.like(await shown(), { current_sign_in_at: null, last_sign_in_at: null, current_sign_in_ip: null, last_sign_in_ip: null, sign_in_count: 0 });
+
+  t.is((await new Browser(app.url).signIn(user.username)).status, 302);
+  const first = await shown();
+  t.like(first, { current_sign_in_ip: '127.0.0.1', last_sign_in_ip: '127.0.0.1', sign_in_count: 1 });
+  t.regex(first.current_sign_in_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  t.is(first.last_sign_in_at, first.current_sign_in_at, 'on the first sign-in, the last one is this one');
+
+  const failed = await new Browser(app.url).signIn(user.username, 'not-the-password');
+  t.is(failed.status, 200);
+  t.is((await shown()).sign_in_count, 1, 'a failed attempt is no sign-in');
+
+  t.is((await new Browser(app.url).signIn(user.username)).status, 302);
+  const second = await shown();
+  t.is(second.sign_in_count, 2);
+  t.is(second.last_sign_in_at, first.current_sign_in_at);
+  // The user's own view has the times, not the addresses.
+  const own = (await app.request('/api/v4/user', { token: (await createUserWithToken(app)).plaintext })).body;
+  t.false('current_sign_in_ip' in own);
+  const row = await app.db('directory_users').where({ id: user.id }).first();
+  t.is(Number(row.sign_in_count), 2);
+});
+
 test('a wrong password, an unknown login and a blank form all re-render the form (200) with "Invalid login or password."', async (t) => {
   const { user } = await createUserWithToken(app);
   for (const [login, password] of [[user.username, 'wrong-password'], ['nobody-here', PASSWORD], ['', '']]) {
