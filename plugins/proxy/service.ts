@@ -64,7 +64,7 @@ function connectionListed(value: string | string[] | undefined): Set<string> | u
  * checked before anything is sent). The client's stream is unpiped, never destroyed, so the 413 can
  * still be written to it.
  */
-function limitedBody(source: IncomingMessage, max: number, relay: { current?: RelayInFlight }): Readable {
+function limitedBody(source: IncomingMessage, max: number, relay: BodyRelay): Readable {
   let seen = 0;
   const counted = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -72,12 +72,23 @@ function limitedBody(source: IncomingMessage, max: number, relay: { current?: Re
       if (seen <= max) return done(null, chunk);
       source.unpipe(counted);
       const tooLarge = new PayloadTooLargeError();
+      relay.tooLarge = tooLarge;
       relay.current?.failWith(tooLarge);
       done(tooLarge);
     },
   });
+  // The 413 reaches the client through the relay (now, or as soon as it starts: see `tooLarge`). The
+  // stream's own error may come when nobody reads it any more (undici has let go of the body, or not
+  // taken it yet); unheard, it would be an uncaught exception that ends the process.
+  counted.on('error', () => {});
   source.pipe(counted);
   return counted;
+}
+
+/** The relay a counted body belongs to, once it has started, and the 413 if the body outgrew its limit. */
+interface BodyRelay {
+  current?: RelayInFlight;
+  tooLarge?: PayloadTooLargeError;
 }
 
 /** One configured proxy route: its upstream, how paths map, how the caller's identity is told. */
@@ -161,7 +172,7 @@ export class ProxyRoute {
     let token = principal && this.identity ? this.identity.tokenFor(principal) : undefined;
     if (token instanceof Promise) token = await token;
     const headers = this.upstreamHeaders(ctx, token);
-    const relay: { current?: RelayInFlight } = {};
+    const relay: BodyRelay = {};
     let body: Readable | null = null;
     if (chunked) {
       delete headers['content-length'];
@@ -178,6 +189,8 @@ export class ProxyRoute {
       bufferUpTo: method === 'HEAD' ? 0 : BUFFERED_ANSWER_MAX,
     });
     relay.current = started instanceof Promise ? await started : started;
+    // The body outgrew its limit while the relay was starting.
+    if (relay.tooLarge) relay.current.failWith(relay.tooLarge);
     try {
       await relay.current.ready;
     } finally {

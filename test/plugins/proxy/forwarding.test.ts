@@ -401,6 +401,19 @@ test(`[${backendName}] bodies over maxBodyBytes → 413 in GitLab's shape, decla
   t.deepEqual(chunked.json(), TOO_LARGE);
   t.true(fake.received.every((received) => received.bytes <= 1000));
 
+  // Over the limit in the very first chunk, sent with the headers: the body overflows while the relay
+  // is still starting (or after the upstream let go of it). Still a 413, and the process lives on.
+  for (let i = 0; i < 10; i++) {
+    const atOnce = await rawRequest(`${app.url}/reports/upload`, {
+      method: 'POST',
+      headers: { 'private-token': plaintext, 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
+      body: (req) => req.end(Buffer.alloc(64 * 1024)),
+    });
+    t.is(atOnce.status, 413);
+    t.deepEqual(atOnce.json(), TOO_LARGE);
+  }
+  t.true(fake.received.every((received) => received.bytes <= 1000));
+
   const fits = await rawRequest(`${app.url}/reports/upload`, { method: 'POST', headers: { 'private-token': plaintext, 'transfer-encoding': 'chunked' }, body: Buffer.alloc(1000, 1) });
   t.is(fits.status, 200);
   t.is(fake.last.bytes, 1000);
