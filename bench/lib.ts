@@ -175,3 +175,35 @@ export interface LoadTarget {
 export async function loadSideBySide(targets: readonly LoadTarget[], durationS: number): Promise<LoadResult[]> {
   return Promise.all(targets.map((target) => load(target.url, target.headers, durationS, target.pid, target.request)));
 }
+
+const rounded = (value: number) => Math.round(value * 1000) / 1000;
+
+/**
+ * This checkout's rounds against another build's (`other` is its index in each side-by-side round):
+ * req/s of this over that per alternating round and per side-by-side round, and the server CPU per
+ * request over every round of both kinds, the figure other work on the machine hardly moves.
+ */
+export function comparedRounds(these: readonly LoadResult[], others: readonly LoadResult[], sideBySide: readonly LoadResult[][], other: number) {
+  const perRound = these.map((result, index) => result.requestsPerSecond / others[index].requestsPerSecond);
+  const together = sideBySide.map((results) => results[0].requestsPerSecond / results[other].requestsPerSecond);
+  return {
+    thisOverCompared: rounded(median(perRound)),
+    thisOverComparedRounds: perRound.map(rounded),
+    sideBySide: {
+      thisOverCompared: rounded(median(together)),
+      rounds: sideBySide.map((results) => ({
+        thisRps: Math.round(results[0].requestsPerSecond),
+        thisP99Ms: results[0].p99Ms,
+        otherRps: Math.round(results[other].requestsPerSecond),
+        otherP99Ms: results[other].p99Ms,
+        thisOverOther: rounded(results[0].requestsPerSecond / results[other].requestsPerSecond),
+        thisCpuUsPerRequest: results[0].cpuUsPerRequest,
+        otherCpuUsPerRequest: results[other].cpuUsPerRequest,
+      })),
+    },
+    cpuUsPerRequest: {
+      this: median([...these, ...sideBySide.map((results) => results[0])].map((result) => result.cpuUsPerRequest ?? 0)),
+      other: median([...others, ...sideBySide.map((results) => results[other])].map((result) => result.cpuUsPerRequest ?? 0)),
+    },
+  };
+}

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, loadSideBySide, median, startProcess, stop, type Build, type LoadResult } from './lib.js';
+import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 
@@ -95,31 +95,7 @@ async function main() {
         }
       }
       const compared = others.map((other, i) => {
-        // Per round, this checkout's req/s over the other's: in turn, seconds apart; then at the same time.
-        const perRound = measured.rounds.map((result, round) => result.requestsPerSecond / other.rounds[round].requestsPerSecond);
-        const together = sideBySide.map((results) => results[0].requestsPerSecond / results[i + 1].requestsPerSecond);
-        return {
-          ...figures(other),
-          thisOverCompared: round(median(perRound)),
-          thisOverComparedRounds: perRound.map((value) => round(value)),
-          sideBySide: {
-            thisOverCompared: round(median(together)),
-            rounds: sideBySide.map((results) => ({
-              thisRps: Math.round(results[0].requestsPerSecond),
-              thisP99Ms: results[0].p99Ms,
-              otherRps: Math.round(results[i + 1].requestsPerSecond),
-              otherP99Ms: results[i + 1].p99Ms,
-              thisOverOther: round(results[0].requestsPerSecond / results[i + 1].requestsPerSecond),
-              thisCpuUsPerRequest: results[0].cpuUsPerRequest,
-              otherCpuUsPerRequest: results[i + 1].cpuUsPerRequest,
-            })),
-          },
-          // The server's CPU per request, every round of both kinds: the figure other work hardly moves.
-          cpuUsPerRequest: {
-            this: median([...measured.rounds, ...sideBySide.map((results) => results[0])].map((result) => result.cpuUsPerRequest ?? 0)),
-            other: median([...other.rounds, ...sideBySide.map((results) => results[i + 1])].map((result) => result.cpuUsPerRequest ?? 0)),
-          },
-        };
+        return { ...figures(other), ...comparedRounds(measured.rounds, other.rounds, sideBySide, i + 1) };
       });
       const report = {
         date: new Date().toISOString(),
