@@ -7,7 +7,7 @@ import { collectParams, parseBody, rejectNullBytes, startRequest, writeError } f
 import { validateInput } from './http/validation.js';
 import { requestObserver, type Metrics } from './ops/observability.js';
 import type { AuthStrategy, FlagResolver, GatehouseContext, GatehouseState, RouteDefinition } from './plugins/types.js';
-import type { createRateLimiterFactory } from './rate-limit/index.js';
+import type { RateLimit, createRateLimiterFactory } from './rate-limit/index.js';
 
 /** A route with the services of the plugin that declared it. */
 export interface BoundRoute {
@@ -51,14 +51,8 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
   const { flags } = deps;
   const spec = route.rateLimit;
   const max = typeof spec?.max === 'function' ? spec.max(deps.config.plugins[bound.plugin]) : spec?.max;
-  const rateLimit = spec ? deps.rateLimiterFor(route.name, { ...spec, max: max! }) : undefined;
+  const rateLimit: RateLimit | undefined = spec ? deps.rateLimiterFor(route.name, { ...spec, max: max! }) : undefined;
   const schema = route.input;
-
-  /** Validate and handle: the last stage, behind the rate limit when there is one. */
-  const handle = async (ctx: GatehouseContext) => {
-    const input = schema ? validateInput(schema, ctx.state.params, route.inputGroups) : ctx.state.params;
-    await route.handler(ctx, input, services);
-  };
 
   const runRoute: Middleware<GatehouseState> = async function runRoute(ctx) {
     ctx.state.routeName = route.name;
@@ -77,8 +71,13 @@ function pipelineFor(bound: BoundRoute, deps: AppDeps): Middleware<GatehouseStat
       const headers = route.responseHeaders(ctx, services);
       if (headers) for (const name in headers) ctx.res.setHeader(name, headers[name]);
     }
-    if (rateLimit) await rateLimit(ctx, () => handle(ctx));
-    else await handle(ctx);
+    if (rateLimit) {
+      // In-memory counts decide without a promise; Redis ones are awaited.
+      const limited = rateLimit(ctx);
+      if (limited) await limited;
+    }
+    const input = schema ? validateInput(schema, ctx.state.params, route.inputGroups) : ctx.state.params;
+    await route.handler(ctx, input, services);
   };
 
   const parse = BODY_METHODS.has(route.method) && !route.rawBody ? parseBody(deps.config.server.bodyLimit) : undefined;
