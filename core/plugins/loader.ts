@@ -1,5 +1,7 @@
 import type { AnyPluginManifest, FlagDefinition, RouteDefinition } from './types.js';
 import type { AppConfig } from '../config/schema.js';
+import { openapiRoute } from '../ops/openapi-route.js';
+import { operationsRoutes } from '../ops/routes.js';
 
 /** The core's own version; plugins declare which core versions they work with. */
 export const CORE_VERSION = '1.0.0';
@@ -33,6 +35,15 @@ export interface ModuleProblem {
 
 const describeRoute = (plugin: string, route: RouteDefinition<unknown>) =>
   `route ${route.name} (${route.method} ${route.path}) of plugin ${plugin}`;
+
+/** `a`, `a and b`, `a, b and c`. */
+const listed = (items: readonly string[]) => (items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
+
+/** Routes of one plugin at one path, named together in a problem they share. */
+const describeRoutes = (plugin: string, routes: readonly RouteDefinition<unknown>[]) =>
+  routes.length === 1
+    ? describeRoute(plugin, routes[0])
+    : `routes ${listed(routes.map((route) => route.name))} (${listed(routes.map((route) => route.method))} ${routes[0].path}) of plugin ${plugin}`;
 
 const ROUTES_FAILED = (plugin: string, reason: string) => `plugin ${plugin}: its routes function failed on its config: ${reason}`;
 
@@ -76,13 +87,99 @@ export const allFlagsOf = (registry: readonly AnyPluginManifest[], config: Pick<
   registry.flatMap((plugin) => flagsOf(plugin, config.plugins[plugin.name]));
 
 /**
- * The fixed part of a path that matches everything below it (`/reports{/*rest}` → `/reports`), or
- * undefined for other paths.
+ * The part of a path before what matches everything below it (`/reports{/*rest}` → `/reports`,
+ * `/users/:id/files{/*rest}` → `/users/:id/files`), or undefined for other paths.
  */
 const prefixOf = (path: string) => {
-  const match = /^([^:*{(]*?)\/?\{\/\*[A-Za-z0-9_]+\}$/.exec(path);
+  const match = /^([^*{(]*?)\/?\{\/\*[A-Za-z0-9_]+\}$/.exec(path);
   return match ? match[1] : undefined;
 };
+
+/** A segment matching any one segment of a request path. */
+const ANY_SEGMENT = Symbol('any segment');
+
+/**
+ * The request paths a route path (without optional groups) matches: segment by segment, a literal
+ * that must be equal or any one segment, and, when `below`, every path under those too.
+ */
+interface PathShape {
+  segments: ReadonlyArray<string | typeof ANY_SEGMENT>;
+  below: boolean;
+}
+
+/** The router's (path-to-regexp's) syntax: a literal segment has none of it. */
+const ROUTER_SYNTAX = /[:*?+!(){}[\]\\]/;
+
+/**
+ * The path read once with each optional group kept and once without it (`/a{/*rest}` → `/a/*rest`,
+ * `/a`; `/:id{.:format}` → `/:id.:format`, `/:id`), so that what is left splits into segments.
+ */
+function withoutGroups(path: string): string[] {
+  const open = path.search(/(?<!\\)\{/);
+  if (open === -1) return [path];
+  let depth = 0;
+  for (let index = open; index < path.length; index++) {
+    if (path[index] === '\\') index += 1;
+    else if (path[index] === '{') depth += 1;
+    else if (path[index] === '}' && --depth === 0) {
+      const [before, inside, after] = [path.slice(0, open), path.slice(open + 1, index), path.slice(index + 1)];
+      return [...withoutGroups(before + inside + after), ...withoutGroups(before + after)];
+    }
+  }
+  // An unclosed group, which the router refuses anyway: the brace is left in its segment, read as syntax.
+  return [path];
+}
+
+/**
+ * The shapes of a route path. A segment with syntax matches any one segment: exact for a `:param`,
+ * and a safe over-estimate for a parameter within text (`:id.json`); a wildcard (`*rest`) also
+ * matches everything under its segment, and what follows it is not read. A trailing slash is ignored,
+ * as the router does.
+ */
+function shapesOf(path: string): PathShape[] {
+  return withoutGroups(path).map((reading) => {
+    const segments: Array<string | typeof ANY_SEGMENT> = [];
+    for (const segment of reading.replace(/\/$/, '').split('/').slice(1)) {
+      if (segment.includes('*')) return { segments: [...segments, ANY_SEGMENT], below: true };
+      segments.push(ROUTER_SYNTAX.test(segment) ? ANY_SEGMENT : segment);
+    }
+    return { segments, below: false };
+  });
+}
+
+/** Whether some request path matches both shapes. */
+function shapesOverlap(a: PathShape, b: PathShape): boolean {
+  const shared = Math.min(a.segments.length, b.segments.length);
+  for (let index = 0; index < shared; index++) {
+    const [mine, theirs] = [a.segments[index], b.segments[index]];
+    if (mine !== ANY_SEGMENT && theirs !== ANY_SEGMENT && mine !== theirs) return false;
+  }
+  if (a.segments.length === b.segments.length) return true;
+  return (a.segments.length < b.segments.length ? a : b).below;
+}
+
+/** Whether some request path matches both route paths. */
+const pathsOverlap = (a: string, b: string) => shapesOf(a).some((mine) => shapesOf(b).some((theirs) => shapesOverlap(mine, theirs)));
+
+/** A path as the collision problem names it: a prefix route as its prefix and everything below it. */
+const describeMatched = (path: string) => {
+  const prefix = prefixOf(path);
+  return prefix === undefined ? path : `${prefix} and below`;
+};
+
+/**
+ * Core's own routes (health, readiness, metrics and, when enabled, the OpenAPI document), served with
+ * the plugins' by core/gateway.ts: a plugin route matching one of their requests would shadow it or be
+ * shadowed. Only their methods, paths and names are read here; their handlers never run, so they are
+ * made without dependencies.
+ */
+export function coreRoutesOf(config: Pick<AppConfig, 'openapi'>): RouteDefinition<unknown>[] {
+  const neverUsed = undefined as never;
+  return [
+    ...operationsRoutes({ db: neverUsed, metrics: neverUsed, flagsSynced: neverUsed, invalidation: neverUsed, draining: neverUsed, monitoringIpAllowlist: [] }),
+    ...(config.openapi.enabled ? [openapiRoute(neverUsed)] : []),
+  ];
+}
 
 /** The routes of a plugin, or none and a problem when its routes function throws: boot lists it with the rest. */
 function routesOrProblem(plugin: AnyPluginManifest, pluginConfig: unknown, problems: string[]): readonly RouteDefinition<any, any>[] {
@@ -102,13 +199,15 @@ function routesOrProblem(plugin: AnyPluginManifest, pluginConfig: unknown, probl
  * Checks the enabled plugins against every rule of the loader and returns them in dependency order.
  * Problems are collected, never logged and skipped: one bad manifest aborts boot with the full list,
  * which starts with the problems of the enabled plugins whose module could not be used.
- * `pluginConfig` holds each plugin's validated config slice, which routes functions are called with.
+ * `pluginConfig` holds each plugin's validated config slice, which routes functions are called with;
+ * `coreRoutes` are the routes core serves besides the plugins' (`coreRoutesOf`).
  */
 export function resolvePlugins(
   registry: readonly AnyPluginManifest[],
   enabledNames: ReadonlySet<string>,
   moduleProblems: readonly ModuleProblem[] = [],
   pluginConfig: Readonly<Record<string, unknown>> = {},
+  coreRoutes: readonly RouteDefinition<any, any>[] = [],
 ): AnyPluginManifest[] {
   const byName = new Map(registry.map((p) => [p.name, p]));
   const enabled = registry.filter((p) => enabledNames.has(p.name));
@@ -144,41 +243,64 @@ export function resolvePlugins(
     }
   }
 
-  const routeKeys = new Map<string, string>();
-  const routeNames = new Set<string>();
+  // Routes of one plugin at one path that share a problem (a proxy entry makes one route per method)
+  // are named in one problem, at the place of the first.
+  const sharedProblems = new Map<string, { index: number; routes: RouteDefinition<any, any>[] }>();
+  const reportShared = (key: string[], route: RouteDefinition<any, any>, describe: (routes: RouteDefinition<any, any>[]) => string) => {
+    const id = JSON.stringify(key);
+    let shared = sharedProblems.get(id);
+    if (!shared) {
+      shared = { index: problems.length, routes: [] };
+      sharedProblems.set(id, shared);
+    }
+    shared.routes.push(route);
+    problems[shared.index] = describe(shared.routes);
+  };
+  const reportUse = (plugin: string, route: RouteDefinition<any, any>, what: string) =>
+    reportShared([plugin, route.path, what], route, (routes) => `${describeRoutes(plugin, routes)} ${routes.length === 1 ? 'uses' : 'use'} ${what}`);
+  const reportDuplicateName = (plugin: string, route: RouteDefinition<any, any>) =>
+    reportShared([plugin, route.path, 'duplicate name'], route, (routes) => `duplicate route name${routes.length === 1 ? '' : 's'} ${listed(routes.map((each) => each.name))}`);
+  const routeKeys = new Map<string, string>(coreRoutes.map((route) => [`${route.method} ${normalisePath(route.path)}`, route.name]));
+  const routeNames = new Set<string>(coreRoutes.map((route) => route.name));
   for (const plugin of enabled) {
     for (const route of routesByPlugin.get(plugin.name)!) {
-      const where = describeRoute(plugin.name, route);
       if (!strategies.has(route.auth.strategy)) {
         const provider = allStrategies.get(route.auth.strategy);
-        problems.push(
+        reportUse(
+          plugin.name,
+          route,
           provider
-            ? `${where} uses auth strategy "${route.auth.strategy}", provided by plugin ${provider}, which is disabled`
-            : `${where} uses unknown auth strategy "${route.auth.strategy}"`,
+            ? `auth strategy "${route.auth.strategy}", provided by plugin ${provider}, which is disabled`
+            : `unknown auth strategy "${route.auth.strategy}"`,
         );
       }
-      if (route.flag && !flags.has(route.flag)) problems.push(`${where} uses undeclared flag "${route.flag}"`);
+      if (route.flag && !flags.has(route.flag)) reportUse(plugin.name, route, `undeclared flag "${route.flag}"`);
       const key = `${route.method} ${normalisePath(route.path)}`;
       const existing = routeKeys.get(key);
       if (existing) problems.push(`duplicate route ${route.method} ${route.path}: ${existing} and ${route.name}`);
       else routeKeys.set(key, route.name);
-      if (routeNames.has(route.name)) problems.push(`duplicate route name ${route.name}`);
+      if (routeNames.has(route.name)) reportDuplicateName(plugin.name, route);
       routeNames.add(route.name);
     }
   }
-  // A route matching a whole prefix shadows or is shadowed by any other plugin's route under it.
-  const everyRoute = enabled.flatMap((plugin) => routesByPlugin.get(plugin.name)!.map((route) => ({ plugin: plugin.name, route })));
-  for (const prefixed of everyRoute) {
-    const prefix = prefixOf(prefixed.route.path);
-    if (prefix === undefined) continue;
-    for (const other of everyRoute) {
-      if (other.plugin === prefixed.plugin || other.route.method !== prefixed.route.method) continue;
-      const path = other.route.path;
-      if (path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}{`)) {
-        problems.push(`route ${prefixed.route.name} (${prefixed.route.method} ${prefix} and below) collides with ${other.route.name} (${other.route.method} ${path})`);
-      }
-    }
-  }
+  const everyRoute = [
+    ...coreRoutes.map((route) => ({ plugin: 'core', route })),
+    ...enabled.flatMap((plugin) => routesByPlugin.get(plugin.name)!.map((route) => ({ plugin: plugin.name, route }))),
+  ];
+  // A route matching a whole prefix shadows or is shadowed by any other plugin's (or core's) route
+  // that matches one of the same requests: under the prefix, or with a parameter where the prefix has
+  // a literal (`/users/:id` and `/users/reports`). A duplicate is already listed as such.
+  everyRoute.forEach((prefixed, index) => {
+    if (prefixOf(prefixed.route.path) === undefined) return;
+    everyRoute.forEach((other, otherIndex) => {
+      const { method, path } = prefixed.route;
+      if (other.plugin === prefixed.plugin || other.route.method !== method) return;
+      // Two prefix routes are one collision, listed under the first.
+      if (otherIndex < index && prefixOf(other.route.path) !== undefined) return;
+      if (normalisePath(other.route.path) === normalisePath(path) || !pathsOverlap(path, other.route.path)) return;
+      problems.push(`route ${prefixed.route.name} (${method} ${describeMatched(path)}) collides with ${other.route.name} (${method} ${describeMatched(other.route.path)})`);
+    });
+  });
 
   const ordered = topologicalOrder(enabled, problems);
   if (problems.length) throw new PluginLoadError(problems);
@@ -191,10 +313,10 @@ export function resolvePlugins(
  */
 export function resolveEnabledPlugins(
   registry: readonly AnyPluginManifest[],
-  config: Pick<AppConfig, 'plugins'>,
+  config: Pick<AppConfig, 'plugins' | 'openapi'>,
   moduleProblems: readonly ModuleProblem[] = [],
 ): AnyPluginManifest[] {
-  return resolvePlugins(registry, enabledPluginNames(config), moduleProblems, config.plugins);
+  return resolvePlugins(registry, enabledPluginNames(config), moduleProblems, config.plugins, coreRoutesOf(config));
 }
 
 /**

@@ -3,7 +3,7 @@ import { loadConfig } from '../../core/config/loader.js';
 import { createMemorySecretStore } from '../../core/config/secrets.js';
 import { createStaticFlags } from '../../core/flags/resolver.js';
 import { createGateway } from '../../core/gateway.js';
-import { PluginLoadError, resolvePlugins, routesOf } from '../../core/plugins/loader.js';
+import { coreRoutesOf, PluginLoadError, resolveEnabledPlugins, resolvePlugins, routesOf } from '../../core/plugins/loader.js';
 import { registry } from '../../core/plugins/registry.js';
 import { definePlugin, type AnyPluginManifest, type RouteDefinition } from '../../core/plugins/types.js';
 import pino from 'pino';
@@ -122,6 +122,88 @@ test('routes that differ only by method are fine; the same method and path shape
   ]);
 });
 
+test('a prefix route collides with every other plugin\'s route matching one of its requests, parameters included, each pair once', (t) => {
+  const users = fakePlugin('users', {
+    routes: [
+      route('users', 'list', { path: '/api/v4/users' }),
+      route('users', 'show', { path: '/api/v4/users/:id' }),
+      route('users', 'update', { method: 'PUT', path: '/api/v4/users/:id' }),
+      route('users', 'keys', { path: '/api/v4/users/:id/keys' }),
+      route('users', 'self', { path: '/api/v4/users/self' }),
+      // Under its own `/users/:id`, which the plugin may serve as it likes; not under `/users/reports`.
+      route('users', 'avatar', { path: '/api/v4/users/:id/avatar{/*rest}' }),
+    ],
+  });
+  const gate = fakePlugin('gate', {
+    routes: [
+      route('gate', 'reports.get', { path: '/api/v4/users/reports{/*rest}' }),
+      route('gate', 'reports.post', { method: 'POST', path: '/api/v4/users/reports{/*rest}' }),
+    ],
+  });
+  const archive = fakePlugin('archive', { routes: [route('archive', 'all', { path: '/api/v4/users/reports/2026{/*rest}' })] });
+  t.deepEqual(problemsOf(() => resolvePlugins([users, gate, archive], new Set(['users', 'gate', 'archive']))), [
+    'route users.avatar (GET /api/v4/users/:id/avatar and below) collides with gate.reports.get (GET /api/v4/users/reports and below)',
+    'route gate.reports.get (GET /api/v4/users/reports and below) collides with users.show (GET /api/v4/users/:id)',
+    'route gate.reports.get (GET /api/v4/users/reports and below) collides with users.keys (GET /api/v4/users/:id/keys)',
+    'route gate.reports.get (GET /api/v4/users/reports and below) collides with archive.all (GET /api/v4/users/reports/2026 and below)',
+  ]);
+});
+
+test('optional groups and wildcards in a path are read as the router reads them', (t) => {
+  const files = fakePlugin('files', {
+    routes: [
+      route('files', 'root', { path: '/files' }),
+      route('files', 'show', { path: '/files/:name{.:format}' }),
+      route('files', 'raw', { path: '/files/:name/raw/*path' }),
+      route('files', 'system', { path: '/filesystem{/*rest}' }),
+    ],
+  });
+  const gate = fakePlugin('gate', { routes: [route('gate', 'x', { path: '/files/x{/*rest}' })] });
+  t.deepEqual(problemsOf(() => resolvePlugins([files, gate], new Set(['files', 'gate']))), [
+    'route gate.x (GET /files/x and below) collides with files.show (GET /files/:name{.:format})',
+    'route gate.x (GET /files/x and below) collides with files.raw (GET /files/:name/raw/*path)',
+  ]);
+});
+
+test('plugin routes are checked against core\'s own: a prefix over them collides, the same path is a duplicate', (t) => {
+  const gate = fakePlugin('gate', {
+    routes: [
+      route('gate', 'dash.get', { path: '/-{/*rest}' }),
+      route('gate', 'dash.post', { method: 'POST', path: '/-{/*rest}' }),
+      route('gate', 'health', { path: '/-/health' }),
+    ],
+  });
+  const withOpenapi = problemsOf(() => resolvePlugins([gate], new Set(['gate']), [], {}, coreRoutesOf({ openapi: { enabled: true } })));
+  t.deepEqual(withOpenapi, [
+    'duplicate route GET /-/health: core.health and gate.health',
+    'route gate.dash.get (GET /- and below) collides with core.health (GET /-/health)',
+    'route gate.dash.get (GET /- and below) collides with core.readiness (GET /-/readiness)',
+    'route gate.dash.get (GET /- and below) collides with core.metrics (GET /-/metrics)',
+    'route gate.dash.get (GET /- and below) collides with core.openapi (GET /-/openapi.json)',
+  ]);
+  const withoutOpenapi = problemsOf(() => resolvePlugins([gate], new Set(['gate']), [], {}, coreRoutesOf({ openapi: { enabled: false } })));
+  t.deepEqual(withoutOpenapi, withOpenapi.slice(0, -1));
+});
+
+test('routes of a plugin at one path that share a problem are named in one problem', (t) => {
+  const sharing = (['GET', 'POST', 'DELETE'] as const).map((method) =>
+    route('multi', method.toLowerCase(), { method, path: '/api/v4/multi', auth: { strategy: 'kerberos' }, flag: 'nobody_declared_this' }),
+  );
+  const multi = fakePlugin('multi', { routes: [...sharing, route('multi', 'other', { auth: { strategy: 'kerberos' } })] });
+  const where = 'routes multi.get, multi.post and multi.delete (GET, POST and DELETE /api/v4/multi) of plugin multi';
+  t.deepEqual(problemsOf(() => resolvePlugins([multi], new Set(['multi']))), [
+    `${where} use unknown auth strategy "kerberos"`,
+    `${where} use undeclared flag "nobody_declared_this"`,
+    'route multi.other (GET /api/v4/multi/other) of plugin multi uses unknown auth strategy "kerberos"',
+  ]);
+});
+
+test('the shipped plugins, all enabled with their default config, load with core\'s routes', (t) => {
+  const config = loadConfig({ plugins: registry, files: false, env: {} });
+  t.true(registry.every((plugin) => config.plugins[plugin.name].enabled));
+  t.deepEqual(names(resolveEnabledPlugins(registry, config)).sort(), names(registry).sort());
+});
+
 test('manifest rules are enforced for enabled plugins', (t) => {
   const sloppy = fakePlugin('Sloppy_Name', {
     core: '^2.0.0',
@@ -165,14 +247,18 @@ test('booting with tokens disabled fails naming directory\'s routes and the stra
   const directoryRoutes = routesOf(registry.find((p) => p.name === 'directory')!, config.plugins.directory);
   const needsTokens = directoryRoutes.filter((r) => r.auth.strategy === 'token' || r.auth.strategy === 'admin');
   t.true(needsTokens.length > 0);
+  // Routes at one path needing the same strategy are named in one problem.
+  const namedIn = (problem: string) => /^routes? (.+?) \(/.exec(problem)?.[1].split(/, | and /) ?? [];
   for (const r of needsTokens) {
-    t.true(
-      problems.includes(
-        `route ${r.name} (${r.method} ${r.path}) of plugin directory uses auth strategy "${r.auth.strategy}", provided by plugin tokens, which is disabled`,
-      ),
-      r.name,
-    );
+    const naming = problems.filter((problem) => namedIn(problem).includes(r.name));
+    t.is(naming.length, 1, r.name);
+    t.regex(naming[0], new RegExp(`of plugin directory uses? auth strategy "${r.auth.strategy}", provided by plugin tokens, which is disabled$`), r.name);
   }
+  t.true(
+    problems.includes(
+      'routes directory.users.update and directory.users.delete (PUT and DELETE /api/v4/users/:id) of plugin directory use auth strategy "admin", provided by plugin tokens, which is disabled',
+    ),
+  );
   t.regex(error!.message, /directory\.current-user \(GET \/api\/v4\/user\) of plugin directory uses auth strategy "token", provided by plugin tokens, which is disabled/);
   t.regex(error!.message, /of plugin directory uses auth strategy "admin", provided by plugin tokens, which is disabled/);
 });

@@ -153,3 +153,8 @@ test(`a disabled plugin's routes function is never called (${backendName})`, asy
   t.is(calls, 0);
   t.false(app.gateway.plugins.includes(counted));
 });
+
+test('a route made from config at the path of one of core\'s own routes is a duplicate', async (t) => {
+  const problems = await bootProblems(withGreetings([{ path: '/-/health', text: 'Fine' }]));
+  t.deepEqual(problems, ['duplicate route GET /-/health: core.health and greetings.greeting-1']);
+});
