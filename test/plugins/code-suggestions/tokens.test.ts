@@ -2,7 +2,7 @@ import test from 'ava';
 import { createLocalJWKSet, createRemoteJWKSet, calculateJwkThumbprint, jwtVerify } from 'jose';
 import { EXTERNAL_URL, ROOT_TOKEN, startTestApp } from '../../helpers/app.js';
 import { createMemorySecretStore } from '../../../core/config/secrets.js';
-import { generateSigningKeyPem } from '../../../plugins/code-suggestions/signing-keys.js';
+import { generateSigningKeyPem } from '../../../core/signing/instance-keys.js';
 import {
   AI_SCOPES,
   NOT_FOUND,
