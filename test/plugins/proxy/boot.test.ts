@@ -11,7 +11,7 @@ test('routes colliding with another plugin, overlapping each other, naming unkno
     startProxyApp([
       { name: 'reports', path: '/reports', upstreams: ['not a url', 'ftp://files.example.com', `${fake.url}?x=1`], auth: token },
       { name: 'sub', path: '/reports/admin', methods: ['GET'], upstreams: [fake.url], auth: token },
-      { name: 'keys', path: '/oauth/discovery', methods: ['GET'], upstreams: [fake.url], auth: token },
+      { name: 'grants', path: '/oauth/authorized_applications', methods: ['GET'], upstreams: [fake.url], auth: token },
       { name: 'mystery', path: '/mystery', upstreams: [fake.url], auth: { strategy: 'kerberos' } },
       { name: 'reports', path: '/other', upstreams: [fake.url], auth: token },
     ]),
@@ -22,7 +22,7 @@ test('routes colliding with another plugin, overlapping each other, naming unkno
   t.regex(message, /upstream "http:\/\/127\.0\.0\.1:\d+\?x=1" must not have a query or fragment/);
   t.regex(message, /routes\[1\] \(sub\): path \/reports\/admin overlaps route reports \(\/reports\)/);
   t.regex(message, /routes\[4\] \(reports\): name "reports" is used by another route/);
-  t.regex(message, /route proxy\.keys\.get \(GET \/oauth\/discovery and below\) collides with code-suggestions\.jwks \(GET \/oauth\/discovery\/keys\)/);
+  t.regex(message, /route proxy\.grants\.get \(GET \/oauth\/authorized_applications and below\) collides with oauth-provider\.authorized-applications \(GET \/oauth\/authorized_applications\)/);
   t.regex(message, /proxy\.mystery\.get .*uses unknown auth strategy "kerberos"/);
 });
 
