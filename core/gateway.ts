@@ -9,12 +9,13 @@ import { createDb, migrateLatest } from './db/index.js';
 import { createFlagResolver, type ManagedFlagResolver } from './flags/resolver.js';
 import { createInvalidationBus } from './ops/bus.js';
 import { createLoggers, createMetrics, type Metrics } from './ops/observability.js';
-import { openapiRoute } from './ops/openapi-route.js';
-import { operationsRoutes } from './ops/routes.js';
+import { coreRoutes } from './ops/routes.js';
 import { allFlagsOf, resolveEnabledPlugins, routesOf, type ModuleProblem } from './plugins/loader.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './plugins/openapi.js';
 import type { AnyPluginManifest, AuthStrategy, Clock, GatehouseState, RouteDefinition, VersionInfo } from './plugins/types.js';
 import { registry as defaultRegistry } from './plugins/registry.js';
+import { createDiscovery } from './signing/discovery.js';
+import { loadInstanceKeys, type InstanceKeys } from './signing/instance-keys.js';
 import { createRateLimiterFactory } from './rate-limit/index.js';
 import { PRODUCT_VERSION } from './version.js';
 import { createUpstreams } from './upstream/index.js';
@@ -49,6 +50,8 @@ export interface Gateway {
   plugins: readonly AnyPluginManifest[];
   /** Each enabled plugin's services, by plugin name. */
   services: Readonly<Record<string, unknown>>;
+  /** The instance key every plugin signs with, as `/oauth/discovery/keys` publishes it. */
+  instanceKeys: InstanceKeys;
   /** Lines the operator must see once (e.g. a generated root token); printed by the CLI, never logged. */
   notices: readonly string[];
   /** The OpenAPI document of every route this gateway serves (`/-/openapi.json` when enabled), built on first use. */
@@ -59,6 +62,31 @@ export interface Gateway {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+const SIGNING_KEY_UNUSABLE = 'the instance signing key could not be loaded (see signing.keyFile)';
+
+/**
+ * Stands in for the instance keys when their file is bad, so the plugins' own secret files are still
+ * checked and listed with it; boot then fails before anything could sign.
+ */
+function unusableInstanceKeys(): InstanceKeys {
+  const refuse = (): never => {
+    throw new Error(SIGNING_KEY_UNUSABLE);
+  };
+  return {
+    get currentPem() {
+      return refuse();
+    },
+    get currentKid() {
+      return refuse();
+    },
+    get published() {
+      return refuse();
+    },
+    jwks: refuse,
+    sign: async () => refuse(),
+  };
+}
 
 /** How long boot waits for the first Redis connection when Redis neither answers nor refuses. */
 const REDIS_CONNECT_GRACE_MS = 2_000;
@@ -138,6 +166,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     closers.push(() => upstreams.close());
     const services: Record<string, unknown> = {};
     const checkedSecrets = checkingSecretStore(secrets);
+    let instanceKeys: InstanceKeys;
+    try {
+      instanceKeys = loadInstanceKeys(checkedSecrets.forCore('signing'), config.signing.keyFile, config.signing.previousKeyFiles);
+    } catch (error) {
+      if (!checkedSecrets.problems.length) throw error;
+      instanceKeys = unusableInstanceKeys();
+    }
+    const instanceKeysUsable = !checkedSecrets.problems.length;
+    const discovery = createDiscovery(config.externalUrl);
     // Plugins that could not start because of a bad secret file: their dependants are skipped, and the
     // other plugins' files are still checked, so the operator sees every bad file at once.
     const stopped = new Set<string>();
@@ -168,11 +205,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
               redis,
               metrics: metrics.registry,
               upstreams,
+              instanceKeys,
+              discovery: { extend: discovery.extend },
               plugins: pluginDeps as never,
             })
           : {};
       } catch (error) {
-        if (checkedSecrets.problems.length === problemsBefore) throw error;
+        // Without a usable instance key, a plugin may fail for want of it: that key's problem is listed.
+        if (checkedSecrets.problems.length === problemsBefore && instanceKeysUsable) throw error;
         stopped.add(plugin.name);
         continue;
       }
@@ -209,19 +249,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         version,
         strategies,
       }));
-    const operations: RouteDefinition<unknown>[] = [
-      ...operationsRoutes({
-        db,
-        redis,
-        metrics,
-        flagsSynced: () => flags.synced(),
-        invalidation: () => bus.status(),
-        draining: () => draining,
-        upstreams: () => upstreams.status(),
-        monitoringIpAllowlist: config.monitoring.ipAllowlist,
-      }),
-      ...(config.openapi.enabled ? [openapiRoute(() => (openapiJson ??= JSON.stringify(openapiDocument())))] : []),
-    ];
+    const operations = coreRoutes({
+      db,
+      redis,
+      metrics,
+      flagsSynced: () => flags.synced(),
+      invalidation: () => bus.status(),
+      draining: () => draining,
+      upstreams: () => upstreams.status(),
+      monitoringIpAllowlist: config.monitoring.ipAllowlist,
+      keys: instanceKeys,
+      discovery: discovery.document,
+      openapi: config.openapi.enabled ? () => (openapiJson ??= JSON.stringify(openapiDocument())) : undefined,
+    });
     const app = createApp({
       config,
       logger,
@@ -244,6 +284,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       flags,
       plugins,
       services,
+      instanceKeys,
       notices,
       get openapi() {
         return openapiDocument();

@@ -93,4 +93,5 @@ export { BadGatewayError, GatewayTimeoutError, HOP_BY_HOP } from './upstream/ind
 export type { RelayAnswerOptions, RelayInFlight, RelayRequest, Upstream, UpstreamOptions, Upstreams, UpstreamStatus } from './upstream/index.js';
 export { generateSigningKeyPem, loadInstanceKeys } from './signing/instance-keys.js';
 export type { InstanceKeys, PublicJwk } from './signing/instance-keys.js';
+export type { Discovery, DiscoveryDocument, DiscoveryExtension } from './signing/discovery.js';
 export { fitsIntegerColumn, isRowId, MAX_INTEGER_COLUMN, uniqueViolation } from './db/index.js';

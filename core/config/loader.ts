@@ -1,7 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { buildConfigSchema, type AppConfig, type PluginConfigSource } from './schema.js';
+import { buildConfigSchema, MOVED_KEYS, type AppConfig, type PluginConfigSource } from './schema.js';
 
 /** One problem found while loading config: the key path and what is wrong, and where the value came from. */
 export interface ConfigProblem {
@@ -53,6 +53,10 @@ const screamingSnake = (segment: string) =>
 
 /** `['plugins','code-suggestions','enabled']` → `GATEHOUSE_PLUGINS__CODE_SUGGESTIONS__ENABLED`. */
 export const envNameFor = (path: string[]) => `GATEHOUSE_${path.map(screamingSnake).join('__')}`;
+
+/** The same as MOVED_KEYS, by environment variable: old variable → new key. */
+const MOVED_ENV = new Map(Object.entries(MOVED_KEYS).map(([from, to]) => [envNameFor(from.split('.')), to]));
+const movedMessage = (what: string, to: string) => `${what}: moved to ${to} (${envNameFor(to.split('.'))})`;
 
 /** Every leaf key of the schema, derived from its JSON Schema so env names and docs never drift. */
 export function listConfigKeys(plugins: readonly PluginConfigSource[]): ConfigKey[] {
@@ -163,7 +167,8 @@ export function loadConfig(options: LoadConfigOptions): AppConfig {
     // The keys of a plugin whose module did not load are unknown; the plugin loader says why.
     if (!key && uncheckedEnvPrefixes.some((prefix) => name.startsWith(prefix))) continue;
     if (!key) {
-      problems.push({ path: name, message: 'unknown environment variable (no such config key)' });
+      const movedTo = MOVED_ENV.get(name);
+      problems.push({ path: name, message: movedTo ? movedMessage('unknown environment variable', movedTo) : 'unknown environment variable (no such config key)' });
       continue;
     }
     const layer: Json = {};
@@ -179,7 +184,8 @@ export function loadConfig(options: LoadConfigOptions): AppConfig {
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) {
           const unknownPath = [...path, key];
-          const message = path.join('.') === 'plugins' ? 'unknown plugin' : 'unknown key';
+          const movedTo = MOVED_KEYS[unknownPath.join('.')];
+          const message = path.join('.') === 'plugins' ? 'unknown plugin' : movedTo ? movedMessage('unknown key', movedTo) : 'unknown key';
           problems.push({ path: unknownPath.join('.'), message, source: envSourceHint(unknownPath) });
         }
       } else {

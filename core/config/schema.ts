@@ -124,6 +124,31 @@ export const openapiSchema = z
   .prefault({})
   .describe('OpenAPI document.');
 
+export const signingSchema = z
+  .object({
+    keyFile: z
+      .string()
+      .min(1)
+      .default('.gatehouse_oidc_signing_key')
+      .describe(
+        'RSA private key (PKCS#8 PEM) signing every JWT gatehouse issues (AI gateway tokens, proxy identity tokens, ID tokens), published at /oauth/discovery/keys (relative to dataDir; generated with mode 0600 when absent).',
+      ),
+    previousKeyFiles: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Older signing keys (private or public PEM) still published at /oauth/discovery/keys, so tokens signed before a rotation verify.'),
+  })
+  .strict()
+  .prefault({})
+  .describe('The instance signing key.');
+
+/** Keys that moved into core: the config loader names their new place instead of only refusing them. */
+export const MOVED_KEYS: Readonly<Record<string, string>> = {
+  'plugins.code-suggestions.signingKeyFile': 'signing.keyFile',
+  'plugins.code-suggestions.previousSigningKeyFiles': 'signing.previousKeyFiles',
+  'plugins.proxy.signingKeyFile': 'signing.keyFile',
+};
+
 export const coreShape = {
   server: serverSchema,
   dataDir: z.string().min(1).default('./data').describe('Directory of the SQLite file and every generated secret file.'),
@@ -142,6 +167,7 @@ export const coreShape = {
   log: logSchema,
   monitoring: monitoringSchema,
   openapi: openapiSchema,
+  signing: signingSchema,
 };
 
 /** The shape every plugin's config slice gets in addition to its own keys. */

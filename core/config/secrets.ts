@@ -50,20 +50,22 @@ export function secretProblem(value: string, rule: SecretRule = {}): string | un
  */
 export function checkingSecretStore(store: SecretStore) {
   const problems: string[] = [];
+  /** A store whose problems are named after `owner`, the config section naming its files. */
+  const forOwner = (owner: string): SecretStore => ({
+    pathOf: store.pathOf,
+    ensure(file, generate, rule) {
+      const value = store.ensure(file, generate);
+      const problem = secretProblem(value, rule);
+      if (problem) problems.push(`${owner}: ${store.pathOf(file)} ${problem}`);
+      return value;
+    },
+  });
   return {
     problems: problems as readonly string[],
     /** The store one plugin reads through: its problems are named after it. */
-    forPlugin(plugin: string): SecretStore {
-      return {
-        pathOf: store.pathOf,
-        ensure(file, generate, rule) {
-          const value = store.ensure(file, generate);
-          const problem = secretProblem(value, rule);
-          if (problem) problems.push(`plugins.${plugin}: ${store.pathOf(file)} ${problem}`);
-          return value;
-        },
-      };
-    },
+    forPlugin: (plugin: string) => forOwner(`plugins.${plugin}`),
+    /** The store core reads a section's files through (e.g. `signing`): its problems are named after it. */
+    forCore: (section: string) => forOwner(section),
     throwIfAny() {
       if (problems.length) throw new SecretFileError(problems);
     },

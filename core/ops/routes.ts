@@ -3,9 +3,12 @@ import type { Redis } from 'ioredis';
 import { pingDb } from '../db/index.js';
 import { NotFoundError } from '../errors.js';
 import type { GatehouseContext, RouteDefinition } from '../plugins/types.js';
+import type { DiscoveryDocument } from '../signing/discovery.js';
+import type { InstanceKeys } from '../signing/instance-keys.js';
 import { createIpAllowlist } from '../util/ip-allowlist.js';
 import type { Metrics } from './observability.js';
 import type { InvalidationStatus } from './bus.js';
+import { openapiRoute } from './openapi-route.js';
 
 export interface OperationsDeps {
   db: Knex;
@@ -91,4 +94,65 @@ export function operationsRoutes(deps: OperationsDeps): RouteDefinition<unknown>
       },
     },
   ];
+}
+
+/** GitLab caches its JWKS and discovery document for a day (`jwks_controller.rb`). */
+export const JWKS_CACHE_CONTROL = 'max-age=86400, public, must-revalidate, no-transform';
+
+export interface InstanceKeyRoutesDeps {
+  keys: InstanceKeys;
+  /** The discovery document, as the enabled plugins extended it. */
+  discovery: () => Readonly<DiscoveryDocument>;
+}
+
+/**
+ * What verifiers of gatehouse's JWTs fetch, whichever plugins are enabled: the JWKS at both of GitLab's
+ * paths for it (`/oauth/discovery/keys`, `/-/jwks`) and the OpenID discovery document naming it.
+ */
+export function instanceKeyRoutes(deps: InstanceKeyRoutesDeps): RouteDefinition<unknown>[] {
+  const serveJwks = (ctx: GatehouseContext) => {
+    ctx.set('Cache-Control', JWKS_CACHE_CONTROL);
+    ctx.body = deps.keys.jwks();
+  };
+  return [
+    {
+      name: 'core.jwks',
+      method: 'GET',
+      path: '/oauth/discovery/keys',
+      summary: 'The public keys gatehouse signs its JWTs with (JWKS)',
+      successStatus: 200,
+      auth: { strategy: 'none', reason: 'The JWKS is public: verifiers of gatehouse\'s tokens fetch it' },
+      handler: serveJwks,
+    },
+    {
+      name: 'core.jwks-alias',
+      method: 'GET',
+      path: '/-/jwks',
+      summary: 'The JWKS, at GitLab\'s second path for it',
+      successStatus: 200,
+      auth: { strategy: 'none', reason: 'The JWKS is public (GitLab\'s second path for it)' },
+      handler: serveJwks,
+    },
+    {
+      name: 'core.openid-configuration',
+      method: 'GET',
+      path: '/.well-known/openid-configuration',
+      summary: 'OpenID discovery: the issuer, the JWKS URL and what enabled plugins add',
+      successStatus: 200,
+      auth: { strategy: 'none', reason: 'OpenID discovery is public: it tells verifiers the issuer and the JWKS URL' },
+      handler(ctx) {
+        ctx.set('Cache-Control', JWKS_CACHE_CONTROL);
+        ctx.body = deps.discovery();
+      },
+    },
+  ];
+}
+
+/**
+ * Every route core serves besides the plugins', in mounting order: the gateway mounts these, and the
+ * loader checks the plugins' routes against them (with placeholder deps: it reads only methods, paths
+ * and names), so the two lists cannot drift apart.
+ */
+export function coreRoutes(deps: OperationsDeps & InstanceKeyRoutesDeps & { openapi?: () => string }): RouteDefinition<unknown>[] {
+  return [...operationsRoutes(deps), ...instanceKeyRoutes(deps), ...(deps.openapi ? [openapiRoute(deps.openapi)] : [])];
 }

@@ -1,7 +1,6 @@
 import type { AnyPluginManifest, FlagDefinition, RouteDefinition } from './types.js';
 import type { AppConfig } from '../config/schema.js';
-import { openapiRoute } from '../ops/openapi-route.js';
-import { operationsRoutes } from '../ops/routes.js';
+import { coreRoutes } from '../ops/routes.js';
 
 /** The core's own version; plugins declare which core versions they work with. */
 export const CORE_VERSION = '1.0.0';
@@ -168,17 +167,24 @@ const describeMatched = (path: string) => {
 };
 
 /**
- * Core's own routes (health, readiness, metrics and, when enabled, the OpenAPI document), served with
+ * Core's own routes (health, readiness, metrics, the JWKS and discovery document and, when enabled, the OpenAPI document), served with
  * the plugins' by core/gateway.ts: a plugin route matching one of their requests would shadow it or be
  * shadowed. Only their methods, paths and names are read here; their handlers never run, so they are
  * made without dependencies.
  */
 export function coreRoutesOf(config: Pick<AppConfig, 'openapi'>): RouteDefinition<unknown>[] {
   const neverUsed = undefined as never;
-  return [
-    ...operationsRoutes({ db: neverUsed, metrics: neverUsed, flagsSynced: neverUsed, invalidation: neverUsed, draining: neverUsed, monitoringIpAllowlist: [] }),
-    ...(config.openapi.enabled ? [openapiRoute(neverUsed)] : []),
-  ];
+  return coreRoutes({
+    db: neverUsed,
+    metrics: neverUsed,
+    flagsSynced: neverUsed,
+    invalidation: neverUsed,
+    draining: neverUsed,
+    monitoringIpAllowlist: [],
+    keys: neverUsed,
+    discovery: neverUsed,
+    openapi: config.openapi.enabled ? () => '' : undefined,
+  });
 }
 
 /** The routes of a plugin, or none and a problem when its routes function throws: boot lists it with the rest. */

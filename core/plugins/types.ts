@@ -7,6 +7,8 @@ import type { Registry } from 'prom-client';
 import type { SecretStore } from '../config/secrets.js';
 import type { AppConfig } from '../config/schema.js';
 import type { ParamGroup } from '../http/validation.js';
+import type { Discovery } from '../signing/discovery.js';
+import type { InstanceKeys } from '../signing/instance-keys.js';
 import type { Upstreams } from '../upstream/index.js';
 
 /**
@@ -242,6 +244,13 @@ export interface PluginDeps<C = Record<string, unknown>, D extends keyof PluginS
   metrics: Registry;
   /** Where plugins create their upstream HTTP services (pooled, streamed, timed out, reported in readiness). */
   upstreams: Upstreams;
+  /**
+   * The instance key (`signing.keyFile`, with `signing.previousKeyFiles`), loaded once by core: it signs
+   * gatehouse's JWTs, and core publishes it at `/oauth/discovery/keys` whichever plugins are enabled.
+   */
+  instanceKeys: InstanceKeys;
+  /** Adds fields to the OpenID discovery document core serves at `/.well-known/openid-configuration`. */
+  discovery: Discovery;
   /** Services exported by the plugins named in `dependsOn`. */
   plugins: Pick<PluginServices, D>;
 }

@@ -14,6 +14,8 @@ export interface PublicJwk {
 /**
  * The instance key: the RSA key gatehouse signs its JWTs with (AI gateway tokens, identity tokens for
  * proxied services, ID tokens), and every key a verifier may meet — what `/oauth/discovery/keys` serves.
+ * Core loads it at boot (`signing.keyFile`, `signing.previousKeyFiles`) and hands it to every plugin as
+ * `deps.instanceKeys`.
  */
 export interface InstanceKeys {
   /** PKCS#8 PEM of the current private key. */
@@ -80,15 +82,13 @@ export function loadInstanceKeys(
   secrets: SecretStore,
   currentFile: string,
   previousFiles: readonly string[] = [],
-  /** Names the keys in boot errors (`previous <label> signing key file … does not exist`). */
-  label?: string,
 ): InstanceKeys {
   const currentPem = secrets.ensure(currentFile, generateSigningKeyPem, CURRENT_KEY_RULE);
   const current = publicJwk(createPublicKey(createPrivateKey(currentPem)));
   const published: PublicJwk[] = [current];
   for (const file of previousFiles) {
     const pem = secrets.ensure(file, () => {
-      throw new Error(`previous ${label ? `${label} ` : ''}signing key file ${secrets.pathOf(file)} does not exist`);
+      throw new Error(`previous signing key file ${secrets.pathOf(file)} does not exist`);
     }, PREVIOUS_KEY_RULE);
     const jwk = publicJwk(createPublicKey(pem));
     if (!published.some((known) => known.kid === jwk.kid)) published.push(jwk);

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Clock } from 'gatehouse';
-import type { SigningKeys } from './signing-keys.js';
+import type { Clock, InstanceKeys } from 'gatehouse';
 
 /** The audience of every token gatehouse mints for the AI gateway (GitLab's `Gitlab::Ai::AccessToken`). */
 export const AI_GATEWAY_AUDIENCE = 'gitlab-ai-gateway';
@@ -18,7 +17,7 @@ export interface MintedToken {
 }
 
 export interface TokenMinterOptions {
-  keys: SigningKeys;
+  keys: InstanceKeys;
   issuer: string;
   realm: string;
   clock: Clock;

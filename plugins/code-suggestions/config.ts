@@ -28,14 +28,6 @@ export const codeSuggestionsConfig = z.object({
     .positive()
     .default(7200)
     .describe('GraphQL requests per hour per user (GitLab\'s default for authenticated API requests).'),
-  signingKeyFile: z
-    .string()
-    .default('.gatehouse_oidc_signing_key')
-    .describe('RSA private key (PKCS#8 PEM) signing the tokens for the AI gateway (relative to dataDir; generated with mode 0600 when absent).'),
-  previousSigningKeyFiles: z
-    .array(z.string())
-    .default([])
-    .describe('Older signing keys (private or public PEM) still published in the JWKS, so tokens signed before a rotation verify.'),
   instanceIdFile: z
     .string()
     .default('.gatehouse_instance_id')

@@ -5,14 +5,13 @@ import { GraphqlEndpoint, SWITCH_FLAG } from './graphql.js';
 import { AiGatewayUpstream } from './proxy.js';
 import { codeSuggestionsRoutes } from './routes.js';
 import { CodeSuggestionsService } from './service.js';
-import { loadSigningKeys } from './signing-keys.js';
 import type { CodeSuggestionsServices } from './services.js';
 
 export const codeSuggestionsPlugin = definePlugin({
   name: 'code-suggestions',
   version: '1.0.0',
   core: '^1.0.0',
-  description: 'Code Suggestions for GitLab editor extensions: AI gateway tokens and JWKS, the streaming completions proxy, direct access.',
+  description: 'Code Suggestions for GitLab editor extensions: AI gateway tokens, the streaming completions proxy, direct access.',
   dependsOn: ['directory', 'tokens'],
   config: codeSuggestionsConfig,
   flags: [
@@ -37,12 +36,10 @@ export const codeSuggestionsPlugin = definePlugin({
   ],
   services: (deps): CodeSuggestionsServices => {
     const config = deps.config;
-    // Read before the keys: a key that does not parse stops this plugin, and both files are checked.
     const instanceId = deps.secrets.ensure(config.instanceIdFile, () => randomUUID()).trim();
-    const keys = loadSigningKeys(deps.secrets, config.signingKeyFile, config.previousSigningKeyFiles, 'Code Suggestions');
     const service = new CodeSuggestionsService({
       config,
-      keys,
+      keys: deps.instanceKeys,
       instanceId,
       externalUrl: deps.app.externalUrl,
       version: deps.app.version.version,
@@ -58,8 +55,6 @@ export const codeSuggestionsPlugin = definePlugin({
         connections: config.upstreamConnections,
       }),
       graphql: new GraphqlEndpoint(service, deps.app.version.revision, deps.logger),
-      signingKey: { pem: keys.currentPem, kid: keys.currentKid },
-      discovery: {},
     };
   },
   routes: codeSuggestionsRoutes,

@@ -1,22 +1,5 @@
 import type { MintedToken } from './ai-tokens.js';
 import type { CodeSuggestionsService } from './service.js';
-import type { PublicJwk } from './signing-keys.js';
-
-/** `GET /oauth/discovery/keys`: every published key (GitLab's JwksController body). */
-export const presentJwks = (keys: readonly PublicJwk[]) => ({ keys });
-
-/** GitLab caches its JWKS for a day (`jwks_controller.rb`). */
-export const JWKS_CACHE_CONTROL = 'max-age=86400, public, must-revalidate, no-transform';
-
-/** `GET /.well-known/openid-configuration`: what a verifier of gatehouse's tokens needs. */
-export function presentOpenIdConfiguration(issuer: string) {
-  return {
-    issuer,
-    jwks_uri: `${issuer}/oauth/discovery/keys`,
-    subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: ['RS256'],
-  };
-}
 
 /** The `CodeSuggestionsAccessToken` entity: `{"access_token","expires_in":3600,"created_at"}`. */
 export function presentAccessToken(minted: MintedToken) {

@@ -1,16 +1,9 @@
-import { z, ForbiddenError, NotFoundError, PayloadTooLargeError, callerOf, created, p, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, ForbiddenError, NotFoundError, PayloadTooLargeError, callerOf, created, p, routeFor } from 'gatehouse';
 import { CompletionsInputSchema, type CompletionsInput } from './completions-input.js';
 import { SWITCH_FLAG, type GraphqlRequest } from './graphql.js';
 import { CONTEXT_FLAG } from './service.js';
 import { AiGatewayUpstream } from './proxy.js';
-import {
-  JWKS_CACHE_CONTROL,
-  presentAccessToken,
-  presentConnectionDetails,
-  presentDirectAccess,
-  presentJwks,
-  presentOpenIdConfiguration,
-} from './presenter.js';
+import { presentAccessToken, presentConnectionDetails, presentDirectAccess } from './presenter.js';
 import type { CodeSuggestionsServices } from './services.js';
 
 const route = routeFor<CodeSuggestionsServices>();
@@ -29,12 +22,6 @@ const CONTEXT_CHARS = 100_000;
 const GRAPHQL_RATE_WINDOW_MS = 60 * 60_000;
 /** Keys of a client's body that never go upstream: its credentials. */
 const CREDENTIAL_KEYS = ['private_token', 'access_token'] as const;
-
-/** The public JWKS, served at both of GitLab's paths for it. */
-function serveJwks(ctx: GatehouseContext, _input: unknown, { service }: CodeSuggestionsServices): void {
-  ctx.set('Cache-Control', JWKS_CACHE_CONTROL);
-  ctx.body = presentJwks(service.keys.published);
-}
 
 /**
  * The body sent to the AI gateway: the client's own (unknown keys included, as GitLab passes them
@@ -75,30 +62,6 @@ export const codeSuggestionsRoutes = [
       const user = callerOf(ctx);
       await service.requireAccess(user);
       created(ctx, presentAccessToken(await service.mintFor(user.id)));
-    },
-  }),
-  route({
-    name: 'code-suggestions.jwks',
-    method: 'GET',
-    path: '/oauth/discovery/keys',
-    auth: { strategy: 'none', reason: 'The JWKS is public: the AI gateway verifies gatehouse\'s tokens with it' },
-    handler: serveJwks,
-  }),
-  route({
-    name: 'code-suggestions.jwks-alias',
-    method: 'GET',
-    path: '/-/jwks',
-    auth: { strategy: 'none', reason: 'The JWKS is public (GitLab\'s second path for it)' },
-    handler: serveJwks,
-  }),
-  route({
-    name: 'code-suggestions.openid-configuration',
-    method: 'GET',
-    path: '/.well-known/openid-configuration',
-    auth: { strategy: 'none', reason: 'OpenID discovery is public: it tells verifiers the issuer and the JWKS URL' },
-    handler(ctx, _input, { service, discovery }) {
-      ctx.set('Cache-Control', JWKS_CACHE_CONTROL);
-      ctx.body = discovery.document?.(service.externalUrl) ?? presentOpenIdConfiguration(service.externalUrl);
     },
   }),
   route({

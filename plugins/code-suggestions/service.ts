@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { UnauthorizedError, type Clock, type FlagResolver, type PluginServices, type PrincipalUser } from 'gatehouse';
+import { UnauthorizedError, type Clock, type FlagResolver, type InstanceKeys, type PluginServices, type PrincipalUser } from 'gatehouse';
 import { TokenMinter, UpstreamCredentialCache, type MintedToken, type UpstreamCredential } from './ai-tokens.js';
-import type { SigningKeys } from './signing-keys.js';
 import type { CodeSuggestionsConfig } from './config.js';
 
 /** Whether completion requests' `context` and `user_instruction` reach the AI gateway. */
@@ -20,7 +19,7 @@ export type Namespace = NonNullable<Awaited<ReturnType<Directory['projects']['fi
 
 export interface CodeSuggestionsServiceOptions {
   config: CodeSuggestionsConfig;
-  keys: SigningKeys;
+  keys: InstanceKeys;
   instanceId: string;
   externalUrl: string;
   version: string;
@@ -35,7 +34,6 @@ export interface CodeSuggestionsServiceOptions {
  */
 export class CodeSuggestionsService {
   readonly config: CodeSuggestionsConfig;
-  readonly keys: SigningKeys;
   readonly instanceId: string;
   readonly externalUrl: string;
   readonly hostName: string;
@@ -47,7 +45,6 @@ export class CodeSuggestionsService {
 
   constructor(options: CodeSuggestionsServiceOptions) {
     this.config = options.config;
-    this.keys = options.keys;
     this.instanceId = options.instanceId;
     this.externalUrl = options.externalUrl;
     this.hostName = new URL(options.externalUrl).hostname;

@@ -42,7 +42,7 @@ export const oauthProviderPlugin = definePlugin({
   version: '1.0.0',
   core: '^1.0.0',
   description: 'OAuth 2 / OpenID Connect provider at GitLab\'s paths: sign-in pages, authorization, tokens, device flow.',
-  dependsOn: ['directory', 'tokens', 'oauth-applications', 'code-suggestions'],
+  dependsOn: ['directory', 'tokens', 'oauth-applications'],
   config,
   migrations: { '20261204000000_create_oauth_provider': createOauthProvider },
   services: (deps): OauthProviderServices => {
@@ -59,8 +59,7 @@ export const oauthProviderPlugin = definePlugin({
       lockoutMinutes: settings.lockoutMinutes,
       secureCookies: externalUrl.startsWith('https:'),
     });
-    const codeSuggestions = deps.plugins['code-suggestions'];
-    const provider = new ProviderService(repository, deps.db, applications, directory, deps.clock, deps.bus, secret, externalUrl, () => codeSuggestions.signingKey, {
+    const provider = new ProviderService(repository, deps.db, applications, directory, deps.clock, deps.bus, secret, externalUrl, deps.instanceKeys, {
       accessTokenExpiresIn: settings.accessTokenExpiresIn,
       authorizationCodeExpiresIn: settings.authorizationCodeExpiresIn,
       deviceCodeExpiresIn: settings.deviceCodeExpiresIn,
@@ -70,8 +69,8 @@ export const oauthProviderPlugin = definePlugin({
       principalCacheSize: settings.tokenCacheSize,
       principalCacheTtlMs: settings.tokenCacheTtlMs,
     });
-    // The complete discovery document replaces the verifier-only one at the same path.
-    codeSuggestions.discovery.document = discoveryDocument;
+    // The complete document, in doorkeeper-openid_connect's field order; core's fields are among them.
+    deps.discovery.extend((document, issuer) => ({ ...discoveryDocument(issuer), ...document }));
     // Renewing an application's secret or deleting it ends its tokens at once, on every instance.
     applications.onChange(async (event) => {
       if (event.type === 'deleted' || event.type === 'secret-renewed') await provider.revokeApplication(event.application.id, event.type === 'deleted');

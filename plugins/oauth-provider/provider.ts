@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { importPKCS8, SignJWT } from 'jose';
-import { constantTimeEqual, createCache, pepperedDigest, randomHex, type Cache, type Clock, type InvalidationBus, type Knex, type PluginServices } from 'gatehouse';
+import { constantTimeEqual, createCache, pepperedDigest, randomHex, type Cache, type Clock, type InstanceKeys, type InvalidationBus, type Knex, type PluginServices } from 'gatehouse';
 import { DESCRIPTIONS, OauthError, missingParameter } from './oauth-errors.js';
 import { matchesRegistered, NATIVE_REDIRECT_URI } from './redirect-uri.js';
 import { ProviderRepository, type AccessGrant, type DeviceGrant, type OauthAccessToken } from './repository.js';
@@ -21,11 +20,6 @@ export interface ProviderSettings {
   requirePkceForPublicClients: boolean;
   principalCacheSize: number;
   principalCacheTtlMs: number;
-}
-
-export interface SigningKey {
-  pem: string;
-  kid: string;
 }
 
 /** A validated authorization request (`/oauth/authorize`). */
@@ -95,7 +89,6 @@ const userTag = (id: number) => `oauth-user:${id}`;
  */
 export class ProviderService {
   readonly cache: Cache<TokenResolution>;
-  private signingKey?: Promise<CryptoKey>;
 
   constructor(
     readonly repository: ProviderRepository,
@@ -106,7 +99,8 @@ export class ProviderService {
     bus: InvalidationBus,
     private readonly pepper: string,
     readonly issuer: string,
-    private readonly key: () => SigningKey,
+    /** Signs ID tokens: the instance key, which core publishes at `/oauth/discovery/keys`. */
+    private readonly keys: InstanceKeys,
     readonly settings: ProviderSettings,
   ) {
     this.cache = createCache<TokenResolution>({
@@ -420,8 +414,6 @@ export class ProviderService {
   }
 
   private async idToken(user: User, application: Application, grant?: Pick<AccessGrant, 'nonce' | 'authTime'>): Promise<string> {
-    const { kid, pem } = this.key();
-    this.signingKey ??= importPKCS8(pem, 'RS256');
     const iat = seconds(this.clock.now());
     const claims: Record<string, unknown> = {
       iss: this.issuer,
@@ -441,7 +433,7 @@ export class ProviderService {
       groups_direct: (await this.groupPaths(user.id)).direct,
     };
     for (const key of Object.keys(claims)) if (claims[key] === undefined || claims[key] === null || claims[key] === '') delete claims[key];
-    return new SignJWT(claims).setProtectedHeader({ typ: 'JWT', alg: 'RS256', kid }).sign(await this.signingKey);
+    return this.keys.sign(claims);
   }
 
   /** `/oauth/userinfo`'s claims for a token's user (email only with the `email` scope). */

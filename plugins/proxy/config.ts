@@ -59,10 +59,6 @@ export type ProxyRouteConfig = z.output<typeof proxyRouteConfig>;
 /** The proxy plugin's configuration slice (`plugins.proxy.*`). */
 export const proxyConfig = z.object({
   routes: z.array(proxyRouteConfig).default([]).describe('Routes to upstream services (see "Putting your services behind gatehouse").'),
-  signingKeyFile: z
-    .string()
-    .default('.gatehouse_oidc_signing_key')
-    .describe('RSA key signing identity JWTs (relative to dataDir): the instance key published at /oauth/discovery/keys by default.'),
   identityTokenLifetimeS: z.number().int().min(60).default(300).describe('Lifetime of identity JWTs, in seconds (reused per caller until shortly before expiry).'),
   identityTokenCacheSize: z.number().int().min(1).default(10_000).describe('How many callers\' identity JWTs to keep in memory, per route.'),
 });

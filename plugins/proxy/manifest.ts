@@ -1,4 +1,4 @@
-import { definePlugin, loadInstanceKeys, type InstanceKeys } from 'gatehouse';
+import { definePlugin } from 'gatehouse';
 import { proxyConfig } from './config.js';
 import { IdentityTokens } from './identity.js';
 import { proxyFlags, proxyRoutes } from './routes.js';
@@ -14,11 +14,8 @@ export const proxyPlugin = definePlugin({
   configFlags: proxyFlags,
   services: (deps): ProxyServices => {
     const { config } = deps;
-    // The instance key is read (or generated) only when a route sends identity JWTs.
-    let keys: InstanceKeys | undefined;
     const routes = new Map<string, ProxyRoute>();
     for (const entry of config.routes) {
-      if (entry.identity === 'jwt') keys ??= loadInstanceKeys(deps.secrets, config.signingKeyFile);
       const upstream = deps.upstreams.create({
         name: `proxy.${entry.name}`,
         targets: entry.upstreams,
@@ -29,7 +26,7 @@ export const proxyPlugin = definePlugin({
       const identity =
         entry.identity === 'jwt'
           ? new IdentityTokens({
-              keys: keys!,
+              keys: deps.instanceKeys,
               issuer: deps.app.externalUrl,
               audience: entry.name,
               lifetimeS: config.identityTokenLifetimeS,

@@ -179,6 +179,7 @@ test('plugin routes are checked against core\'s own: a prefix over them collides
     'route gate.dash.get (GET /- and below) collides with core.health (GET /-/health)',
     'route gate.dash.get (GET /- and below) collides with core.readiness (GET /-/readiness)',
     'route gate.dash.get (GET /- and below) collides with core.metrics (GET /-/metrics)',
+    'route gate.dash.get (GET /- and below) collides with core.jwks-alias (GET /-/jwks)',
     'route gate.dash.get (GET /- and below) collides with core.openapi (GET /-/openapi.json)',
   ]);
   const withoutOpenapi = problemsOf(() => resolvePlugins([gate], new Set(['gate']), [], {}, coreRoutesOf({ openapi: { enabled: false } })));

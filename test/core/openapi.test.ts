@@ -18,7 +18,7 @@ const MAIN = fileURLToPath(new URL('../../core/main.ts', import.meta.url));
 const CONFIG_DIR = fileURLToPath(new URL('../../config', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
-const CORE_OPERATIONS = ['core.health', 'core.readiness', 'core.metrics', 'core.openapi'];
+const CORE_OPERATIONS = ['core.health', 'core.readiness', 'core.metrics', 'core.jwks', 'core.jwks-alias', 'core.openid-configuration', 'core.openapi'];
 const TOKEN_SECURITY = (scope?: string) => [{ private_token: scope ? [scope] : [] }, { bearer_token: scope ? [scope] : [] }];
 const ERRORS = {
   400: { $ref: '#/components/responses/BadRequest' },
@@ -113,11 +113,12 @@ test('a rate-limited route states its limit, with max read from the plugin confi
 
 test('public routes need no credentials and say why', (t) => {
   t.deepEqual(served.paths['/oauth/discovery/keys'].get, {
-    operationId: 'code-suggestions.jwks',
-    tags: ['code-suggestions'],
+    operationId: 'core.jwks',
+    summary: 'The public keys gatehouse signs its JWTs with (JWKS)',
+    tags: ['core'],
     security: [],
-    responses: SUCCESS,
-    'x-gatehouse-auth': { strategy: 'none', reason: 'The JWKS is public: the AI gateway verifies gatehouse\'s tokens with it' },
+    responses: { 200: { description: 'Success.' } },
+    'x-gatehouse-auth': { strategy: 'none', reason: 'The JWKS is public: verifiers of gatehouse\'s tokens fetch it' },
   });
   t.deepEqual(served.paths['/-/openapi.json'].get, {
     operationId: 'core.openapi',

@@ -78,13 +78,13 @@ const every = (value: string) => Object.fromEntries(Object.keys(FILES).map((name
 
 /** The problems of a data directory whose every secret file is empty or blank, in boot order. */
 const emptyProblems = (dataDir: string) => [
+  `signing: ${join(dataDir, FILES.signingKey)} is empty`,
   `plugins.directory: ${join(dataDir, FILES.recoveryPepper)} is empty; it must hold at least 64 characters`,
   `plugins.tokens: ${join(dataDir, FILES.tokenPepper)} is empty; it must hold at least 64 characters`,
   `plugins.internal-api: ${join(dataDir, FILES.shellSecret)} is empty; it must hold at least 32 characters`,
   `plugins.internal-api: ${join(dataDir, FILES.gitalyToken)} is empty`,
   `plugins.internal-api: ${join(dataDir, FILES.lfsSecret)} is empty; it must hold at least 64 characters`,
   `plugins.code-suggestions: ${join(dataDir, FILES.instanceId)} is empty`,
-  `plugins.code-suggestions: ${join(dataDir, FILES.signingKey)} is empty`,
   `plugins.oauth-applications: ${join(dataDir, FILES.oauthPepper)} is empty; it must hold at least 64 characters`,
   `plugins.kubernetes-agent: ${join(dataDir, FILES.kasSecret)} is empty`,
 ];
@@ -112,11 +112,11 @@ test('secret files shorter than gatehouse (or GitLab) generates them: boot fails
     kasSecret: `${Buffer.alloc(16, 7).toString('base64')}\n`,
   });
   t.deepEqual(await bootProblems(t, dataDir), [
+    `signing: ${join(dataDir, FILES.signingKey)} must hold an RSA private key of at least 2048 bits`,
     `plugins.directory: ${join(dataDir, FILES.recoveryPepper)} holds 63 characters; it must hold at least 64`,
     `plugins.tokens: ${join(dataDir, FILES.tokenPepper)} holds 16 characters; it must hold at least 64`,
     `plugins.internal-api: ${join(dataDir, FILES.shellSecret)} holds 31 characters; it must hold at least 32`,
     `plugins.internal-api: ${join(dataDir, FILES.lfsSecret)} holds 63 characters; it must hold at least 64`,
-    `plugins.code-suggestions: ${join(dataDir, FILES.signingKey)} must hold an RSA private key of at least 2048 bits`,
     `plugins.oauth-applications: ${join(dataDir, FILES.oauthPepper)} holds 16 characters; it must hold at least 64`,
     `plugins.kubernetes-agent: ${join(dataDir, FILES.kasSecret)} ${KAS_FORMAT}`,
   ]);
@@ -124,7 +124,7 @@ test('secret files shorter than gatehouse (or GitLab) generates them: boot fails
 
 test('one bad file among good ones is the only problem; a signing key that is not a key is named', async (t) => {
   const dataDir = dataDirWith({ signingKey: 'not a key\n', gitalyToken: 'any non-empty Gitaly token' });
-  t.deepEqual(await bootProblems(t, dataDir), [`plugins.code-suggestions: ${join(dataDir, FILES.signingKey)} must hold an RSA private key (PEM)`]);
+  t.deepEqual(await bootProblems(t, dataDir), [`signing: ${join(dataDir, FILES.signingKey)} must hold an RSA private key (PEM)`]);
 });
 
 test('secret files as gatehouse generates them boot, and boot again', async (t) => {

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { ROOT_TOKEN, startTestApp, TEST_DATABASE_URL, TEST_REDIS_URL, type TestApp } from '../../helpers/app.js';
 import { Browser, REDIRECT, basic, issueTokens, oauthError, registerApp, registerInstanceApp, signedInUser, tokenRequest } from './_support.js';
 
@@ -246,6 +247,22 @@ test('with the provider disabled, discovery is the verifier-only document and th
   });
   t.is((await local.request('/oauth/token', { method: 'POST', form: { grant_type: 'client_credentials' } })).status, 404);
   t.is((await local.request('/users/sign_in')).status, 404);
+});
+
+test('with code-suggestions disabled, the provider boots: discovery lists its endpoints and ID tokens verify against /oauth/discovery/keys', async (t) => {
+  const local = await startTestApp({ config: { plugins: { 'code-suggestions': { enabled: false } } } });
+  t.teardown(() => local.close());
+  t.false(local.gateway.plugins.some((plugin) => plugin.name === 'code-suggestions'));
+  const discovery = (await local.request('/.well-known/openid-configuration')).body;
+  t.deepEqual(discovery, (await app.request('/.well-known/openid-configuration')).body);
+  t.like(discovery, { token_endpoint: 'http://gatehouse.test/oauth/token', jwks_uri: 'http://gatehouse.test/oauth/discovery/keys' });
+  const signed = await signedInUser(local);
+  const client = await registerApp(local, signed.pat);
+  const { id_token: idToken } = await issueTokens(local, signed.browser, client, 'openid');
+  const jwks = createRemoteJWKSet(new URL(`${local.url}/oauth/discovery/keys`));
+  const { payload, protectedHeader } = await jwtVerify(idToken!, jwks, { issuer: 'http://gatehouse.test', audience: client.application_id, currentDate: local.clock.now() });
+  t.is(payload.sub, String(signed.user.id));
+  t.is(protectedHeader.kid, local.gateway.instanceKeys.currentKid);
 });
 
 test('userinfo lists the user\'s groups (inherited ones included) and the ID token their direct groups', async (t) => {

@@ -36,7 +36,7 @@ test('routes colliding with another plugin, overlapping each other, naming unkno
     // One problem per entry, not one per method (the proxy makes a route per method).
     'routes proxy.mystery.get, proxy.mystery.post, proxy.mystery.put, proxy.mystery.patch and proxy.mystery.delete (GET, POST, PUT, PATCH and DELETE /mystery{/*rest}) of plugin proxy use unknown auth strategy "kerberos"',
     'duplicate route names proxy.reports.get, proxy.reports.post, proxy.reports.put, proxy.reports.patch and proxy.reports.delete',
-    'route proxy.keys.get (GET /oauth/discovery and below) collides with code-suggestions.jwks (GET /oauth/discovery/keys)',
+    'route proxy.keys.get (GET /oauth/discovery and below) collides with core.jwks (GET /oauth/discovery/keys)',
   ]);
 });
 
@@ -64,8 +64,8 @@ test('a route under another plugin\'s route with a parameter, or over core\'s op
     `${dash} core.health (GET /-/health)`,
     `${dash} core.readiness (GET /-/readiness)`,
     `${dash} core.metrics (GET /-/metrics)`,
+    `${dash} core.jwks-alias (GET /-/jwks)`,
     `${dash} core.openapi (GET /-/openapi.json)`,
-    `${dash} code-suggestions.jwks-alias (GET /-/jwks)`,
   ]);
 });
 

@@ -179,9 +179,10 @@ test(`[${backendName}] behind a trusted proxy, X-Forwarded-For keeps the chain a
   t.is(fake.last.headers['x-forwarded-host'], 'gitlab.example.com');
 });
 
-test(`[${backendName}] identity jwt: an RS256 token the upstream verifies against /oauth/discovery/keys; reused per caller, renewed before expiry; forged Authorization replaced`, async (t) => {
+test(`[${backendName}] identity jwt: an RS256 token the upstream verifies against /oauth/discovery/keys (code-suggestions disabled); reused per caller, renewed before expiry; forged Authorization replaced`, async (t) => {
   const fake = await FakeUpstream.start();
-  const app = await startProxyApp([routeConfig({ upstreams: [fake.url] })]);
+  // Core publishes the instance key: no other plugin is needed for the upstream to verify.
+  const app = await startProxyApp([routeConfig({ upstreams: [fake.url] })], { config: { plugins: { 'code-suggestions': { enabled: false } } } });
   t.teardown(async () => {
     await app.close();
     await fake.close();
@@ -196,6 +197,7 @@ test(`[${backendName}] identity jwt: an RS256 token the upstream verifies agains
   const now = Date.parse('2026-11-22T10:00:00.000Z') / 1000;
   const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer: EXTERNAL_URL, audience: 'reports', algorithms: ['RS256'], currentDate: new Date(now * 1000) });
   t.is(protectedHeader.alg, 'RS256');
+  t.is(protectedHeader.kid, app.gateway.instanceKeys.currentKid);
   t.is(payload.sub, String(user.id));
   t.is(payload.username, user.username);
   t.deepEqual(payload.scopes, ['read_api', 'read_user']);
