@@ -41,14 +41,26 @@ const ListGroups = z.object({
   ...paginationShape,
 });
 const GroupListOf = ListGroups.extend({ id: p.string() });
-const DeleteGroup = z.object({
+/** `DELETE /groups/:id` and `/projects/:id`: mark for deletion, or remove a marked one for good. */
+export const DeleteMarkable = z.object({
   id: p.string(),
   permanently_remove: p.boolean().optional(),
   full_path: p.string().optional(),
 });
 
+export const deletionOptionsOf = (input: z.output<typeof DeleteMarkable>) => ({ permanentlyRemove: input.permanently_remove, fullPath: input.full_path });
+
 /** The caller, or null for an anonymous read. */
 export const viewerOf = (ctx: GatehouseContext): Viewer | null => ctx.state.principal?.user ?? null;
+
+/**
+ * How every list below a group starts: the caller (null when anonymous) and the group `id` names, if
+ * they may see it. An unseen group answers `404 Group Not Found` before any pagination check.
+ */
+export async function viewerAndVisibleGroup(ctx: GatehouseContext, services: DirectoryServices, id: string): Promise<{ viewer: Viewer | null; group: Namespace }> {
+  const viewer = viewerOf(ctx);
+  return { viewer, group: await services.projects.visibleGroup(viewer, id) };
+}
 
 /**
  * Offset pages past GitLab's limit answer 405, and keyset pagination is not offered for group lists
@@ -111,8 +123,7 @@ export const groupListRoutes = [
     auth: { strategy: 'optional_token' },
     input: GroupListOf,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
-      const group = await services.projects.visibleGroup(viewer, input.id);
+      const { viewer, group } = await viewerAndVisibleGroup(ctx, services, input.id);
       await respondWithGroups(ctx, services, input, (window) => services.groups.subgroups(viewer, group, requestOf(input), window));
     },
   }),
@@ -123,8 +134,7 @@ export const groupListRoutes = [
     auth: { strategy: 'optional_token' },
     input: GroupListOf,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
-      const group = await services.projects.visibleGroup(viewer, input.id);
+      const { viewer, group } = await viewerAndVisibleGroup(ctx, services, input.id);
       await respondWithGroups(ctx, services, input, (window) => services.groups.descendants(viewer, group, requestOf(input), window));
     },
   }),
@@ -133,11 +143,11 @@ export const groupListRoutes = [
     method: 'DELETE',
     path: '/api/v4/groups/:id',
     auth: { strategy: 'token' },
-    input: DeleteGroup,
+    input: DeleteMarkable,
     async handler(ctx, input, services) {
       const viewer = callerOf(ctx);
       const group = await services.projects.visibleGroup(viewer, input.id);
-      await services.groups.delete(viewer, group, { permanentlyRemove: input.permanently_remove, fullPath: input.full_path });
+      await services.groups.delete(viewer, group, deletionOptionsOf(input));
       accepted(ctx);
     },
   }),
