@@ -1,17 +1,16 @@
-import { z, p, INVALID, NOT_A_VALID_VALUE, ApiError, callerOf, created, paginationShape, pageOf, respondWithPage, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, p, INVALID, NOT_A_VALID_VALUE, callerOf, created, paginationShape, pageOf, respondWithPage, routeFor, type GatehouseContext } from 'gatehouse';
 import type { DirectoryServices } from './services.js';
 import { VISIBILITIES, type Namespace } from './namespaces-repository.js';
 import { GROUP_ORDERS } from './groups-repository.js';
-import { OFFSET_LIMIT, offsetLimitError, type GroupListRequest } from './groups-service.js';
+import type { GroupListRequest } from './groups-service.js';
 import { presentGroup } from './projects-presenter.js';
 import type { Viewer } from './projects-service.js';
+import { KEYSET_UNAVAILABLE, OFFSET_PAGINATION_LIMIT, PaginationNotAllowedError, offsetLimitExceeded } from './users-pagination.js';
 
 const route = routeFor<DirectoryServices>();
 
 /** GitLab's `Gitlab::Access.all_values` (without the optional Security Manager role). */
 export const ACCESS_VALUES: readonly number[] = [10, 15, 20, 30, 40, 50];
-
-export const KEYSET_UNAVAILABLE = 'Keyset pagination is not yet available for this type of request';
 
 /** An access level param (`min_access_level`): one of GitLab's values, else `does not have a valid value`. */
 export const accessValue = () => p.integer().pipe(z.number().refine((level) => ACCESS_VALUES.includes(level), { error: NOT_A_VALID_VALUE }));
@@ -67,9 +66,9 @@ export async function viewerAndVisibleGroup(ctx: GatehouseContext, services: Dir
  * (GitLab offers it to anonymous callers ordered by name only).
  */
 function checkPagination(input: z.output<typeof ListGroups>) {
-  if (input.pagination === 'keyset') throw new ApiError(405, { error: KEYSET_UNAVAILABLE });
+  if (input.pagination === 'keyset') throw new PaginationNotAllowedError(KEYSET_UNAVAILABLE);
   const page = pageOf(input);
-  if (page.page * page.perPage > OFFSET_LIMIT) throw offsetLimitError('Group');
+  if (page.page * page.perPage > OFFSET_PAGINATION_LIMIT) throw new PaginationNotAllowedError(offsetLimitExceeded('Group'));
 }
 
 function requestOf(input: z.output<typeof ListGroups>): GroupListRequest {

@@ -1,7 +1,6 @@
 import {
   z,
   p,
-  ApiError,
   NotFoundError,
   callerOf,
   created,
@@ -17,7 +16,8 @@ import { VISIBILITIES } from './namespaces-repository.js';
 import { PROJECT_ORDER_COLUMNS, type Project, type ProjectOrder } from './projects-repository.js';
 import { DEPLOY_KEY, permissionsOf, type ProjectListPage, type ProjectListRequest } from './projects-list-service.js';
 import { presentBasicProject, presentProject, presentProjectDeployKey } from './projects-presenter.js';
-import { DeleteMarkable, KEYSET_UNAVAILABLE, accepted, accessValue, deletionOptionsOf, paginationKind, viewerAndVisibleGroup, viewerOf } from './groups-routes.js';
+import { DeleteMarkable, accepted, accessValue, deletionOptionsOf, paginationKind, viewerAndVisibleGroup, viewerOf } from './groups-routes.js';
+import { KEYSET_UNAVAILABLE, PaginationNotAllowedError } from './users-pagination.js';
 
 const route = routeFor<DirectoryServices>();
 
@@ -97,7 +97,7 @@ async function respondWithProjects(
 ) {
   const request = requestOf(input);
   if (input.pagination === 'keyset') {
-    if (input.order_by !== 'id') throw new ApiError(405, { error: KEYSET_UNAVAILABLE });
+    if (input.order_by !== 'id') throw new PaginationNotAllowedError(KEYSET_UNAVAILABLE);
     const { perPage } = pageOf(input);
     const page = await list({ ...request, skipCount: true }, { offset: 0, limit: perPage + 1 });
     const more = page.projects.length > perPage;
