@@ -61,9 +61,9 @@ async function findUser(services: DirectoryServices, id: number): Promise<User> 
   return user;
 }
 
-/** A user by numeric id or by username, as GitLab's `find_user` reads `:user_id`. */
+/** The user `:user_id` names by id or username, or `404 User Not Found`. */
 async function findUserByIdOrUsername(services: DirectoryServices, idOrUsername: string): Promise<User> {
-  const user = /^\d+$/.test(idOrUsername) ? await services.users.findById(Number(idOrUsername)) : await services.users.findByUsername(idOrUsername);
+  const user = await services.users.findByIdOrUsername(idOrUsername);
   if (!user) throw new NotFoundError(USER);
   return user;
 }

@@ -153,9 +153,7 @@ export const projectListRoutes = [
     input: ListUserProjects,
     async handler(ctx, input, services) {
       const viewer = viewerOf(ctx);
-      const user = /^\d+$/.test(input.user_id)
-        ? await services.users.findById(Number(input.user_id))
-        : await services.users.findByUsername(input.user_id);
+      const user = await services.users.findByIdOrUsername(input.user_id);
       if (!user) throw new NotFoundError('User');
       // GitLab lists nothing when the viewer may not read the user's profile (a blocked user, to non-admins).
       const readable = user.state !== 'blocked' || viewer?.isAdmin || viewer?.id === user.id;
