@@ -1,17 +1,16 @@
-import { z, p, INVALID, NOT_A_VALID_VALUE, ApiError, callerOf, created, paginationShape, pageOf, respondWithPage, routeFor, type GatehouseContext } from 'gatehouse';
+import { z, p, INVALID, NOT_A_VALID_VALUE, callerOf, created, paginationShape, pageOf, respondWithPage, routeFor, type GatehouseContext } from 'gatehouse';
 import type { DirectoryServices } from './services.js';
 import { VISIBILITIES, type Namespace } from './namespaces-repository.js';
 import { GROUP_ORDERS } from './groups-repository.js';
-import { OFFSET_LIMIT, offsetLimitError, type GroupListRequest } from './groups-service.js';
+import type { GroupListRequest } from './groups-service.js';
 import { presentGroup } from './projects-presenter.js';
 import type { Viewer } from './projects-service.js';
+import { KEYSET_UNAVAILABLE, OFFSET_PAGINATION_LIMIT, PaginationNotAllowedError, offsetLimitExceeded } from './users-pagination.js';
 
 const route = routeFor<DirectoryServices>();
 
 /** GitLab's `Gitlab::Access.all_values` (without the optional Security Manager role). */
 export const ACCESS_VALUES: readonly number[] = [10, 15, 20, 30, 40, 50];
-
-export const KEYSET_UNAVAILABLE = 'Keyset pagination is not yet available for this type of request';
 
 /** An access level param (`min_access_level`): one of GitLab's values, else `does not have a valid value`. */
 export const accessValue = () => p.integer().pipe(z.number().refine((level) => ACCESS_VALUES.includes(level), { error: NOT_A_VALID_VALUE }));
@@ -41,23 +40,35 @@ const ListGroups = z.object({
   ...paginationShape,
 });
 const GroupListOf = ListGroups.extend({ id: p.string() });
-const DeleteGroup = z.object({
+/** `DELETE /groups/:id` and `/projects/:id`: mark for deletion, or remove a marked one for good. */
+export const DeleteMarkable = z.object({
   id: p.string(),
   permanently_remove: p.boolean().optional(),
   full_path: p.string().optional(),
 });
 
+export const deletionOptionsOf = (input: z.output<typeof DeleteMarkable>) => ({ permanentlyRemove: input.permanently_remove, fullPath: input.full_path });
+
 /** The caller, or null for an anonymous read. */
 export const viewerOf = (ctx: GatehouseContext): Viewer | null => ctx.state.principal?.user ?? null;
+
+/**
+ * How every list below a group starts: the caller (null when anonymous) and the group `id` names, if
+ * they may see it. An unseen group answers `404 Group Not Found` before any pagination check.
+ */
+export async function viewerAndVisibleGroup(ctx: GatehouseContext, services: DirectoryServices, id: string): Promise<{ viewer: Viewer | null; group: Namespace }> {
+  const viewer = viewerOf(ctx);
+  return { viewer, group: await services.projects.visibleGroup(viewer, id) };
+}
 
 /**
  * Offset pages past GitLab's limit answer 405, and keyset pagination is not offered for group lists
  * (GitLab offers it to anonymous callers ordered by name only).
  */
 function checkPagination(input: z.output<typeof ListGroups>) {
-  if (input.pagination === 'keyset') throw new ApiError(405, { error: KEYSET_UNAVAILABLE });
+  if (input.pagination === 'keyset') throw new PaginationNotAllowedError(KEYSET_UNAVAILABLE);
   const page = pageOf(input);
-  if (page.page * page.perPage > OFFSET_LIMIT) throw offsetLimitError('Group');
+  if (page.page * page.perPage > OFFSET_PAGINATION_LIMIT) throw new PaginationNotAllowedError(offsetLimitExceeded('Group'));
 }
 
 function requestOf(input: z.output<typeof ListGroups>): GroupListRequest {
@@ -111,8 +122,7 @@ export const groupListRoutes = [
     auth: { strategy: 'optional_token' },
     input: GroupListOf,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
-      const group = await services.projects.visibleGroup(viewer, input.id);
+      const { viewer, group } = await viewerAndVisibleGroup(ctx, services, input.id);
       await respondWithGroups(ctx, services, input, (window) => services.groups.subgroups(viewer, group, requestOf(input), window));
     },
   }),
@@ -123,8 +133,7 @@ export const groupListRoutes = [
     auth: { strategy: 'optional_token' },
     input: GroupListOf,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
-      const group = await services.projects.visibleGroup(viewer, input.id);
+      const { viewer, group } = await viewerAndVisibleGroup(ctx, services, input.id);
       await respondWithGroups(ctx, services, input, (window) => services.groups.descendants(viewer, group, requestOf(input), window));
     },
   }),
@@ -133,11 +142,11 @@ export const groupListRoutes = [
     method: 'DELETE',
     path: '/api/v4/groups/:id',
     auth: { strategy: 'token' },
-    input: DeleteGroup,
+    input: DeleteMarkable,
     async handler(ctx, input, services) {
       const viewer = callerOf(ctx);
       const group = await services.projects.visibleGroup(viewer, input.id);
-      await services.groups.delete(viewer, group, { permanentlyRemove: input.permanently_remove, fullPath: input.full_path });
+      await services.groups.delete(viewer, group, deletionOptionsOf(input));
       accepted(ctx);
     },
   }),

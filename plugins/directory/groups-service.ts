@@ -1,4 +1,4 @@
-import { ApiError, ServiceError, type Clock, type Knex, type PageWindow } from 'gatehouse';
+import { ServiceError, type Clock, type Knex, type PageWindow } from 'gatehouse';
 import { atLeast, authorizationsOf } from './authorizations.js';
 import { GroupsRepository, type GroupFilter, type GroupScope } from './groups-repository.js';
 import type { MembersRepository } from './members-repository.js';
@@ -16,13 +16,6 @@ export const ONLY_SUBGROUPS = '`permanently_remove` option is only available for
 export const GROUP_NOT_MARKED = 'Group must be marked for deletion first.';
 export const GROUP_NOT_MARKED_FOR_RESTORE = 'Group has not been marked for deletion';
 export const GROUP_FULL_PATH_INCORRECT = '`full_path` is incorrect. You must enter the complete path for the subgroup.';
-
-/** GitLab's `offset_pagination_limit` plan limit (default 50 000) for group lists. */
-export const OFFSET_LIMIT = 50_000;
-export const offsetLimitError = (type: 'Group' | 'User' | 'Project') =>
-  new ApiError(405, {
-    error: `Offset pagination has a maximum allowed offset of ${OFFSET_LIMIT} for requests that return objects of type ${type}. Remaining records can be retrieved using keyset pagination.`,
-  });
 
 /** What the caller asks of `GET /groups` and friends, beyond the filters. */
 export interface GroupListRequest extends Omit<GroupFilter, 'parentId' | 'within'> {

@@ -15,7 +15,7 @@ import {
 } from 'gatehouse';
 import { KEY_USAGE_TYPES, type SshKey } from './keys-repository.js';
 import type { AddKeyInput } from './keys-service.js';
-import { presentKey, presentKeyWithUser } from './presenter.js';
+import { presentKey, presentKeyWithUser, presentStoredKey } from './presenter.js';
 import type { DirectoryServices } from './services.js';
 import type { User } from './users-repository.js';
 import { checkUnmodifiedSince } from './users-preconditions.js';
@@ -61,18 +61,31 @@ async function findUser(services: DirectoryServices, id: number): Promise<User> 
   return user;
 }
 
-/** A user by numeric id or by username, as GitLab's `find_user` reads `:user_id`. */
+/** The user `:user_id` names by id or username, or `404 User Not Found`. */
 async function findUserByIdOrUsername(services: DirectoryServices, idOrUsername: string): Promise<User> {
-  const user = /^\d+$/.test(idOrUsername) ? await services.users.findById(Number(idOrUsername)) : await services.users.findByUsername(idOrUsername);
+  const user = await services.users.findByIdOrUsername(idOrUsername);
   if (!user) throw new NotFoundError(USER);
   return user;
 }
 
-/** `user`'s own key with this id; someone else's key or a deploy key answers exactly like a missing one. */
-async function findKeyOf(services: DirectoryServices, user: User, keyId: number): Promise<SshKey> {
-  const key = await services.keys.findOwned(user.id, keyId);
+/** User `userId`'s key with this id; someone else's key or a deploy key answers exactly like a missing one. */
+async function findKeyOf(services: DirectoryServices, userId: number, keyId: number): Promise<SshKey> {
+  const key = await services.keys.findOwned(userId, keyId);
   if (!key) throw new NotFoundError(KEY);
   return key;
+}
+
+/** A page of `user`'s keys, as `SSHKey` entities. */
+async function respondWithKeysOf(ctx: GatehouseContext, services: DirectoryServices, user: User, input: { page?: number; per_page?: number }) {
+  await respondWithPage(ctx, services.externalUrl, input, async (window) => {
+    const { keys, total } = await services.keys.listForUser(user.id, window);
+    return { items: keys.map((key) => presentKey(key, user, services.externalUrl)), total };
+  });
+}
+
+/** `user`'s key with this id, as an `SSHKey` entity. */
+async function respondWithKeyOf(ctx: GatehouseContext, services: DirectoryServices, user: User, keyId: number) {
+  ctx.body = presentKey(await findKeyOf(services, user.id, keyId), user, services.externalUrl);
 }
 
 /** The caller's own user row (the name in published keys is the current one, not the token's copy). */
@@ -99,13 +112,7 @@ function parseFingerprint(fingerprint: string): { sha256: string } | { md5: stri
 async function presentDeployKeyWithUser(services: DirectoryServices, key: SshKey) {
   const links = await services.keys.repository.deployKeyProjects(key.id);
   return {
-    id: key.id,
-    title: key.title,
-    created_at: iso(key.createdAt),
-    expires_at: iso(key.expiresAt),
-    last_used_at: iso(key.lastUsedAt),
-    key: key.key,
-    usage_type: key.usageType,
+    ...presentStoredKey(key),
     ...(key.fingerprintMd5 ? { fingerprint: key.fingerprintMd5 } : {}),
     fingerprint_sha256: `SHA256:${key.fingerprintSha256}`,
     // Deploy keys here are not owned by a user.
@@ -125,16 +132,7 @@ async function presentDeployKeyWithUser(services: DirectoryServices, key: SshKey
 async function presentAnyKeyWithUser(services: DirectoryServices, key: SshKey) {
   const owner = key.userId === null ? undefined : await services.users.findById(key.userId);
   if (owner) return presentKeyWithUser(key, owner, services.externalUrl);
-  return {
-    id: key.id,
-    title: key.title,
-    created_at: iso(key.createdAt),
-    expires_at: iso(key.expiresAt),
-    last_used_at: iso(key.lastUsedAt),
-    key: key.key,
-    usage_type: key.usageType,
-    user: null,
-  };
+  return { ...presentStoredKey(key), user: null };
 }
 
 export const keysRoutes = [
@@ -145,11 +143,7 @@ export const keysRoutes = [
     auth: { strategy: 'token', scopes: READ_USER },
     input: ListOwnKeys,
     async handler(ctx, input, services) {
-      const user = await callerUser(ctx, services);
-      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
-        const { keys, total } = await services.keys.listForUser(user.id, window);
-        return { items: keys.map((key) => presentKey(key, user, services.externalUrl)), total };
-      });
+      await respondWithKeysOf(ctx, services, await callerUser(ctx, services), input);
     },
   }),
   route({
@@ -171,8 +165,7 @@ export const keysRoutes = [
     auth: { strategy: 'token' },
     input: OwnKeyId,
     async handler(ctx, input, services) {
-      const key = await services.keys.findOwned(callerOf(ctx).id, input.key_id);
-      if (!key) throw new NotFoundError(KEY);
+      const key = await findKeyOf(services, callerOf(ctx).id, input.key_id);
       // A key is never changed once added: its creation is its last modification.
       checkUnmodifiedSince(ctx, key.createdAt);
       await services.keys.remove(key);
@@ -198,8 +191,7 @@ export const keysRoutes = [
     auth: { strategy: 'token', scopes: READ_USER },
     input: OwnKeyId,
     async handler(ctx, input, services) {
-      const user = await callerUser(ctx, services);
-      ctx.body = presentKey(await findKeyOf(services, user, input.key_id), user, services.externalUrl);
+      await respondWithKeyOf(ctx, services, await callerUser(ctx, services), input.key_id);
     },
   }),
   route({
@@ -211,11 +203,7 @@ export const keysRoutes = [
     rateLimit: { max: 120, windowMs: 60_000, by: 'user' },
     input: ListUserKeys,
     async handler(ctx, input, services) {
-      const user = await findUserByIdOrUsername(services, input.user_id);
-      await respondWithPage(ctx, services.externalUrl, input, async (window) => {
-        const { keys, total } = await services.keys.listForUser(user.id, window);
-        return { items: keys.map((key) => presentKey(key, user, services.externalUrl)), total };
-      });
+      await respondWithKeysOf(ctx, services, await findUserByIdOrUsername(services, input.user_id), input);
     },
   }),
   route({
@@ -226,8 +214,7 @@ export const keysRoutes = [
     rateLimit: { max: 120, windowMs: 60_000, by: 'user' },
     input: UserKeyId,
     async handler(ctx, input, services) {
-      const user = await findUser(services, input.id);
-      ctx.body = presentKey(await findKeyOf(services, user, input.key_id), user, services.externalUrl);
+      await respondWithKeyOf(ctx, services, await findUser(services, input.id), input.key_id);
     },
   }),
   route({
@@ -238,7 +225,7 @@ export const keysRoutes = [
     input: UserKeyId,
     async handler(ctx, input, services) {
       const user = await findUser(services, input.id);
-      const key = await findKeyOf(services, user, input.key_id);
+      const key = await findKeyOf(services, user.id, input.key_id);
       checkUnmodifiedSince(ctx, key.createdAt);
       await services.keys.remove(key);
       noContent(ctx);

@@ -123,17 +123,27 @@ export function publishableKey(key: SshKey, owner: Pick<User, 'name'>, externalU
   return `${type} ${blob} ${owner.name} (${new URL(externalUrl).hostname})`;
 }
 
-/** GitLab's `SSHKey` entity, for a user's key. */
-export function presentKey(key: SshKey, owner: Pick<User, 'name'>, externalUrl: string) {
+/** GitLab's `SSHKey` fields, with `keyText` as the `key` shown. */
+function sshKeyFields(key: SshKey, keyText: string) {
   return {
     id: key.id,
     title: key.title,
     created_at: iso(key.createdAt),
     expires_at: iso(key.expiresAt),
     last_used_at: iso(key.lastUsedAt),
-    key: publishableKey(key, owner, externalUrl),
+    key: keyText,
     usage_type: key.usageType,
   };
+}
+
+/** GitLab's `SSHKey` entity, for a user's key. */
+export function presentKey(key: SshKey, owner: Pick<User, 'name'>, externalUrl: string) {
+  return sshKeyFields(key, publishableKey(key, owner, externalUrl));
+}
+
+/** GitLab's `SSHKey` entity for a key no user's name can be published with (a deploy key): the key as stored. */
+export function presentStoredKey(key: SshKey) {
+  return sshKeyFields(key, key.key);
 }
 
 /** GitLab's `SSHKeyWithUser`: the key and its owner (UserPublic without `is_admin`), for admins. */

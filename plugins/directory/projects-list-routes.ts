@@ -1,7 +1,6 @@
 import {
   z,
   p,
-  ApiError,
   NotFoundError,
   callerOf,
   created,
@@ -17,7 +16,8 @@ import { VISIBILITIES } from './namespaces-repository.js';
 import { PROJECT_ORDER_COLUMNS, type Project, type ProjectOrder } from './projects-repository.js';
 import { DEPLOY_KEY, permissionsOf, type ProjectListPage, type ProjectListRequest } from './projects-list-service.js';
 import { presentBasicProject, presentProject, presentProjectDeployKey } from './projects-presenter.js';
-import { KEYSET_UNAVAILABLE, accepted, accessValue, paginationKind, viewerOf } from './groups-routes.js';
+import { DeleteMarkable, accepted, accessValue, deletionOptionsOf, paginationKind, viewerAndVisibleGroup, viewerOf } from './groups-routes.js';
+import { KEYSET_UNAVAILABLE, PaginationNotAllowedError } from './users-pagination.js';
 
 const route = routeFor<DirectoryServices>();
 
@@ -49,7 +49,6 @@ const ListUserProjects = z.object({ user_id: p.string(), ...listShape });
 const ListGroupProjects = z.object({ id: p.string(), include_subgroups: p.boolean().optional(), with_shared: p.boolean().optional(), ...listShape });
 type ListInput = z.output<typeof ListProjects>;
 
-const DeleteProject = z.object({ id: p.string(), permanently_remove: p.boolean().optional(), full_path: p.string().optional() });
 const DeployKeyRef = z.object({ id: p.string(), key_id: p.integer() });
 const ListDeployKeys = z.object({ id: p.string(), ...paginationShape });
 
@@ -98,7 +97,7 @@ async function respondWithProjects(
 ) {
   const request = requestOf(input);
   if (input.pagination === 'keyset') {
-    if (input.order_by !== 'id') throw new ApiError(405, { error: KEYSET_UNAVAILABLE });
+    if (input.order_by !== 'id') throw new PaginationNotAllowedError(KEYSET_UNAVAILABLE);
     const { perPage } = pageOf(input);
     const page = await list({ ...request, skipCount: true }, { offset: 0, limit: perPage + 1 });
     const more = page.projects.length > perPage;
@@ -154,9 +153,7 @@ export const projectListRoutes = [
     input: ListUserProjects,
     async handler(ctx, input, services) {
       const viewer = viewerOf(ctx);
-      const user = /^\d+$/.test(input.user_id)
-        ? await services.users.findById(Number(input.user_id))
-        : await services.users.findByUsername(input.user_id);
+      const user = await services.users.findByIdOrUsername(input.user_id);
       if (!user) throw new NotFoundError('User');
       // GitLab lists nothing when the viewer may not read the user's profile (a blocked user, to non-admins).
       const readable = user.state !== 'blocked' || viewer?.isAdmin || viewer?.id === user.id;
@@ -175,8 +172,7 @@ export const projectListRoutes = [
     rateLimit: { max: 600, windowMs: 60_000, by: 'user' },
     input: ListGroupProjects,
     async handler(ctx, input, services) {
-      const viewer = viewerOf(ctx);
-      const group = await services.projects.visibleGroup(viewer, input.id);
+      const { viewer, group } = await viewerAndVisibleGroup(ctx, services, input.id);
       const namespaceIds = input.include_subgroups ? await services.projects.namespaces.selfAndDescendantIds(group.id) : [group.id];
       // GitLab's group project list shows the Project entity to everyone (anonymous callers too), without `permissions`.
       await respondWithProjects(ctx, services, input, input.simple ? 'basic' : 'project', (request, window) =>
@@ -189,11 +185,11 @@ export const projectListRoutes = [
     method: 'DELETE',
     path: '/api/v4/projects/:id',
     auth: { strategy: 'token' },
-    input: DeleteProject,
+    input: DeleteMarkable,
     async handler(ctx, input, services) {
       const viewer = callerOf(ctx);
       const project = await services.projects.visibleProject(viewer, input.id);
-      await services.projectLists.delete(viewer, project, { permanentlyRemove: input.permanently_remove, fullPath: input.full_path });
+      await services.projectLists.delete(viewer, project, deletionOptionsOf(input));
       accepted(ctx);
     },
   }),

@@ -84,6 +84,11 @@ export class UsersService {
     return this.cache.get(`username:${username.toLowerCase()}`, () => this.repository.findByUsername(username));
   }
 
+  /** A user by numeric id or by username, as GitLab's `find_user` reads `:user_id`. */
+  findByIdOrUsername(idOrUsername: string) {
+    return /^\d+$/.test(idOrUsername) ? this.findById(Number(idOrUsername)) : this.findByUsername(idOrUsername);
+  }
+
   count() {
     return this.repository.count();
   }

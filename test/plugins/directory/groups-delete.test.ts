@@ -1,8 +1,8 @@
 import test from 'ava';
 import { startTestApp, ROOT_TOKEN, type TestApp } from '../../helpers/app.js';
-import { createUserWithToken } from '../../helpers/fixtures.js';
 import { makeEd25519Key } from '../../helpers/ssh-keys.js';
 import { FORBIDDEN, UNAUTHORIZED, insufficientScope } from '../../helpers/gitlab-errors.js';
+import { agentWithToken, newUser, post, unique } from './deletion-fixtures.js';
 
 const DAY = 86_400_000;
 const ACCEPTED = { message: '202 Accepted' };
@@ -17,47 +17,23 @@ test.after.always(async () => {
   await app?.close();
 });
 
-interface TestUser {
-  id: number;
-  username: string;
-  token: string;
-}
-
-let counter = 0;
-const unique = (prefix: string) => `${prefix}-${++counter}-${Math.random().toString(36).slice(2, 7)}`;
-
-async function newUser(scopes: string[] = ['api']): Promise<TestUser> {
-  const { user, plaintext } = await createUserWithToken(app, scopes);
-  return { id: user.id, username: user.username, token: plaintext };
-}
-
-async function post(path: string, token: string, body: Record<string, unknown>) {
-  const response = await app.request(path, { method: 'POST', token, body });
-  if (response.status !== 201) throw new Error(`POST ${path} failed: ${response.status} ${response.text}`);
-  return response.body;
-}
-
 /**
  * A group with a subgroup, a project in each, a member, a deploy key on the nested project and a
  * Kubernetes agent with a token there.
  */
 async function populatedGroup() {
-  const owner = await newUser();
-  const member = await newUser();
+  const owner = await newUser(app);
+  const member = await newUser(app);
   const path = unique('doomed');
-  const group = await post('/api/v4/groups', owner.token, { name: 'Doomed', path });
-  const sub = await post('/api/v4/groups', owner.token, { name: 'Sub', path: 'sub', parent_id: group.id });
-  const top = await post('/api/v4/projects', owner.token, { path: 'top', namespace_id: group.id });
-  const nested = await post('/api/v4/projects', owner.token, { path: 'nested', namespace_id: sub.id });
-  await post(`/api/v4/groups/${group.id}/members`, owner.token, { user_id: member.id, access_level: 30 });
-  await post(`/api/v4/projects/${nested.id}/members`, owner.token, { user_id: member.id, access_level: 40 });
-  const deployKey = await post(`/api/v4/projects/${nested.id}/deploy_keys`, owner.token, { title: 'ci', key: makeEd25519Key().line });
-  const agents = app.services['kubernetes-agent'].agents;
-  const viewer = { id: owner.id, username: owner.username, name: owner.username, isAdmin: false, state: 'active' };
-  const project = await app.services.directory.projects.findProjectById(nested.id);
-  const agent = await agents.createAgent(viewer, project, 'primary');
-  const agentToken = await agents.createToken(viewer, project, agent.id, { name: 'kas' });
-  return { owner, member, path, group, sub, top, nested, deployKey, agent, agentToken: agentToken.plaintext as string };
+  const group = await post(app, '/api/v4/groups', owner.token, { name: 'Doomed', path });
+  const sub = await post(app, '/api/v4/groups', owner.token, { name: 'Sub', path: 'sub', parent_id: group.id });
+  const top = await post(app, '/api/v4/projects', owner.token, { path: 'top', namespace_id: group.id });
+  const nested = await post(app, '/api/v4/projects', owner.token, { path: 'nested', namespace_id: sub.id });
+  await post(app, `/api/v4/groups/${group.id}/members`, owner.token, { user_id: member.id, access_level: 30 });
+  await post(app, `/api/v4/projects/${nested.id}/members`, owner.token, { user_id: member.id, access_level: 40 });
+  const deployKey = await post(app, `/api/v4/projects/${nested.id}/deploy_keys`, owner.token, { title: 'ci', key: makeEd25519Key().line });
+  const { agent, agentToken } = await agentWithToken(app, owner, nested.id);
+  return { owner, member, path, group, sub, top, nested, deployKey, agent, agentToken };
 }
 
 /** Whether anything of a populated group is left in the database. */
@@ -88,7 +64,7 @@ test('DELETE /groups/:id: no credentials → 401; read_api → 403 insufficient_
   const anonymous = await app.request('/api/v4/groups/1', { method: 'DELETE' });
   t.is(anonymous.status, 401);
   t.deepEqual(anonymous.body, UNAUTHORIZED);
-  const reader = await newUser(['read_api']);
+  const reader = await newUser(app, ['read_api']);
   const scoped = await app.request('/api/v4/groups/1', { method: 'DELETE', token: reader.token });
   t.is(scoped.status, 403);
   t.deepEqual(scoped.body, insufficientScope('api'));
@@ -96,12 +72,12 @@ test('DELETE /groups/:id: no credentials → 401; read_api → 403 insufficient_
 
 test('DELETE /groups/:id: invisible → 404; a maintainer → 403; bad params → 400', async (t) => {
   const { owner, group, member } = await populatedGroup();
-  const outsider = await newUser();
+  const outsider = await newUser(app);
   const hidden = await app.request(`/api/v4/groups/${group.id}`, { method: 'DELETE', token: outsider.token });
   t.is(hidden.status, 404);
   t.deepEqual(hidden.body, GROUP_NOT_FOUND);
-  const maintainer = await newUser();
-  await post(`/api/v4/groups/${group.id}/members`, owner.token, { user_id: maintainer.id, access_level: 40 });
+  const maintainer = await newUser(app);
+  await post(app, `/api/v4/groups/${group.id}/members`, owner.token, { user_id: maintainer.id, access_level: 40 });
   for (const token of [maintainer.token, member.token]) {
     const forbidden = await app.request(`/api/v4/groups/${group.id}`, { method: 'DELETE', token });
     t.is(forbidden.status, 403);
@@ -253,7 +229,7 @@ test('POST /groups/:id/restore takes the mark off and gives the group its paths 
 test('POST /groups/:id/restore keeps the scheduled path when the old one was taken meanwhile', async (t) => {
   const { owner, group, path } = await populatedGroup();
   await app.request(`/api/v4/groups/${group.id}`, { method: 'DELETE', token: owner.token });
-  await post('/api/v4/groups', owner.token, { name: 'Usurper', path });
+  await post(app, '/api/v4/groups', owner.token, { name: 'Usurper', path });
   const restored = await app.request(`/api/v4/groups/${group.id}/restore`, { method: 'POST', token: owner.token });
   t.is(restored.status, 201);
   t.like(restored.body, { name: 'Doomed', path: `${path}-deletion_scheduled-${group.id}`, marked_for_deletion_on: null });

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { startTestApp, ROOT_TOKEN, type TestApp } from '../../helpers/app.js';
-import { createUserWithToken } from '../../helpers/fixtures.js';
 import { makeEd25519Key } from '../../helpers/ssh-keys.js';
 import { FORBIDDEN, UNAUTHORIZED, insufficientScope } from '../../helpers/gitlab-errors.js';
+import { agentWithToken, newUser, post, unique } from './deletion-fixtures.js';
 
 const DAY = 86_400_000;
 const ACCEPTED = { message: '202 Accepted' };
@@ -16,46 +16,22 @@ test.after.always(async () => {
   await app?.close();
 });
 
-interface TestUser {
-  id: number;
-  username: string;
-  token: string;
-}
-
-let counter = 0;
-const unique = (prefix: string) => `${prefix}-${++counter}-${Math.random().toString(36).slice(2, 7)}`;
-
-async function newUser(scopes: string[] = ['api']): Promise<TestUser> {
-  const { user, plaintext } = await createUserWithToken(app, scopes);
-  return { id: user.id, username: user.username, token: plaintext };
-}
-
-async function post(path: string, token: string, body: Record<string, unknown>) {
-  const response = await app.request(path, { method: 'POST', token, body });
-  if (response.status !== 201) throw new Error(`POST ${path} failed: ${response.status} ${response.text}`);
-  return response.body;
-}
-
 /** A personal project with a maintainer, a developer, two deploy keys (one shared with another project) and an agent. */
 async function populatedProject() {
-  const owner = await newUser();
-  const maintainer = await newUser();
-  const developer = await newUser();
+  const owner = await newUser(app);
+  const maintainer = await newUser(app);
+  const developer = await newUser(app);
   const path = unique('doomed');
-  const project = await post('/api/v4/projects', owner.token, { path });
-  const other = await post('/api/v4/projects', owner.token, { path: unique('other') });
-  await post(`/api/v4/projects/${project.id}/members`, owner.token, { user_id: maintainer.id, access_level: 40 });
-  await post(`/api/v4/projects/${project.id}/members`, owner.token, { user_id: developer.id, access_level: 30 });
-  const own = await post(`/api/v4/projects/${project.id}/deploy_keys`, owner.token, { title: 'own', key: makeEd25519Key().line });
+  const project = await post(app, '/api/v4/projects', owner.token, { path });
+  const other = await post(app, '/api/v4/projects', owner.token, { path: unique('other') });
+  await post(app, `/api/v4/projects/${project.id}/members`, owner.token, { user_id: maintainer.id, access_level: 40 });
+  await post(app, `/api/v4/projects/${project.id}/members`, owner.token, { user_id: developer.id, access_level: 30 });
+  const own = await post(app, `/api/v4/projects/${project.id}/deploy_keys`, owner.token, { title: 'own', key: makeEd25519Key().line });
   const sharedLine = makeEd25519Key().line;
-  const shared = await post(`/api/v4/projects/${project.id}/deploy_keys`, owner.token, { title: 'shared', key: sharedLine });
-  await post(`/api/v4/projects/${other.id}/deploy_keys`, owner.token, { title: 'shared', key: sharedLine });
-  const agents = app.services['kubernetes-agent'].agents;
-  const viewer = { id: owner.id, username: owner.username, name: owner.username, isAdmin: false, state: 'active' };
-  const stored = await app.services.directory.projects.findProjectById(project.id);
-  const agent = await agents.createAgent(viewer, stored, 'primary');
-  const agentToken = await agents.createToken(viewer, stored, agent.id, { name: 'kas' });
-  return { owner, maintainer, developer, path, project, other, own, shared, agent, agentToken: agentToken.plaintext as string };
+  const shared = await post(app, `/api/v4/projects/${project.id}/deploy_keys`, owner.token, { title: 'shared', key: sharedLine });
+  await post(app, `/api/v4/projects/${other.id}/deploy_keys`, owner.token, { title: 'shared', key: sharedLine });
+  const { agent, agentToken } = await agentWithToken(app, owner, project.id);
+  return { owner, maintainer, developer, path, project, other, own, shared, agent, agentToken };
 }
 
 async function assertRemoved(t: any, fixture: Awaited<ReturnType<typeof populatedProject>>) {
@@ -79,7 +55,7 @@ test('DELETE /projects/:id: no credentials → 401; read_api → 403 insufficien
   const anonymous = await app.request('/api/v4/projects/1', { method: 'DELETE' });
   t.is(anonymous.status, 401);
   t.deepEqual(anonymous.body, UNAUTHORIZED);
-  const reader = await newUser(['read_api']);
+  const reader = await newUser(app, ['read_api']);
   const scoped = await app.request('/api/v4/projects/1', { method: 'DELETE', token: reader.token });
   t.is(scoped.status, 403);
   t.deepEqual(scoped.body, insufficientScope('api'));
@@ -87,7 +63,7 @@ test('DELETE /projects/:id: no credentials → 401; read_api → 403 insufficien
 
 test('DELETE /projects/:id: invisible → 404; maintainers and developers → 403; bad params → 400', async (t) => {
   const { project, maintainer, developer, owner } = await populatedProject();
-  const outsider = await newUser();
+  const outsider = await newUser(app);
   const hidden = await app.request(`/api/v4/projects/${project.id}`, { method: 'DELETE', token: outsider.token });
   t.is(hidden.status, 404);
   t.deepEqual(hidden.body, PROJECT_NOT_FOUND);
@@ -120,9 +96,9 @@ test('DELETE /projects/:id marks the project for deletion: 202, renamed, shown w
 });
 
 test('DELETE /projects/:id in a group marked for deletion: 202 and no change', async (t) => {
-  const owner = await newUser();
-  const group = await post('/api/v4/groups', owner.token, { name: 'G', path: unique('g') });
-  const project = await post('/api/v4/projects', owner.token, { path: 'p', namespace_id: group.id });
+  const owner = await newUser(app);
+  const group = await post(app, '/api/v4/groups', owner.token, { name: 'G', path: unique('g') });
+  const project = await post(app, '/api/v4/projects', owner.token, { path: 'p', namespace_id: group.id });
   await app.request(`/api/v4/groups/${group.id}`, { method: 'DELETE', token: owner.token });
   const before = await app.db('directory_projects').where({ id: project.id }).first();
   const response = await app.request(`/api/v4/projects/${project.id}`, { method: 'DELETE', token: owner.token });
