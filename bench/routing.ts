@@ -1,7 +1,8 @@
 /**
  * `npm run bench:routing` (and part of `npm run bench`): what finding a route costs, per request, in
- * microseconds of this process's CPU time, without HTTP or a database in the way. Every route the bundled plugins declare (with
- * an auth strategy that accepts everyone and a handler that answers a fixed body) goes into
+ * microseconds of this process's CPU time, without HTTP or a database in the way. Every route the
+ * bundled plugins declare, and a proxy route's (with an auth strategy that accepts everyone and a
+ * handler that answers a fixed body) goes into
  * `createApp`, and whole requests run through the app's middleware in this process: front door,
  * route table, pipeline, handler. Only the routing differs from one build to another, so with
  * `BENCH_COMPARE=/path/to/other/checkout` (built) the difference between the two builds' figures is
@@ -31,8 +32,12 @@ const REQUESTS: Array<{ label: string; method: string; path: string }> = [
   { label: 'POST /api/v4/code_suggestions/completions', method: 'POST', path: '/api/v4/code_suggestions/completions' },
   { label: 'GET /api/v4/users/:id', method: 'GET', path: '/api/v4/users/7' },
   { label: 'GET …/cluster_agents/:agent_id/tokens/:token_id', method: 'GET', path: '/api/v4/projects/3/cluster_agents/4/tokens/5' },
+  { label: 'GET a proxy route (/svc and below)', method: 'GET', path: '/svc/items/42' },
   { label: 'GET unknown path (404)', method: 'GET', path: '/api/v4/nothing/here' },
 ];
+
+/** Proxy routes as the proxy plugin makes them from config: one per method, taking a whole prefix. */
+const PROXY_ROUTES = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((method) => ({ name: `proxy.svc.${method.toLowerCase()}`, method, path: '/svc{/*rest}' }));
 
 /** Every bundled plugin's declared routes (fixed tables only), as the same trivial route. */
 function routeTable() {
@@ -54,6 +59,19 @@ function routeTable() {
         },
       });
     }
+  }
+  for (const route of PROXY_ROUTES) {
+    routes.push({
+      plugin: 'proxy',
+      services: undefined,
+      route: {
+        ...route,
+        auth: { strategy: 'bench', reason: 'routing only' },
+        handler(ctx: { body: unknown }) {
+          ctx.body = { ok: true };
+        },
+      },
+    });
   }
   const operations = ['/-/health', '/-/readiness', '/-/metrics'].map((path) => ({
     name: `core.${path.slice(2)}`,

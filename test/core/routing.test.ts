@@ -78,9 +78,35 @@ const widgets = definePlugin({
   ],
 });
 
+/** A route per method taking a whole prefix, as the proxy's are, with routes of the same plugin below one of them. */
+const prefixRoute = (name: string, method: 'GET' | 'POST', path: string) => ({
+  name: `shelves.${name}`,
+  method,
+  path,
+  auth: { strategy: 'none', reason: 'test route' },
+  handler(ctx: { body: unknown; method: string; path: string; state: { params: Record<string, unknown> } }) {
+    ctx.body = { route: name, method: ctx.method, rest: ctx.state.params.rest ?? null };
+  },
+});
+const shelves = definePlugin({
+  name: 'shelves',
+  version: '1.0.0',
+  core: '^1.0.0',
+  description: 'Routes taking everything below a prefix.',
+  routes: [
+    prefixRoute('books.get', 'GET', '/shelves/books{/*rest}'),
+    prefixRoute('books.post', 'POST', '/shelves/books{/*rest}'),
+    // Below this prefix the plugin has its own routes: a static one, and one with as many parameters
+    // as the prefix route, which wins the tie by being declared first (the router's rule).
+    prefixRoute('maps.latest', 'GET', '/shelves/maps/latest'),
+    prefixRoute('maps.sheet', 'GET', '/shelves/maps/:id/sheet'),
+    prefixRoute('maps.get', 'GET', '/shelves/maps{/*rest}'),
+  ],
+});
+
 let app: TestApp;
 test.before(async () => {
-  app = await startTestApp({ registry: [things, widgets] });
+  app = await startTestApp({ registry: [things, widgets, shelves] });
 });
 test.after.always(async () => {
   await app?.close();
@@ -153,4 +179,26 @@ test('a method no route takes at a path is a 404 in the catch-all shape, for sta
     t.deepEqual(answer.body, { error: '404 Not Found' }, `${method} ${path}`);
     t.is(answer.headers.get('allow'), null);
   }
+});
+
+test('a prefix route takes its prefix and every path below it, by method, with the rest of the path as a parameter', async (t) => {
+  t.deepEqual((await app.request('/shelves/books')).body, { route: 'books.get', method: 'GET', rest: null });
+  t.deepEqual((await app.request('/shelves/books/')).body, { route: 'books.get', method: 'GET', rest: null });
+  t.deepEqual((await app.request('/shelves/books/a/b%20c?x=1')).body, { route: 'books.get', method: 'GET', rest: 'a/b c' });
+  const posted = await app.request('/shelves/books/new', { method: 'POST', body: {} });
+  t.is(posted.status, 200);
+  t.deepEqual(posted.body, { route: 'books.post', method: 'POST', rest: 'new' });
+  const head = await fetch(`${app.url}/shelves/books/a`, { method: 'HEAD' });
+  t.is(head.status, 200);
+  for (const [method, path] of [['DELETE', '/shelves/books/a'], ['GET', '/shelves/booksy'], ['GET', '/Shelves/books/a'], ['GET', '/shelves']]) {
+    const missed = await app.request(path, { method });
+    t.is(missed.status, 404, `${method} ${path}`);
+    t.deepEqual(missed.body, { error: '404 Not Found' }, `${method} ${path}`);
+  }
+});
+
+test('routes below a prefix route keep their requests: the static path and the parameter route win over the prefix', async (t) => {
+  t.deepEqual((await app.request('/shelves/maps/latest')).body, { route: 'maps.latest', method: 'GET', rest: null });
+  t.deepEqual((await app.request('/shelves/maps/7/sheet')).body, { route: 'maps.sheet', method: 'GET', rest: null });
+  t.deepEqual((await app.request('/shelves/maps/7/other')).body, { route: 'maps.get', method: 'GET', rest: '7/other' });
 });
