@@ -1,3 +1,4 @@
+import { Stream } from 'node:stream';
 import Koa, { type Middleware } from 'koa';
 import Router, { type Layer, type MatchResult, type RouterInstance, type RouterOptions } from '@koa/router';
 import type { Logger } from 'pino';
@@ -277,7 +278,10 @@ function frontDoor(deps: AppDeps): Middleware<GatehouseState> {
       // Koa types JSON bodies `application/json; charset=utf-8`; GitLab answers `application/json`,
       // and python-gitlab 3.x compares the header with exactly that: given anything else, it hands its
       // callers the raw HTTP response instead of the decoded object.
-      if (ctx.res.getHeader('Content-Type') === KOA_JSON_TYPE) ctx.res.setHeader('Content-Type', JSON_TYPE);
+      // Only gatehouse's own answers: a relayed one keeps the upstream's type, whether it is written
+      // already (read whole) or streamed.
+      const { res } = ctx;
+      if (!res.headersSent && !(ctx.body instanceof Stream) && res.getHeader('Content-Type') === KOA_JSON_TYPE) res.setHeader('Content-Type', JSON_TYPE);
       observe(ctx, started);
     }
   };

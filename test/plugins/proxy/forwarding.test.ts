@@ -244,14 +244,17 @@ test(`[${backendName}] identity headers: X-Gatehouse-User-Id, -Username and -Sco
 test(`[${backendName}] the upstream's own answers, 4xx and 5xx included, are relayed as they are`, async (t) => {
   const fake = await FakeUpstream.start((req, res) => {
     const status = Number(new URL(req.url!, 'http://x').searchParams.get('status'));
+    const sized = new URL(req.url!, 'http://x').searchParams.has('sized');
     res.writeHead(status, [
       ['content-type', 'text/plain; charset=utf-8'],
       ['set-cookie', 'a=1'],
       ['set-cookie', 'b=2'],
       ['x-report-id', '42'],
       ['x-request-id', 'upstream-own'],
+      // A 204 announced as empty, as some servers do though they should not.
+      ...(sized ? [['content-length', status === 204 ? '0' : String(`answer ${status}`.length)]] : []),
     ] as never);
-    res.end(`answer ${status}`);
+    res.end(status === 204 ? undefined : `answer ${status}`);
   });
   const app = await startProxyApp([routeConfig({ upstreams: [fake.url] })]);
   t.teardown(async () => {
@@ -259,15 +262,27 @@ test(`[${backendName}] the upstream's own answers, 4xx and 5xx included, are rel
     await fake.close();
   });
   const { plaintext } = await userWithToken(app);
-  for (const status of [200, 201, 204, 400, 404, 409, 422, 500, 502, 503]) {
-    const response = await rawRequest(`${app.url}/reports?status=${status}`, { headers: { 'private-token': plaintext } });
+  // Answers of unannounced length (streamed on), and of announced length (read whole, then written).
+  for (const [status, sized] of [200, 201, 204, 400, 404, 409, 422, 500, 502, 503].flatMap((status) => [[status, false], [status, true]] as const)) {
+    const response = await rawRequest(`${app.url}/reports?status=${status}${sized ? '&sized' : ''}`, { headers: { 'private-token': plaintext } });
     t.is(response.status, status);
     if (status !== 204) t.is(response.text, `answer ${status}`);
     if (status !== 204) t.is(response.headers['content-type'], 'text/plain; charset=utf-8');
+    // A 204 has neither a body nor a Content-Length (RFC 9110 §8.6); the others keep their length.
+    t.is(response.headers['content-length'], status === 204 || !sized ? undefined : String(`answer ${status}`.length));
     t.deepEqual(response.headers['set-cookie'], ['a=1', 'b=2']);
     t.is(response.headers['x-report-id'], '42');
     t.not(response.headers['x-request-id'], 'upstream-own');
   }
+  // The upstream's content type stands as sent, JSON included (gatehouse's own JSON is typed GitLab's way).
+  fake.handler = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+    res.end('{"ok":true}');
+  };
+  const json = await rawRequest(`${app.url}/reports/json`, { headers: { 'private-token': plaintext } });
+  t.is(json.status, 200);
+  t.is(json.headers['content-type'], 'application/json; charset=utf-8');
+  t.is(json.text, '{"ok":true}');
 });
 
 test(`[${backendName}] streamed answers: the first chunk reaches the client before the upstream has finished`, async (t) => {
