@@ -137,8 +137,10 @@ export class ProxyRoute {
     // Behind trusted proxies the chain so far is kept; otherwise a client's own X-Forwarded-For is a lie.
     const prior = ctx.app.proxy ? ctx.req.headers['x-forwarded-for'] : undefined;
     headers['x-forwarded-for'] = prior ? `${prior}, ${socketAddress}` : socketAddress;
-    headers['x-forwarded-proto'] = ctx.protocol;
-    headers['x-forwarded-host'] = ctx.host;
+    // Koa's getters only when a trusted proxy's X-Forwarded-* count; else the request's own, read directly.
+    const trusted = ctx.app.proxy;
+    headers['x-forwarded-proto'] = trusted ? ctx.protocol : ctx.req.socket && (ctx.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    headers['x-forwarded-host'] = trusted ? ctx.host : (incoming.host ?? '');
     headers['x-request-id'] = ctx.state.requestId;
     const principal = ctx.state.principal;
     const user = principal?.user;
