@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { createShellJwtVerifier } from '../plugins/internal-api/shell-jwt.js';
 import type { ChildProcess } from 'node:child_process';
-import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult } from './lib.js';
+import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, api, createBenchUser, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 /** A run sends well under this per minute; the limiter still runs on every request. */
@@ -47,34 +47,13 @@ function ed25519KeyLine(): string {
   return `ssh-ed25519 ${blob.toString('base64')} bench@gatehouse`;
 }
 
-async function api(base: string, token: string, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
-  return JSON.parse(text);
-}
 
 /** A user with an SSH key and a private project of their own, made through the API as an operator would. */
 async function seed(base: string) {
-  const username = `bench${Date.now().toString(36)}`;
-  const user = await api(base, ROOT_TOKEN, 'POST', '/api/v4/users', {
-    username,
-    name: 'Bench User',
-    email: `${username}@example.com`,
-    password: 'correct-horse-battery-staple',
-  });
+  const { user, token } = await createBenchUser(base, ROOT_TOKEN, ['api']);
   const key = await api(base, ROOT_TOKEN, 'POST', `/api/v4/users/${user.id}/keys`, { title: 'bench', key: ed25519KeyLine() });
-  const pat = await api(base, ROOT_TOKEN, 'POST', `/api/v4/users/${user.id}/personal_access_tokens`, {
-    name: 'bench',
-    scopes: ['api'],
-    expires_at: new Date(Date.now() + 86_400_000 * 30).toISOString().slice(0, 10),
-  });
-  const project = await api(base, pat.token, 'POST', '/api/v4/projects', { name: 'Bench Project', path: 'bench-project', visibility: 'private' });
-  return { username, keyId: key.id as number, projectPath: project.path_with_namespace as string };
+  const project = await api(base, token, 'POST', '/api/v4/projects', { name: 'Bench Project', path: 'bench-project', visibility: 'private' });
+  return { username: user.username, keyId: key.id as number, projectPath: project.path_with_namespace as string };
 }
 
 /** µs per call of `fn` over `iterations` calls, after a warm-up. */

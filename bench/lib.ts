@@ -207,3 +207,27 @@ export function comparedRounds(these: readonly LoadResult[], others: readonly Lo
     },
   };
 }
+
+/** One API call as an operator makes it (Bearer token, JSON body); its JSON answer, or an error naming the status. */
+export async function api(base: string, token: string, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (response.status >= 300) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+/** A new user and a personal access token of theirs with `scopes`, made through the API by the root admin. */
+export async function createBenchUser(base: string, rootToken: string, scopes: readonly string[]): Promise<{ user: { id: number; username: string }; token: string }> {
+  const username = `bench${Date.now().toString(36)}`;
+  const user = await api(base, rootToken, 'POST', '/api/v4/users', { username, name: 'Bench User', email: `${username}@example.com`, password: 'correct-horse-battery-staple' });
+  const pat = await api(base, rootToken, 'POST', `/api/v4/users/${user.id}/personal_access_tokens`, {
+    name: 'bench',
+    scopes,
+    expires_at: new Date(Date.now() + 86_400_000 * 30).toISOString().slice(0, 10),
+  });
+  return { user, token: pat.token as string };
+}

@@ -20,7 +20,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, load, startProcess, stop, type LoadResult } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2_000);
@@ -40,28 +40,9 @@ function mainThreadCpuS(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
 }
 
-async function api(base: string, token: string, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
-  return JSON.parse(text);
-}
 
 /** A user with a `read_api` token, made through the API as an operator would. */
-async function seed(base: string): Promise<string> {
-  const username = `bench${Date.now().toString(36)}`;
-  const user = await api(base, ROOT_TOKEN, 'POST', '/api/v4/users', { username, name: 'Bench User', email: `${username}@example.com`, password: 'correct-horse-battery-staple' });
-  const pat = await api(base, ROOT_TOKEN, 'POST', `/api/v4/users/${user.id}/personal_access_tokens`, {
-    name: 'bench',
-    scopes: ['read_api', 'api'],
-    expires_at: new Date(Date.now() + 86_400_000 * 30).toISOString().slice(0, 10),
-  });
-  return pat.token as string;
-}
+const seed = async (base: string) => (await createBenchUser(base, ROOT_TOKEN, ['read_api', 'api'])).token;
 
 interface Target {
   pool: Pool;
