@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { createShellJwtVerifier } from '../plugins/internal-api/shell-jwt.js';
 import type { ChildProcess } from 'node:child_process';
-import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, api, createBenchUser, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult } from './lib.js';
+import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, api, createBenchUser, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult, runBenchmark } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 /** A run sends well under this per minute; the limiter still runs on every request. */
@@ -223,7 +223,4 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : error}\n`);
-  process.exit(1);
-});
+runBenchmark(main);

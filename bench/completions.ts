@@ -22,7 +22,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const RATE_LIMIT = 100_000_000;
@@ -219,7 +219,4 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : error}\n`);
-  process.exit(1);
-});
+runBenchmark(main);

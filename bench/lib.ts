@@ -231,3 +231,11 @@ export async function createBenchUser(base: string, rootToken: string, scopes: r
   });
   return { user, token: pat.token as string };
 }
+
+/** Runs a benchmark's `main`; a failure prints its stack and exits 1. */
+export function runBenchmark(main: () => Promise<void>): void {
+  main().catch((error) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : error}\n`);
+    process.exit(1);
+  });
+}

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, load, startProcess, stop } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, load, startProcess, stop, runBenchmark } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const PASSWORD = 'bench-password-0000';
@@ -86,7 +86,4 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : error}\n`);
-  process.exit(1);
-});
+runBenchmark(main);

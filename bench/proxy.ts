@@ -20,7 +20,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2_000);
@@ -243,7 +243,4 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : error}\n`);
-  process.exit(1);
-});
+runBenchmark(main);

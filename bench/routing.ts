@@ -18,7 +18,7 @@ import compose from 'koa-compose';
 import pino from 'pino';
 import { registry } from '../core/plugins/registry.js';
 import { createMetrics } from '../core/ops/observability.js';
-import { BUILDS, ROOT, median } from './lib.js';
+import { BUILDS, ROOT, median, runBenchmark } from './lib.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
 const BATCH = Number(process.env.BENCH_ROUTING_BATCH ?? 2_000);
@@ -178,7 +178,4 @@ async function main() {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : error}\n`);
-  process.exit(1);
-});
+runBenchmark(main);

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult } from './lib.js';
+import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult, runBenchmark } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 
@@ -146,7 +146,4 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : error}\n`);
-  process.exit(1);
-});
+runBenchmark(main);
