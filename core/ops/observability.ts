@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
-import { Registry, Counter, Histogram, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { CounterFamily, HistogramFamily, type CounterChild, type HistogramChild } from './metric-families.js';
 import type { GatehouseContext } from '../plugins/types.js';
 import { FILTERED_PARAMS, filterUrl, serializeError, serializeLoggedText } from './log-filter.js';
 
@@ -112,8 +113,10 @@ export function createLoggers(level: string, options: { destination?: pino.Desti
 
 export interface Metrics {
   registry: Registry;
-  requests: Counter<'route' | 'method' | 'status'>;
-  duration: Histogram<'route'>;
+  /** Labels `route`, `method`, `status`. */
+  requests: CounterFamily;
+  /** Label `route`. */
+  duration: HistogramFamily;
 }
 
 /** Prometheus metrics on a registry of this app's own (no global default registry). */
@@ -122,19 +125,14 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
   return {
     registry,
-    requests: new Counter({
-      name: 'gatehouse_http_requests_total',
-      help: 'HTTP requests by route name, method and status.',
-      labelNames: ['route', 'method', 'status'],
-      registers: [registry],
-    }),
-    duration: new Histogram({
-      name: 'gatehouse_http_request_duration_seconds',
-      help: 'HTTP request latency by route name.',
-      labelNames: ['route'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    }),
+    requests: new CounterFamily('gatehouse_http_requests_total', 'HTTP requests by route name, method and status.', ['route', 'method', 'status'], registry),
+    duration: new HistogramFamily(
+      'gatehouse_http_request_duration_seconds',
+      'HTTP request latency by route name.',
+      ['route'],
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registry,
+    ),
   };
 }
 
@@ -153,10 +151,10 @@ export function clientIp(ctx: GatehouseContext): string {
 
 /** Counts, times and (optionally) logs a finished request under its route name. */
 export function requestObserver(metrics: Metrics, logger: Logger, logRequests: boolean): (ctx: GatehouseContext, startedNs: bigint) => void {
-  // Label sets are few (routes × methods × statuses): bind each once instead of hashing labels per
-  // request, found through nested maps by values the request already holds (no key string built).
-  const counters = new Map<string, Map<string, Map<number, { inc(): void }>>>();
-  const timers = new Map<string, { observe(value: number): void }>();
+  // Label sets are few (routes × methods × statuses): bind each once, found through nested maps by
+  // values the request already holds (no key string built).
+  const counters = new Map<string, Map<string, Map<number, CounterChild>>>();
+  const timers = new Map<string, HistogramChild>();
   const counterFor = (route: string, method: string, status: number) => {
     let byMethod = counters.get(route);
     if (!byMethod) counters.set(route, (byMethod = new Map()));

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { Pool } from 'undici';
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { CounterFamily, HistogramFamily, type CounterChild, type HistogramChild } from '../ops/metric-families.js';
 import type { GatehouseContext } from '../plugins/types.js';
 import { RelayHandler, type RelayAnswerOptions, type RelayObserver } from './relay-handler.js';
 
@@ -62,8 +63,10 @@ export interface RelayInFlight {
 }
 
 interface UpstreamMetrics {
-  requests: Counter<'upstream' | 'outcome'>;
-  firstByte: Histogram<'upstream'>;
+  /** Labels `upstream`, `outcome`. */
+  requests: CounterFamily;
+  /** Label `upstream`. */
+  firstByte: HistogramFamily;
 }
 
 const metricsByRegistry = new WeakMap<Registry, UpstreamMetrics>();
@@ -73,19 +76,19 @@ function upstreamMetrics(registry: Registry): UpstreamMetrics {
   let metrics = metricsByRegistry.get(registry);
   if (!metrics) {
     metrics = {
-      requests: new Counter({
-        name: 'gatehouse_upstream_requests_total',
-        help: 'Requests relayed to upstream services, by upstream and outcome (status class, unreachable, timeout, retried, broken, aborted).',
-        labelNames: ['upstream', 'outcome'],
-        registers: [registry],
-      }),
-      firstByte: new Histogram({
-        name: 'gatehouse_upstream_first_byte_seconds',
-        help: 'Time from sending a request upstream to its response headers, by upstream.',
-        labelNames: ['upstream'],
-        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-        registers: [registry],
-      }),
+      requests: new CounterFamily(
+        'gatehouse_upstream_requests_total',
+        'Requests relayed to upstream services, by upstream and outcome (status class, unreachable, timeout, retried, broken, aborted).',
+        ['upstream', 'outcome'],
+        registry,
+      ),
+      firstByte: new HistogramFamily(
+        'gatehouse_upstream_first_byte_seconds',
+        'Time from sending a request upstream to its response headers, by upstream.',
+        ['upstream'],
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        registry,
+      ),
     };
     metricsByRegistry.set(registry, metrics);
   }
@@ -122,11 +125,11 @@ const loadUndici = () =>
     return module;
   }));
 
-/** Counter children bound once per upstream and outcome: no label hashing per request. */
+/** Metric children bound once per upstream and outcome. */
 /** @internal */
 export class BoundMetrics {
-  private readonly outcomes = new Map<string, { inc(): void }>();
-  readonly firstByte: { observe(value: number): void };
+  private readonly outcomes = new Map<string, CounterChild>();
+  readonly firstByte: HistogramChild;
 
   constructor(
     private readonly metrics: UpstreamMetrics,
