@@ -161,3 +161,15 @@ test('JSON with a charset, form bodies and an empty JSON body are all read', asy
   t.is(empty.status, 400);
   t.deepEqual(empty.body, { error: 'name is missing, scopes, granular_scopes are missing, exactly one parameter must be provided' });
 });
+
+test('the app takes no middleware besides its routes: adding one is refused rather than silently never run', (t) => {
+  t.throws(() => app.gateway.app.use(async () => {}), { message: 'the gatehouse app takes no middleware: declare routes in a plugin manifest' });
+});
+
+test('HEAD answers with the length a GET would have and no body', async (t) => {
+  const get = await app.request('/-/health');
+  const head = await fetch(`${app.url}/-/health`, { method: 'HEAD' });
+  t.is(head.status, 200);
+  t.is(head.headers.get('content-length'), String(Buffer.byteLength(JSON.stringify(get.body))));
+  t.is(await head.text(), '');
+});
