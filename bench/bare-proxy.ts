@@ -16,7 +16,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 
-const upstream = new Pool(process.env.UPSTREAM!, { connections: 64 });
+const upstream = new Pool(process.env.UPSTREAM!, { connections: Number(process.env.CONNECTIONS ?? 256) });
 const MODE = process.env.MODE ?? 'completions';
 const STRIP = process.env.STRIP ?? '';
 /** A token of the size gatehouse's (RS256, 2048-bit key) is: signed once, reused, as gatehouse reuses its. */

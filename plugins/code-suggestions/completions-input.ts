@@ -85,12 +85,21 @@ function grapeMessages(params: Record<string, unknown>): string[] {
   return messages;
 }
 
-/** The route's input schema: Grape's messages as whole messages, `stream` coerced to a boolean. */
-export const CompletionsInputSchema = z.looseObject({}).transform((params, ctx): CompletionsInput => {
-  const messages = grapeMessages(params);
-  for (const message of messages) ctx.addIssue({ code: 'custom', message: whole(message) });
-  if (messages.length) return z.NEVER;
-  // `params` is this request's own merged copy: typed in place rather than copied again.
-  params.stream = params.stream === undefined || params.stream === null ? false : BOOLEANS.get(String(params.stream));
-  return params as CompletionsInput;
-});
+/**
+ * The route's input schema: Grape's messages as whole messages, `stream` coerced to a boolean. The
+ * params are taken as they come (always an object: query, body and path merged) rather than through
+ * `z.looseObject({})`, which copies every key into a new object before the checks above even start;
+ * the OpenAPI document still says "an object, any keys".
+ */
+export const CompletionsInputSchema = z
+  .unknown()
+  .meta({ type: 'object', additionalProperties: {} } as Record<string, unknown>)
+  .transform((value, ctx): CompletionsInput => {
+    const params = value as Record<string, unknown>;
+    const messages = grapeMessages(params);
+    for (const message of messages) ctx.addIssue({ code: 'custom', message: whole(message) });
+    if (messages.length) return z.NEVER;
+    // `params` is this request's own merged copy: typed in place rather than copied again.
+    params.stream = params.stream === undefined || params.stream === null ? false : BOOLEANS.get(String(params.stream));
+    return params as CompletionsInput;
+  });
