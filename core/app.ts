@@ -7,7 +7,7 @@ import { NotFoundError, RouteNotFoundError } from './errors.js';
 import { collectParams, parseBody, rejectNullBytes, startRequest, writeError } from './http/middleware.js';
 import { respond } from './http/respond.js';
 import { validateInput } from './http/validation.js';
-import { requestObserver, type Metrics } from './ops/observability.js';
+import { requestObserver, type LineSink, type Metrics } from './ops/observability.js';
 import type { AuthStrategy, FlagResolver, GatehouseContext, GatehouseState, RouteDefinition } from './plugins/types.js';
 import type { RateLimit, createRateLimiterFactory } from './rate-limit/index.js';
 
@@ -23,6 +23,8 @@ export interface AppDeps {
   logger: Logger;
   /** Writes the one line per request (may be the general logger). */
   requestLogger: Logger;
+  /** The request logger's destination, when request lines may be written to it directly (see `requestLine`). */
+  requestLines?: LineSink;
   metrics: Metrics;
   flags: FlagResolver;
   strategies: ReadonlyMap<string, AuthStrategy>;
@@ -267,7 +269,7 @@ function mostSpecific(layers: readonly RouteLayer[]): RouteLayer | undefined {
  * Koa layer costs an async frame on every request.
  */
 function frontDoor(deps: AppDeps): Middleware<GatehouseState> {
-  const observe = requestObserver(deps.metrics, deps.requestLogger, deps.config.log.requests);
+  const observe = requestObserver(deps.metrics, deps.requestLogger, deps.config.log.requests, deps.requestLines);
   return async function frontDoor(ctx, next) {
     const started = process.hrtime.bigint();
     startRequest(ctx);

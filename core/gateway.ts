@@ -266,6 +266,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       config,
       logger,
       requestLogger: loggers.requestLogger,
+      requestLines: 'requestLines' in loggers ? loggers.requestLines : undefined,
       metrics,
       flags,
       strategies,
