@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { createShellJwtVerifier } from '../plugins/internal-api/shell-jwt.js';
 import type { ChildProcess } from 'node:child_process';
-import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, api, createBenchUser, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult, runBenchmark } from './lib.js';
+import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, api, createBenchUser, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult, runBenchmark, NODE_FLAGS } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 /** A run sends well under this per minute; the limiter still runs on every request. */
@@ -106,7 +106,7 @@ async function boot(build: Build, dataDir: string): Promise<Target> {
     GATEHOUSE_PLUGINS__INTERNAL_API__ALLOWED_RATE_LIMIT: String(RATE_LIMIT),
     NODE_ENV: 'production',
   };
-  const { child } = await startProcess(process.execPath, [join(build.root, 'dist/core/main.js'), 'start'], env, /gatehouse listening on/, join(dataDir, 'gatehouse.log'), build.root);
+  const { child } = await startProcess(process.execPath, [...NODE_FLAGS, join(build.root, 'dist/core/main.js'), 'start'], env, /gatehouse listening on/, join(dataDir, 'gatehouse.log'), build.root);
   const base = `http://127.0.0.1:${port}`;
   const secret = readFileSync(join(dataDir, '.gitlab_shell_secret'), 'utf8').trim();
   const { username, keyId, projectPath } = await seed(base);
@@ -124,7 +124,7 @@ async function main() {
   const targets: Target[] = [];
   try {
     for (const [index, build] of BUILDS.entries()) targets.push(await boot(build, join(dataDir, `build-${index}`)));
-    const bare = await startProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-koa.ts')], { PORT: String(await freePort()) }, /listening \d+/, join(dataDir, 'bare.log'));
+    const bare = await startProcess(process.execPath, [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/bare-koa.ts')], { PORT: String(await freePort()) }, /listening \d+/, join(dataDir, 'bare.log'));
     const barePort = /listening (\d+)/.exec(bare.output())![1];
     try {
       const bareUrl = `http://127.0.0.1:${barePort}/bare`;

@@ -22,7 +22,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const RATE_LIMIT = 100_000_000;
@@ -97,7 +97,7 @@ async function main() {
     const fakeUrl = `http://127.0.0.1:${/listening (\d+)/.exec(fake.output())![1]}`;
     const gatehouse = await startProcess(
       process.execPath,
-      [join(ROOT, 'dist/core/main.js'), 'start'],
+      [...NODE_FLAGS, join(ROOT, 'dist/core/main.js'), 'start'],
       {
         GATEHOUSE_DATA_DIR: dataDir,
         GATEHOUSE_SERVER__PORT: String(port),
@@ -109,7 +109,7 @@ async function main() {
       /gatehouse listening on/,
       join(dataDir, 'gatehouse.log'),
     );
-    const bareProxy = await startProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-proxy.ts')], { PORT: String(await freePort()), UPSTREAM: fakeUrl }, /listening \d+/, join(dataDir, 'bare-proxy.log'));
+    const bareProxy = await startProcess(process.execPath, [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/bare-proxy.ts')], { PORT: String(await freePort()), UPSTREAM: fakeUrl }, /listening \d+/, join(dataDir, 'bare-proxy.log'));
     const bareProxyUrl = `http://127.0.0.1:${/listening (\d+)/.exec(bareProxy.output())![1]}/v2/code/completions`;
     const base = `http://127.0.0.1:${port}`;
     const directPool = new Pool(fakeUrl, { connections: 1 });

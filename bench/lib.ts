@@ -11,6 +11,18 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 export const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 export const WARMUP_S = 2;
+/**
+ * The Node options `npm start` runs gatehouse with, read from package.json's start script. The
+ * benchmarks start gatehouse with them, as `npm start` does, and the frameworkless yardsticks too:
+ * the comparison is of the code, not of the runtime's settings.
+ */
+export const NODE_FLAGS: string[] = (() => {
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const flags = /\bnode((?:\s+--\S+)*)\s+dist\/core\/main\.js\b/.exec(start);
+  if (!flags) throw new Error(`package.json's start script does not run dist/core/main.js with node: ${start}`);
+  return flags[1].trim().split(/\s+/).filter(Boolean);
+})();
+
 /** Alternating rounds of bare and gatehouse; the figures are their medians (a small VM is noisy). */
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, load, startProcess, stop, runBenchmark } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, load, startProcess, stop, runBenchmark, NODE_FLAGS } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const PASSWORD = 'bench-password-0000';
@@ -54,7 +54,7 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-oauth-'));
   const port = await freePort();
   const env = { GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_SERVER__PORT: String(port), GATEHOUSE_ROOT_TOKEN: ROOT_TOKEN, NODE_ENV: 'production' };
-  const gatehouse = await startProcess(process.execPath, [join(ROOT, 'dist/core/main.js'), 'start'], env, /gatehouse listening on/, join(dataDir, 'gatehouse.log'));
+  const gatehouse = await startProcess(process.execPath, [...NODE_FLAGS, join(ROOT, 'dist/core/main.js'), 'start'], env, /gatehouse listening on/, join(dataDir, 'gatehouse.log'));
   try {
     const base = `http://127.0.0.1:${port}`;
     const oauth = await oauthToken(base);

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult, runBenchmark } from './lib.js';
+import { BUILDS, CONNECTIONS, DURATION_S, ROOT, ROUNDS, WARMUP_S, freePort, inRoundOrder, load, loadSideBySide, comparedRounds, median, startProcess, stop, type Build, type LoadResult, runBenchmark, NODE_FLAGS } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 
@@ -32,7 +32,7 @@ async function boot(build: Build, dataDir: string): Promise<Target> {
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
   const env = { GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_SERVER__PORT: String(port), GATEHOUSE_ROOT_TOKEN: ROOT_TOKEN, NODE_ENV: 'production' };
-  const args = [join(build.root, 'dist/core/main.js'), 'start'];
+  const args = [...NODE_FLAGS, join(build.root, 'dist/core/main.js'), 'start'];
   const listening = /gatehouse listening on/;
   // First boot creates and migrates the database; the measured boot is the second, on an existing one.
   const first = await startProcess(process.execPath, args, env, listening, join(dataDir, 'first-boot.log'), build.root);
@@ -48,7 +48,7 @@ async function main() {
   const targets: Target[] = [];
   try {
     for (const [index, build] of BUILDS.entries()) targets.push(await boot(build, join(dataDir, `build-${index}`)));
-    const bare = await startProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-koa.ts')], { PORT: String(await freePort()) }, /listening \d+/, join(dataDir, 'bare.log'));
+    const bare = await startProcess(process.execPath, [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/bare-koa.ts')], { PORT: String(await freePort()) }, /listening \d+/, join(dataDir, 'bare.log'));
     const barePort = /listening (\d+)/.exec(bare.output())![1];
     try {
       const bareUrl = `http://127.0.0.1:${barePort}/bare`;
