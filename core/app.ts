@@ -314,13 +314,16 @@ class GatehouseApp extends Koa<GatehouseState> {
   }
 
   override callback(): ReturnType<Koa<GatehouseState>['callback']> {
+    // As Koa: `ctx.onerror` emits 'error' on the app, which throws when nobody listens.
+    if (!this.listenerCount('error')) this.on('error', this.onerror);
     return (req, res) => {
       res.statusCode = 404;
       const ctx = this.createContext(req as never, res as never) as GatehouseContext;
-      return this.handle(ctx).then(
-        () => respond(ctx),
-        (error: Error) => ctx.onerror(error),
-      );
+      // As Koa: a failure of the stages (the front door catches theirs) or of writing the answer (a
+      // body JSON cannot serialise) becomes Koa's plain 500, never an unhandled rejection.
+      return this.handle(ctx)
+        .then(() => respond(ctx))
+        .catch((error: Error) => ctx.onerror(error));
     };
   }
 }

@@ -1,5 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import test from 'ava';
+import { definePlugin } from '../../core/plugins/types.js';
+import { registry } from '../../core/plugins/registry.js';
 import { startTestApp, ROOT_TOKEN, type TestApp } from '../helpers/app.js';
 
 let app: TestApp;
@@ -172,4 +174,32 @@ test('HEAD answers with the length a GET would have and no body', async (t) => {
   t.is(head.status, 200);
   t.is(head.headers.get('content-length'), String(Buffer.byteLength(JSON.stringify(get.body))));
   t.is(await head.text(), '');
+});
+
+test('an answer that cannot be written as JSON is a 500, and the gateway goes on serving', async (t) => {
+  const broken = definePlugin({
+    name: 'broken',
+    version: '1.0.0',
+    core: '^1.0.0',
+    description: 'A route whose body JSON cannot serialise.',
+    routes: [
+      {
+        name: 'broken.bigint',
+        method: 'GET',
+        path: '/api/v4/broken',
+        auth: { strategy: 'none', reason: 'test route' },
+        handler(ctx) {
+          ctx.body = { count: 1n };
+        },
+      },
+    ],
+  });
+  const own = await startTestApp({ registry: [...registry, broken] });
+  try {
+    const response = await own.request('/api/v4/broken');
+    t.is(response.status, 500);
+    t.is((await own.request('/-/health')).status, 200);
+  } finally {
+    await own.close();
+  }
 });
