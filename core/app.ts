@@ -295,7 +295,7 @@ function frontDoor(deps: AppDeps): Middleware<GatehouseState> {
  * without Koa's per-request `on-finished` hook. Koa's own handler composes `app.middleware` (a
  * closure and a promise per layer) and hooks every response's socket and `finish` to hand socket
  * errors to `ctx.onerror` — which, for a response that can no longer be written, only emits an
- * 'error' event this silent app does not listen to. Measured with a cpu-profile of
+ * 'error' event that Koa's own listener ignores in this silent app. Measured with a cpu-profile of
  * `npm run bench:proxy`'s proxy route: `on-finished` and `ee-first` alone took about 2.5 % of the
  * main thread's CPU. The response is then written by `respond`, as Koa writes it.
  */

@@ -207,23 +207,15 @@ export function requestObserver(metrics: Metrics, logger: Logger, logRequests: b
     if (!child) timers.set(route, (child = metrics.duration.labels(route)));
     return child;
   };
-  // One child logger per route and method: pino serialises a child's bindings once, and each field
-  // a line serialises itself costs several microseconds on a busy gateway.
-  const lineLoggers = new Map<string, Map<string, Logger>>();
-  const lineLoggerFor = (route: string, method: string) => {
-    let byMethod = lineLoggers.get(route);
-    if (!byMethod) lineLoggers.set(route, (byMethod = new Map()));
-    let child = byMethod.get(method);
-    if (!child) byMethod.set(method, (child = logger.child({ method, route })));
-    return child;
-  };
-  const heads = new Map<string, Map<string, string>>();
-  const headFor = (route: string, method: string) => {
-    let byMethod = heads.get(route);
-    if (!byMethod) heads.set(route, (byMethod = new Map()));
-    let head = byMethod.get(method);
-    if (head === undefined) byMethod.set(method, (head = requestLineHead(method, route)));
-    return head;
+  // Per route and method, what its lines start with: the serialised head of a hand-built line, or
+  // (through an embedder's logger) a child logger, whose bindings pino serialises once.
+  const lineStarts = new Map<string, Map<string, { head: string; logger?: Logger }>>();
+  const lineStartFor = (route: string, method: string) => {
+    let byMethod = lineStarts.get(route);
+    if (!byMethod) lineStarts.set(route, (byMethod = new Map()));
+    let start = byMethod.get(method);
+    if (!start) byMethod.set(method, (start = { head: requestLineHead(method, route) }));
+    return start;
   };
   const record = (ctx: GatehouseContext, seconds: number, ip: string) => {
     const route = ctx.state.routeName ?? 'unmatched';
@@ -233,8 +225,9 @@ export function requestObserver(metrics: Metrics, logger: Logger, logRequests: b
     timerFor(route).observe(seconds);
     if (!logRequests) return;
     const fields = { requestId: ctx.state.requestId, url: filterUrl(url!), status, ms: Math.round(seconds * 1e5) / 100, userId: ctx.state.principal?.user?.id, ip };
-    if (!lines) lineLoggerFor(route, method!).info(fields, 'request');
-    else if (logger.isLevelEnabled('info')) lines.write(requestLine(headFor(route, method!), fields));
+    const start = lineStartFor(route, method!);
+    if (!lines) (start.logger ??= logger.child({ method, route })).info(fields, 'request');
+    else if (logger.isLevelEnabled('info')) lines.write(requestLine(start.head, fields));
   };
   // Requests are counted and logged once their answers are written (the same turn of the event loop,
   // in one batch for all the requests it finished), not before: the client does not wait for the
