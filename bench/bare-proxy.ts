@@ -7,7 +7,8 @@
  *
  * `MODE=completions` (default): reads the body and POSTs it to the same path upstream
  * (`/v2/code/completions`, `/v2/code/generations`) with the headers gatehouse sends the AI gateway (a
- * Bearer JWT, the identity and feature headers); event streams are piped back as they arrive.
+ * Bearer JWT, the identity and feature headers, a request id, the client's forwarded headers); event
+ * streams are piped back as they arrive.
  * `MODE=stream`: passes any request on as a proxy route does — method, path minus `STRIP` and query;
  * the client's headers minus hop-by-hop ones and credentials, plus X-Forwarded-*, X-Request-Id and a
  * Bearer identity JWT; the body streamed both ways.
@@ -20,21 +21,51 @@ const upstream = new Pool(process.env.UPSTREAM!, { connections: Number(process.e
 const MODE = process.env.MODE ?? 'completions';
 const STRIP = process.env.STRIP ?? '';
 /** A token of the size gatehouse's (RS256, 2048-bit key) is: signed once, reused, as gatehouse reuses its. */
-const JWT = `Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6IjEyMyJ9.${'e'.repeat(300)}.${'s'.repeat(342)}`;
+const JWT = `Bearer ${'h'.repeat(106)}.${'p'.repeat(435)}.${'s'.repeat(342)}`;
+/**
+ * Exactly the headers gatehouse sends the AI gateway for a completion (its names, spelling and value
+ * sizes: plugins/code-suggestions' identity headers, a 64-hex global user id), in its order; the
+ * request id and the client's forwarded headers are added per request, as gatehouse adds them.
+ */
 const COMPLETION_HEADERS = {
-  'content-type': 'application/json',
-  authorization: JWT,
-  'x-gitlab-authentication-type': 'oidc',
+  'x-gitlab-global-user-id': 'f'.repeat(64),
+  'x-gitlab-user-id': '2',
   'x-gitlab-instance-id': randomUUID(),
-  'x-gitlab-global-user-id': 'Z2lkOi8vZ2l0bGFiL1VzZXIvMQ==',
   'x-gitlab-host-name': '127.0.0.1',
   'x-gitlab-realm': 'self-managed',
-  'x-gitlab-version': '17.0.0',
+  'x-gitlab-deployment-type': 'self-managed',
+  'x-gitlab-version': '17.11.0',
+  'X-Gitlab-Authentication-Type': 'oidc',
+  'x-gitlab-subject-type': 'human',
   'x-gitlab-feature-enablement-type': 'duo_pro',
-  'x-gitlab-unit-primitive': 'complete_code',
-  'x-gitlab-feature-enabled-by-namespace-ids': '',
-  'x-gitlab-enabled-feature-flags': 'code_suggestions_context',
+  'x-gitlab-enabled-instance-verbose-ai-logs': 'false',
+  'X-Gitlab-Model-Prompt-Cache-Enabled': 'true',
+  'X-Gitlab-Is-Team-Member': 'false',
+  authorization: JWT,
 };
+/** The client's headers gatehouse passes on to the AI gateway (plugins/code-suggestions/proxy.ts). */
+const FORWARDED = ['user-agent', 'x-gitlab-language-server-version', 'x-supports-sse-streaming', 'accept'];
+
+function completionHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {
+    ...COMPLETION_HEADERS,
+    'content-type': 'application/json',
+    'x-request-id': randomUUID(),
+    'x-gitlab-unit-primitive': req.url === '/v2/code/generations' ? 'generate_code' : 'complete_code',
+    'x-gitlab-feature-enabled-by-namespace-ids': '2',
+    'x-gitlab-enabled-feature-flags': 'code_suggestions_context',
+  };
+  const incoming = req.headers;
+  for (const name of FORWARDED) {
+    const value = incoming[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (name.startsWith('x-gitlab-cs-') && typeof value === 'string') headers[name] = value;
+  }
+  return headers;
+}
 const DROPPED = new Set(['connection', 'keep-alive', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'authorization', 'private-token', 'cookie', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate']);
 
@@ -73,7 +104,7 @@ const server = createServer((req, res) => {
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', async () => {
     try {
-      const answer = await upstream.request({ path: req.url!, method: 'POST', headers: COMPLETION_HEADERS, body: Buffer.concat(chunks) });
+      const answer = await upstream.request({ path: req.url!, method: 'POST', headers: completionHeaders(req), body: Buffer.concat(chunks) });
       const type = answer.headers['content-type'];
       if (type === 'text/event-stream') {
         res.writeHead(answer.statusCode, { 'content-type': type });
