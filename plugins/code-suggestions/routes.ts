@@ -50,6 +50,18 @@ function forwardedBody(body: Record<string, unknown>, input: CompletionsInput, c
   return JSON.stringify(body);
 }
 
+/**
+ * A new headers object holding the user's identity headers, copied one by one. Why not
+ * `{ ...identity, … }`: with that spread, the frameworkless proxy of bench/bare-proxy.ts cost 16 µs
+ * more main-thread CPU per request (96 against 80 µs, five side-by-side rounds) and three times the
+ * GC threads' time, for the same nineteen headers.
+ */
+function upstreamHeaders(identity: Readonly<Record<string, string>>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name in identity) headers[name] = identity[name];
+  return headers;
+}
+
 export const codeSuggestionsRoutes = [
   route({
     name: 'code-suggestions.tokens',
@@ -83,15 +95,13 @@ export const codeSuggestionsRoutes = [
       // Cheap bound first: a UTF-8 byte is at most 3 per UTF-16 unit here, so short bodies skip the count.
       if (body.length * 3 > service.config.maxBodyBytes && Buffer.byteLength(body) > service.config.maxBodyBytes) throw new PayloadTooLargeError();
       const generation = input.intent === 'generation';
-      const headers: Record<string, string> = {
-        ...credential.headers,
-        'content-type': 'application/json',
-        'x-request-id': ctx.state.requestId,
-        'x-gitlab-unit-primitive': generation ? 'generate_code' : 'complete_code',
-        'x-gitlab-feature-enabled-by-namespace-ids': namespaceIds.join(','),
-        // The flags the AI gateway is told about are exactly the one checked above.
-        'x-gitlab-enabled-feature-flags': contextAllowed ? CONTEXT_FLAG : '',
-      };
+      const headers = upstreamHeaders(credential.headers);
+      headers['content-type'] = 'application/json';
+      headers['x-request-id'] = ctx.state.requestId;
+      headers['x-gitlab-unit-primitive'] = generation ? 'generate_code' : 'complete_code';
+      headers['x-gitlab-feature-enabled-by-namespace-ids'] = namespaceIds.join(',');
+      // The flags the AI gateway is told about are exactly the one checked above.
+      headers['x-gitlab-enabled-feature-flags'] = contextAllowed ? CONTEXT_FLAG : '';
       AiGatewayUpstream.forwardedHeaders(ctx, headers);
       await upstream.relay(ctx, generation ? GENERATIONS_PATH : COMPLETIONS_PATH, headers, body, input.stream);
     },
