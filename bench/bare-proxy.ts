@@ -20,8 +20,12 @@ import { Pool } from 'undici';
 const upstream = new Pool(process.env.UPSTREAM!, { connections: Number(process.env.CONNECTIONS ?? 256) });
 const MODE = process.env.MODE ?? 'completions';
 const STRIP = process.env.STRIP ?? '';
-/** A token of the size gatehouse's (RS256, 2048-bit key) is: signed once, reused, as gatehouse reuses its. */
+/**
+ * Tokens of the sizes gatehouse's are (RS256, 2048-bit key; the AI gateway's claims, or a proxy route's
+ * identity claims): signed once, reused, as gatehouse reuses its.
+ */
 const JWT = `Bearer ${'h'.repeat(106)}.${'p'.repeat(435)}.${'s'.repeat(342)}`;
+const IDENTITY_JWT = `Bearer ${'h'.repeat(106)}.${'p'.repeat(300)}.${'s'.repeat(342)}`;
 /**
  * Exactly the headers gatehouse sends the AI gateway for a completion (its names, spelling and value
  * sizes: plugins/code-suggestions' identity headers, a 64-hex global user id), in its order; the
@@ -80,7 +84,7 @@ function streamHeaders(req: IncomingMessage): Record<string, string> {
   headers['x-forwarded-proto'] = 'http';
   headers['x-forwarded-host'] = req.headers.host ?? '';
   headers['x-request-id'] = randomUUID();
-  headers.authorization = JWT;
+  headers.authorization = IDENTITY_JWT;
   return headers;
 }
 

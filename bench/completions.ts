@@ -7,7 +7,7 @@
  * headers as gatehouse (a JWT, the identity and feature headers): the ceiling of any proxy written in
  * Node on this machine. Figures (targets from the issue):
  * - throughput at 20 connections ≥ 0.65 of the frameworkless proxy: autocannon in its own process,
- *   alternating rounds;
+ *   alternating rounds; the same measured with both loaded at once is reported beside it (`sideBySide`);
  * - added latency at concurrency 1 over the frameworkless proxy, p50 ≤ 0.15 ms and p99 ≤ 1 ms:
  *   sequential keep-alive requests timed here with hrtime (autocannon's histogram has whole-millisecond
  *   resolution), alternating so both see the same machine;
@@ -22,7 +22,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS, sideBySide } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const RATE_LIMIT = 100_000_000;
@@ -157,6 +157,12 @@ async function main() {
         });
       }
       const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)];
+      const together = await sideBySide(
+        { url: gatehouseUrl, headers: loadHeaders, request: post, pid: gatehouse.child.pid! },
+        { url: bareProxyUrl, headers: { 'Content-Type': 'application/json' }, request: post, pid: bareProxy.child.pid! },
+        ROUNDS,
+        DURATION_S,
+      );
 
       const report = {
         date: new Date().toISOString(),
@@ -181,6 +187,7 @@ async function main() {
           gatehouse: { ...median.gatehouse, peakRssMb: Math.max(...rounds.map((r) => r.gatehouse.peakRssMb ?? 0)) },
           ratio: round(median.ratio),
           shareOfDirect: round(median.directRatio),
+          sideBySide: together,
         },
         targets: { addedP50Ms: '<= 0.15', addedP99Ms: '<= 1', ttfbAddedP50Ms: '<= 1', throughputRatioAt20: '>= 0.65' },
         pass: {
@@ -197,6 +204,7 @@ async function main() {
         [
           `throughput, 20 connections:    frameworkless ${Math.round(median.bareProxy.requestsPerSecond)} req/s, gatehouse ${Math.round(median.gatehouse.requestsPerSecond)} req/s (p99 ${median.gatehouse.p99Ms} ms), direct ${Math.round(median.direct.requestsPerSecond)} req/s`,
           `  ratio to frameworkless:      ${report.throughputAt20.ratio} (target ≥ 0.65; median of ${ROUNDS} alternating rounds: ${report.throughputAt20.rounds.map((r) => r.ratio).join(', ')})`,
+          `  side by side (both loaded at once): ratio ${together.ratio}, main-thread CPU ${together.cpuRatio}× (medians of ${ROUNDS} rounds: ${together.rounds.map((r) => `${r.ratio}/${r.cpuRatio}×`).join(', ')})`,
           `  share of direct:             gatehouse ${report.throughputAt20.shareOfDirect}, frameworkless ${report.throughputAt20.bareProxyRatio} (earlier figures, for continuity)`,
           `completions, c=1, over frameworkless: p50 ${latency.directP50Ms} → ${latency.gatehouseP50Ms} ms, added ${latency.addedP50Ms} ms (target ≤ 0.15); p99 ${latency.directP99Ms} → ${latency.gatehouseP99Ms} ms, added ${latency.addedP99Ms} ms (target ≤ 1)`,
           `streaming first byte, c=1:     frameworkless p50 ${ttfb.directP50Ms} ms, gatehouse ${ttfb.gatehouseP50Ms} ms, added ${ttfb.addedP50Ms} ms (target ≤ 1)`,

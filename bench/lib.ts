@@ -188,6 +188,49 @@ export async function loadSideBySide(targets: readonly LoadTarget[], durationS: 
   return Promise.all(targets.map((target) => load(target.url, target.headers, durationS, target.pid, target.request)));
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICKS_PER_S = 100;
+
+/** CPU seconds the process's main thread has used (user + system), from /proc. */
+export function mainThreadCpuS(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+}
+
+/** One server of a side-by-side comparison: its URL, headers and request, and its process. */
+export interface ComparedServer extends LoadTarget {
+  pid: number;
+}
+
+/**
+ * gatehouse and its yardstick loaded at the same time, each by its own autocannon with the same
+ * connections, for `rounds` rounds of `durationS`: per round, the ratio of their req/s and of their
+ * main-thread CPU per request. Why beside the alternating rounds: on a shared VM the machine's speed
+ * swings by a third from one ten-second round to the next (the same build measured 0.62 and 0.99 of
+ * the yardstick in two consecutive pairs of rounds), and a swing that falls between the two halves of
+ * an alternating pair moves the ratio; loaded together, both see the same machine at the same instant.
+ * The ratios are medians over the rounds.
+ */
+export async function sideBySide(gatehouse: ComparedServer, yardstick: ComparedServer, rounds: number, durationS: number) {
+  const results: Array<{ gatehouseRps: number; yardstickRps: number; ratio: number; gatehouseCpuUs: number; yardstickCpuUs: number; cpuRatio: number }> = [];
+  for (let i = 0; i < rounds; i++) {
+    const before = [mainThreadCpuS(gatehouse.pid), mainThreadCpuS(yardstick.pid)];
+    const [ours, theirs] = await loadSideBySide([gatehouse, yardstick], durationS);
+    const gatehouseCpuUs = ((mainThreadCpuS(gatehouse.pid) - before[0]) / (ours.requestsPerSecond * durationS)) * 1e6;
+    const yardstickCpuUs = ((mainThreadCpuS(yardstick.pid) - before[1]) / (theirs.requestsPerSecond * durationS)) * 1e6;
+    results.push({
+      gatehouseRps: Math.round(ours.requestsPerSecond),
+      yardstickRps: Math.round(theirs.requestsPerSecond),
+      ratio: rounded(ours.requestsPerSecond / theirs.requestsPerSecond),
+      gatehouseCpuUs: Math.round(gatehouseCpuUs * 10) / 10,
+      yardstickCpuUs: Math.round(yardstickCpuUs * 10) / 10,
+      cpuRatio: rounded(gatehouseCpuUs / yardstickCpuUs),
+    });
+  }
+  return { ratio: median(results.map((r) => r.ratio)), cpuRatio: median(results.map((r) => r.cpuRatio)), rounds: results };
+}
+
 const rounded = (value: number) => Math.round(value * 1000) / 1000;
 
 /**

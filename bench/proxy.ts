@@ -7,7 +7,8 @@
  *
  * Figures (targets from the issue):
  * - throughput at 20 connections ≥ 0.8 of the frameworkless proxy, and main-thread CPU per request
- *   ≤ 1.25× its (alternating rounds; CPU read from /proc for each server's main thread);
+ *   ≤ 1.25× its (alternating rounds; CPU read from /proc for each server's main thread); the same
+ *   measured with both loaded at once is reported beside it (see `sideBySide`);
  * - added latency at concurrency 1 over the frameworkless proxy: p50 ≤ 0.15 ms, p99 ≤ 1 ms
  *   (sequential keep-alive requests timed with hrtime, alternating);
  * - streaming time to first byte added over it, p50 ≤ 1 ms;
@@ -17,29 +18,20 @@
  *
  * `BENCH_SEQUENTIAL` sets the timed sequential requests per target; `BENCH_KEEP=1` keeps the logs.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS, mainThreadCpuS, sideBySide } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2_000);
 const THROUGHPUT_CONNECTIONS = 20;
 const REALISTIC_CONNECTIONS = 200;
 const BODY = JSON.stringify({ title: 'quarterly report', pages: 12, sections: ['summary', 'figures', 'outlook'] });
-/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
-const TICKS_PER_S = 100;
 
 const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
-/** CPU seconds the process's main thread has used (user + system). */
-function mainThreadCpuS(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
-}
 
 
 /** A user with a `read_api` token, made through the API as an operator would. */
@@ -165,6 +157,12 @@ async function main() {
       }
       const throughput = median(rounds, (r) => r.ratio);
       const cpu = median(rounds, (r) => r.cpuRatio);
+      const together = await sideBySide(
+        { url: urls.gatehouse, headers, request: post, pid: gatehouse.child.pid! },
+        { url: urls.bare, headers, request: post, pid: bare.child.pid! },
+        ROUNDS,
+        DURATION_S,
+      );
 
       const slow = { connections: REALISTIC_CONNECTIONS };
       // The frameworkless proxy runs this load too: what any Node proxy reaches here, beside the target.
@@ -210,6 +208,7 @@ async function main() {
           cpuRatio: round(cpu.cpuRatio),
           shareOfDirect: round(throughput.directRatio),
           gatehouse: throughput.gatehouse,
+          sideBySide: together,
         },
         realisticAt200: {
           rounds: realisticRounds.map((r) => ({
@@ -246,6 +245,7 @@ async function main() {
           `proxy route, 20 connections:   frameworkless ${Math.round(throughput.bare.requestsPerSecond)} req/s, gatehouse ${Math.round(throughput.gatehouse.requestsPerSecond)} req/s (p99 ${throughput.gatehouse.p99Ms} ms), direct ${Math.round(throughput.direct.requestsPerSecond)} req/s`,
           `  ratio to frameworkless:      ${report.throughputAt20.ratio} (target ≥ 0.8; median of ${ROUNDS} alternating rounds: ${report.throughputAt20.rounds.map((r) => r.ratio).join(', ')})`,
           `  main-thread CPU/request:     gatehouse ${cpu.gatehouse.cpuUsPerRequest} µs, frameworkless ${cpu.bare.cpuUsPerRequest} µs → ${report.throughputAt20.cpuRatio}× (target ≤ 1.25)`,
+          `  side by side (both loaded at once): ratio ${together.ratio}, main-thread CPU ${together.cpuRatio}× (medians of ${ROUNDS} rounds: ${together.rounds.map((r) => `${r.ratio}/${r.cpuRatio}×`).join(', ')})`,
           `  share of direct:             ${report.throughputAt20.shareOfDirect} (earlier figure, for continuity)`,
           `concurrency 1, over frameworkless: p50 ${latency.baseP50Ms} → ${latency.p50Ms} ms, added ${latency.addedP50Ms} ms (target ≤ 0.15); p99 ${latency.baseP99Ms} → ${latency.p99Ms} ms, added ${latency.addedP99Ms} ms (target ≤ 1)`,
           `streaming first byte, c=1:     frameworkless p50 ${ttfb.baseP50Ms} ms, gatehouse ${ttfb.p50Ms} ms, added ${ttfb.addedP50Ms} ms (target ≤ 1)`,
