@@ -16,8 +16,9 @@ export function scopesOf(principal: Principal | undefined): readonly string[] {
 }
 
 interface Entry {
-  token: Promise<string>;
-  /** The token once signed: handed out without a promise to wait on. */
+  /** `Bearer <token>`: the header value, built once per token rather than once per request. */
+  authorization: Promise<string>;
+  /** The header value once the token is signed: handed out without a promise to wait on. */
   signed?: string;
   /** Epoch ms after which the entry is not used. */
   refreshAtMs: number;
@@ -39,19 +40,22 @@ export class IdentityTokens {
     this.entries = new LRUCache({ max: options.max });
   }
 
-  /** The caller's token: a string when one is at hand, a promise while it is being signed, undefined without a user. */
-  tokenFor(principal: Principal): string | Promise<string> | undefined {
+  /**
+   * The caller's `Authorization` value (`Bearer <token>`): a string when one is at hand, a promise
+   * while the token is being signed, undefined without a user.
+   */
+  authorizationFor(principal: Principal): string | Promise<string> | undefined {
     const user = principal.user;
     if (!user) return undefined;
     const credential = principal.credential;
     const key = credential ? `${user.id}:${credential.type}:${credential.id}` : `${user.id}`;
     const now = this.options.clock.now().getTime();
     const hit = this.entries.get(key);
-    if (hit && now < hit.refreshAtMs) return hit.signed ?? hit.token;
+    if (hit && now < hit.refreshAtMs) return hit.signed ?? hit.authorization;
     const issuedAt = Math.floor(now / 1000);
     const expiresAt = issuedAt + this.options.lifetimeS;
     const entry: Entry = {
-      token: this.options.keys.sign({
+      authorization: this.options.keys.sign({
         iss: this.options.issuer,
         aud: this.options.audience,
         sub: String(user.id),
@@ -61,16 +65,16 @@ export class IdentityTokens {
         jti: randomUUID(),
         iat: issuedAt,
         exp: expiresAt,
-      }),
+      }).then((token) => `Bearer ${token}`),
       refreshAtMs: (expiresAt - Math.min(REFRESH_MARGIN_S, this.options.lifetimeS / 2)) * 1000,
     };
     this.entries.set(key, entry);
-    entry.token.then(
-      (token) => void (entry.signed = token),
+    entry.authorization.then(
+      (authorization) => void (entry.signed = authorization),
       () => {
         if (this.entries.peek(key) === entry) this.entries.delete(key);
       },
     );
-    return entry.token;
+    return entry.authorization;
   }
 }

@@ -120,7 +120,7 @@ export class ProxyRoute {
   }
 
   /** The client's headers that may go upstream, plus forwarding and identity headers. */
-  private upstreamHeaders(ctx: GatehouseContext, token: string | undefined): Record<string, string | string[]> {
+  private upstreamHeaders(ctx: GatehouseContext, authorization: string | undefined): Record<string, string | string[]> {
     // Node's parsed headers: names already lower-case, repeated ones already joined as HTTP allows.
     const incoming = ctx.req.headers;
     const listed = connectionListed(incoming.connection);
@@ -144,7 +144,7 @@ export class ProxyRoute {
     headers['x-request-id'] = ctx.state.requestId;
     const principal = ctx.state.principal;
     const user = principal?.user;
-    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    if (authorization !== undefined) headers.authorization = authorization;
     else if (user && principal && this.config.identity === 'headers') {
       headers[USER_ID_HEADER] = String(user.id);
       headers[USERNAME_HEADER] = user.username;
@@ -171,9 +171,9 @@ export class ProxyRoute {
     const path = this.upstreamPath(req.url!);
     const principal = ctx.state.principal;
     // Signed once per caller and reused: a promise only while the first signing runs.
-    let token = principal && this.identity ? this.identity.tokenFor(principal) : undefined;
-    if (token instanceof Promise) token = await token;
-    const headers = this.upstreamHeaders(ctx, token);
+    let authorization = principal && this.identity ? this.identity.authorizationFor(principal) : undefined;
+    if (authorization instanceof Promise) authorization = await authorization;
+    const headers = this.upstreamHeaders(ctx, authorization);
     const relay: BodyRelay = {};
     let body: Readable | null = null;
     if (chunked) {
