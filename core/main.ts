@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatProblem, loadProcessConfig, type AppConfig, type LoadedConfig } from './config/index.js';
 import { createMemorySecretStore, SecretFileError } from './config/secrets.js';
@@ -7,6 +7,7 @@ import { createDb, migrateLatest } from './db/index.js';
 import { createStaticFlags } from './flags/resolver.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { trackConnections } from './http/drain.js';
+import { createGatewayServer } from './http/response.js';
 import { allFlagsOf, enabledPluginNames, flagsOf, PluginLoadError, resolveEnabledPlugins, routesOf } from './plugins/loader.js';
 import { createLogger } from './ops/observability.js';
 import { ApiError } from './errors.js';
@@ -56,7 +57,7 @@ async function start() {
   const { config } = loaded;
   const gateway = await bootOrExit(loaded);
   for (const notice of gateway.notices) say(`gatehouse: ${notice}`);
-  const server: Server = createServer(gateway.app.callback());
+  const server: Server = createGatewayServer(gateway.app.callback());
   server.keepAliveTimeout = 65_000;
   const connections = trackConnections(server);
   await new Promise<void>((resolve, reject) => {

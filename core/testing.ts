@@ -19,7 +19,7 @@
  *
  * @packageDocumentation
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
 import pino from 'pino';
@@ -28,6 +28,7 @@ import { allFlagsOf } from './plugins/loader.js';
 import { createMemorySecretStore } from './config/secrets.js';
 import { createStaticFlags } from './flags/resolver.js';
 import { createGateway, type Gateway } from './gateway.js';
+import { createGatewayServer } from './http/response.js';
 import { loadConfigWithPlugins, type LoadedConfig } from './plugins/external.js';
 import { registry as shippedRegistry } from './plugins/registry.js';
 import type { AnyPluginManifest, Clock, PrincipalUser } from './plugins/types.js';
@@ -243,7 +244,7 @@ async function createUser(gateway: Gateway, options: CreateUserOptions = {}): Pr
 
 /** A server bound before the gateway exists, so the gateway's external URL can be its real address. */
 function listenOnFreePort(): Promise<Server> {
-  const server = createServer();
+  const server = createGatewayServer();
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(server));

@@ -6,21 +6,19 @@ import qs from 'qs';
 import type { Logger } from 'pino';
 import { ApiError, BadRequestError, INTERNAL_ERROR_BODY, MalformedStringError, PayloadTooLargeError } from '../errors.js';
 import type { GatehouseContext, GatehouseState } from '../plugins/types.js';
+import { oweStandardHeaders } from './response.js';
 
 /** A client-sent request id is echoed only when it is short and printable (it lands in logs). */
 const SAFE_REQUEST_ID = /^[\w.:@+\/=-]{1,128}$/;
 
-/** Request id, and the headers every response carries (GitLab sets these on every API response). */
+/** Request id, and the headers every response carries (GitLab sets these on every API response), added with its head. */
 export function startRequest(ctx: GatehouseContext): void {
   const sent = ctx.req.headers['x-request-id'];
   const requestId = typeof sent === 'string' && SAFE_REQUEST_ID.test(sent) ? sent : randomUUID();
   // Every field at once, in one order: one object shape for every request's state, so the code
   // reading it stays monomorphic.
   ctx.state = { requestId, params: {}, routeName: undefined, principal: undefined };
-  const { res } = ctx;
-  res.setHeader('X-Request-Id', requestId);
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+  oweStandardHeaders(ctx.res, requestId);
 }
 
 /** zlib's codes for a compressed body that does not inflate: not compressed as labelled, or cut short. */

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatehouseContext } from '../plugins/types.js';
+import { oweStandardHeaders, writeListedHead } from '../http/response.js';
 import { BadGatewayError, GatewayTimeoutError } from './errors.js';
 
 /** undici's code for "no response headers within headersTimeout". */
@@ -86,7 +87,11 @@ export class RelayHandler {
   private abortUpstream?: (reason?: Error) => void;
   private resumeUpstream?: () => void;
   private chunks?: Buffer[];
+  /** The answer's head while its body is read whole. */
+  private head?: string[];
   private stream?: Readable;
+  /** The request's body is the client's, passed on as it arrives (not a string or buffer). */
+  private readonly streamsClientBody: boolean;
   private readonly onClientClose = () => {
     if (this.ctx.res.writableFinished) return;
     this.clientGone = true;
@@ -95,11 +100,12 @@ export class RelayHandler {
 
   constructor(
     private readonly ctx: GatehouseContext,
-    private readonly options: RelayAnswerOptions,
+    private readonly options: RelayAnswerOptions & { body?: unknown },
     private readonly upstreamName: string,
     private readonly logger: Logger,
     private readonly observer: RelayObserver,
   ) {
+    this.streamsClientBody = options.body instanceof Readable;
     this.ready = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -137,6 +143,9 @@ export class RelayHandler {
     const ctx = this.ctx;
     const res = ctx.res;
     const wanted = options.responseHeaders;
+    // The whole head as one flat list, written with one writeHead call: Node's fast path (see
+    // GatehouseResponse) rather than a header table filled one header at a time.
+    const head: string[] = [];
     let type: string | undefined;
     let length: string | undefined;
     if (wanted === 'all') {
@@ -145,12 +154,8 @@ export class RelayHandler {
         const value = rawHeaders[i + 1].toString('latin1');
         if (name === CONTENT_LENGTH) length = value;
         else if (name === CONTENT_TYPE) type = value;
-        else if (!HOP_BY_HOP.has(name) && name !== REQUEST_ID) {
-          const existing = res.getHeader(name);
-          // Repeated headers (Set-Cookie above all) keep every value.
-          if (existing === undefined) res.setHeader(name, value);
-          else res.setHeader(name, Array.isArray(existing) ? [...existing, value] : [String(existing), value]);
-        }
+        // Repeated headers (Set-Cookie above all) stay repeated: each is a line of its own.
+        else if (!HOP_BY_HOP.has(name) && name !== REQUEST_ID) head.push(name, value);
       }
     } else {
       for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -161,17 +166,26 @@ export class RelayHandler {
         const name = raw.toString('latin1').toLowerCase();
         if (name === CONTENT_LENGTH) length = rawHeaders[i + 1].toString('latin1');
         else if (name === CONTENT_TYPE) type = rawHeaders[i + 1].toString('latin1');
-        else if (wanted.includes(name)) res.setHeader(name, rawHeaders[i + 1].toString('latin1'));
+        else if (wanted.includes(name)) head.push(name, rawHeaders[i + 1].toString('latin1'));
       }
     }
-    ctx.status = statusCode;
+    // The request log reads the status, whatever happens to the answer from here.
+    res.statusCode = statusCode;
     const contentType = type ?? options.defaultContentType;
-    if (contentType !== undefined) res.setHeader('Content-Type', contentType);
+    if (contentType !== undefined) head.push(CONTENT_TYPE, contentType);
     const bufferUpTo = options.bufferUpTo ?? 0;
     if (bufferUpTo > 0 && length !== undefined && Number(length) <= bufferUpTo) {
+      // Written with the body, once its size is certain: until then the answer can still turn into a 502.
       this.state = 'buffering';
+      this.head = head;
       this.chunks = [];
       return true;
+    }
+    // The upstream's length stays true (Koa would drop it for a stream body it did not size).
+    if (length !== undefined) head.push(CONTENT_LENGTH, length);
+    if (!this.writeHead(statusCode, head)) {
+      this.abortUpstream?.(new ClientGoneError());
+      return false;
     }
     this.state = 'streaming';
     const stream = new Readable({
@@ -186,12 +200,32 @@ export class RelayHandler {
     // not take the process down for want of a listener.
     stream.on('error', ignore);
     this.stream = stream;
+    // With the head written, Koa's body setter only takes the stream (it sets no header any more).
     ctx.body = stream;
-    // Koa drops Content-Length for stream bodies it did not size; the upstream's stays true.
-    if (length !== undefined) res.setHeader('Content-Length', length);
-    else if (contentType === undefined) res.removeHeader('Content-Type');
     this.resolve();
     return true;
+  }
+
+  /**
+   * Writes the answer's head (not yet sent: Node sends it with the first bytes of the body). A client
+   * body the upstream did not read whole is not read through either: the connection closes after the
+   * answer, so what is left of the body is never taken for the client's next request. False, with the
+   * relay failed as a 502, when Node refuses to send a header of the upstream's.
+   */
+  private writeHead(statusCode: number, head: string[]): boolean {
+    const res = this.ctx.res;
+    if (this.streamsClientBody && !this.ctx.req.complete) head.push('Connection', 'close');
+    try {
+      writeListedHead(res, statusCode, head);
+      return true;
+    } catch (error) {
+      this.state = 'failed';
+      this.logger.warn({ err: error, requestId: this.ctx.state.requestId, upstream: this.upstreamName }, 'upstream answer has a header Node refuses');
+      // The 502 gets the standard headers back (the refused list had taken them).
+      if (!res.headersSent) oweStandardHeaders(res, this.ctx.state.requestId);
+      this.reject(new BadGatewayError());
+      return false;
+    }
   }
 
   onData(chunk: Buffer): boolean {
@@ -207,17 +241,22 @@ export class RelayHandler {
     if (state === 'buffering') {
       const chunks = this.chunks!;
       const body = chunks.length === 1 ? chunks[0] : chunks.length === 0 ? EMPTY : Buffer.concat(chunks);
-      // Written here, as the upstream's headers were set, rather than handed to Koa as the body: its
-      // body setter and response writer (typing, sizing, checks) cost a proxied answer ~4 % of its
-      // CPU, and would retype a JSON answer. Nothing after the relay changes the answer.
+      // Written here, with the upstream's headers, rather than handed to Koa as the body: its body
+      // setter and response writer (typing, sizing, checks) cost a proxied answer ~4 % of its CPU, and
+      // would retype a JSON answer. Nothing after the relay changes the answer.
       const res = this.ctx.res;
-      this.ctx.respond = false;
+      const head = this.head!;
+      const status = res.statusCode;
       // 204 and 304 have no body and (RFC 9110 §8.6) no Content-Length of one.
-      if (res.statusCode === 204 || res.statusCode === 304) res.end();
-      else {
-        res.setHeader('Content-Length', body.length);
-        res.end(body);
+      const empty = status === 204 || status === 304;
+      if (!empty) head.push(CONTENT_LENGTH, String(body.length));
+      if (!this.writeHead(status, head)) {
+        this.state = 'done';
+        return;
       }
+      this.ctx.respond = false;
+      if (empty) res.end();
+      else res.end(body);
       this.resolve();
     } else if (state === 'streaming') this.stream!.push(null);
     if (state === 'buffering' || state === 'streaming') this.observer.ended('complete');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import { Redis } from 'ioredis';
@@ -8,6 +8,7 @@ import { deepMerge } from '../../core/config/loader.js';
 import { createMemorySecretStore, type SecretStore } from '../../core/config/secrets.js';
 import { createStaticFlags } from '../../core/flags/resolver.js';
 import { createGateway, type Gateway } from '../../core/gateway.js';
+import { createGatewayServer } from '../../core/http/response.js';
 import { loadConfigWithPlugins } from '../../core/plugins/external.js';
 import { allFlagsOf } from '../../core/plugins/loader.js';
 import { registry as defaultRegistry } from '../../core/plugins/registry.js';
@@ -164,7 +165,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     await pg?.drop();
     throw error;
   }
-  const server: Server = createServer(gateway.app.callback());
+  const server: Server = createGatewayServer(gateway.app.callback());
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

@@ -251,6 +251,7 @@ test(`[${backendName}] the upstream's own answers, 4xx and 5xx included, are rel
       ['set-cookie', 'b=2'],
       ['x-report-id', '42'],
       ['x-request-id', 'upstream-own'],
+      ['x-frame-options', 'DENY'],
       // A 204 announced as empty, as some servers do though they should not.
       ...(sized ? [['content-length', status === 204 ? '0' : String(`answer ${status}`.length)]] : []),
     ] as never);
@@ -272,7 +273,11 @@ test(`[${backendName}] the upstream's own answers, 4xx and 5xx included, are rel
     t.is(response.headers['content-length'], status === 204 || !sized ? undefined : String(`answer ${status}`.length));
     t.deepEqual(response.headers['set-cookie'], ['a=1', 'b=2']);
     t.is(response.headers['x-report-id'], '42');
-    t.not(response.headers['x-request-id'], 'upstream-own');
+    // gatehouse's request id replaces the upstream's; its other standard headers join the answer
+    // once, except where the upstream sent its own.
+    t.regex(String(response.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    t.is(response.headers['x-frame-options'], 'DENY');
+    t.is(response.headers['x-content-type-options'], 'nosniff');
   }
   // The upstream's content type stands as sent, JSON included (gatehouse's own JSON is typed GitLab's way).
   fake.handler = (_req, res) => {
