@@ -13,7 +13,8 @@
  *   (sequential keep-alive requests timed with hrtime, alternating);
  * - streaming time to first byte added over it, p50 ≤ 1 ms;
  * - a realistic service (answers after 50 ms) at 200 connections: ≥ 0.95 of direct, p99 added ≤ 5 ms;
- *   the frameworkless proxy under the same load is reported beside it (what any Node proxy reaches).
+ *   the frameworkless proxy under the same load is reported beside it (what any Node proxy reaches),
+ *   and nginx when it is installed (bench/nginx.ts: what a proxy written in C reaches).
  * For continuity, the throughput at 20 connections as a share of direct.
  *
  * `BENCH_SEQUENTIAL` sets the timed sequential requests per target; `BENCH_KEEP=1` keeps the logs.
@@ -22,6 +23,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import { startNginx } from './nginx.js';
 import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS, mainThreadCpuS, sideBySide } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
@@ -165,16 +167,21 @@ async function main() {
       );
 
       const slow = { connections: REALISTIC_CONNECTIONS };
-      // The frameworkless proxy runs this load too: what any Node proxy reaches here, beside the target.
+      // The frameworkless proxy runs this load too: what any Node proxy reaches here, beside the target;
+      // and nginx when it is installed: what a proxy written in C reaches on this machine.
       const slowUrls = { direct: `${serviceUrl}/slow`, gatehouse: `${base}/svc/slow`, bare: `${bareBase}/svc/slow` };
       await load(slowUrls.gatehouse, headers, WARMUP_S, undefined, slow);
       await load(slowUrls.bare, headers, WARMUP_S, undefined, slow);
-      const realisticRounds: Array<{ direct: LoadResult; gatehouse: LoadResult; bare: LoadResult; ratio: number; addedP99Ms: number; bareRatio: number; bareAddedP99Ms: number }> = [];
+      const nginx = await startNginx(serviceUrl, '/svc', dataDir);
+      if (nginx) await load(`${nginx.url}/svc/slow`, headers, WARMUP_S, undefined, slow);
+      const realisticRounds: Array<{ direct: LoadResult; gatehouse: LoadResult; bare: LoadResult; nginx?: LoadResult; ratio: number; addedP99Ms: number; bareRatio: number; bareAddedP99Ms: number }> = [];
       for (let i = 0; i < ROUNDS; i++) {
         const directRound = await load(slowUrls.direct, headers, DURATION_S, undefined, slow);
         const gatehouseRound = await load(slowUrls.gatehouse, headers, DURATION_S, gatehouse.child.pid, slow);
         const bareRound = await load(slowUrls.bare, headers, DURATION_S, bare.child.pid, slow);
+        const nginxRound = nginx ? await load(`${nginx.url}/svc/slow`, headers, DURATION_S, undefined, slow) : undefined;
         realisticRounds.push({
+          nginx: nginxRound,
           direct: directRound,
           gatehouse: gatehouseRound,
           bare: bareRound,
@@ -184,8 +191,11 @@ async function main() {
           bareAddedP99Ms: bareRound.p99Ms - directRound.p99Ms,
         });
       }
+      await nginx?.stop();
       const realistic = median(realisticRounds, (r) => r.ratio);
       const realisticBare = median(realisticRounds, (r) => r.bareRatio);
+      const nginxRatio = (r: (typeof realisticRounds)[number]) => (r.nginx ? r.nginx.requestsPerSecond / r.direct.requestsPerSecond : 0);
+      const realisticNginx = nginx ? median(realisticRounds, nginxRatio) : undefined;
 
       const report = {
         date: new Date().toISOString(),
@@ -220,11 +230,13 @@ async function main() {
             directP99Ms: r.direct.p99Ms,
             gatehouseP99Ms: r.gatehouse.p99Ms,
             frameworklessP99Ms: r.bare.p99Ms,
+            ...(r.nginx && { nginxRps: Math.round(r.nginx.requestsPerSecond), nginxRatio: round(nginxRatio(r)), nginxP99Ms: r.nginx.p99Ms }),
           })),
           ratio: round(realistic.ratio),
           addedP99Ms: realistic.addedP99Ms,
           frameworklessRatio: round(realisticBare.bareRatio),
           frameworklessAddedP99Ms: realisticBare.bareAddedP99Ms,
+          ...(realisticNginx && { nginxRatio: round(nginxRatio(realisticNginx)), nginxAddedP99Ms: realisticNginx.nginx!.p99Ms - realisticNginx.direct.p99Ms }),
         },
         targets: { ratio: '>= 0.8', cpuRatio: '<= 1.25', addedP50Ms: '<= 0.15', addedP99Ms: '<= 1', ttfbAddedP50Ms: '<= 1', realisticRatio: '>= 0.95', realisticAddedP99Ms: '<= 5' },
         pass: {
@@ -252,6 +264,9 @@ async function main() {
           `service answering in 50 ms, 200 connections: direct ${Math.round(realistic.direct.requestsPerSecond)} req/s p99 ${realistic.direct.p99Ms} ms; gatehouse ${Math.round(realistic.gatehouse.requestsPerSecond)} req/s p99 ${realistic.gatehouse.p99Ms} ms`,
           `  ratio ${report.realisticAt200.ratio} (target ≥ 0.95), p99 added ${realistic.addedP99Ms} ms (target ≤ 5); rounds ${realisticRounds.map((r) => round(r.ratio)).join(', ')}`,
           `  frameworkless proxy, same load: ${Math.round(realisticBare.bare.requestsPerSecond)} req/s p99 ${realisticBare.bare.p99Ms} ms → ratio ${report.realisticAt200.frameworklessRatio}, p99 added ${realisticBare.bareAddedP99Ms} ms; rounds ${realisticRounds.map((r) => round(r.bareRatio)).join(', ')}`,
+          ...(realisticNginx
+            ? [`  nginx (one worker), same load: ${Math.round(realisticNginx.nginx!.requestsPerSecond)} req/s p99 ${realisticNginx.nginx!.p99Ms} ms → ratio ${round(nginxRatio(realisticNginx))}, p99 added ${realisticNginx.nginx!.p99Ms - realisticNginx.direct.p99Ms} ms; rounds ${realisticRounds.map((r) => round(nginxRatio(r))).join(', ')}`]
+            : ['  nginx: not installed (apt-get install nginx to see what a proxy written in C reaches here)']),
           `pass: ${JSON.stringify(report.pass)}`,
           '',
         ].join('\n'),
