@@ -80,7 +80,6 @@ export type { ErrorBody } from './errors.js';
 export { DEFAULT_PER_PAGE, MAX_PER_PAGE, pageOf, paginationShape, respondWithPage, setPaginationHeaders } from './http/pagination.js';
 export type { ListPage, PageRequest, PageWindow } from './http/pagination.js';
 export { callerOf, created, noContent } from './http/responses.js';
-export { createGatewayServer, GatehouseResponse } from './http/response.js';
 export { EMPTY, INVALID, NOT_A_VALID_VALUE, NOT_ALLOWED, p, whole } from './http/validation.js';
 export type { ParamGroup } from './http/validation.js';
 

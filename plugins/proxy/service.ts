@@ -158,10 +158,9 @@ export class ProxyRoute {
    * as they are; 502 when it cannot be reached or breaks off, 504 without a first byte in time; 413
    * for a body over `maxBodyBytes`. The body is streamed, never parsed.
    */
-  async forward(ctx: GatehouseContext): Promise<void> {
+  forward(ctx: GatehouseContext): Promise<void> {
     const req = ctx.req;
     const declared = req.headers['content-length'];
-    const chunked = req.headers['transfer-encoding'] !== undefined;
     const max = this.config.maxBodyBytes;
     if (declared !== undefined && Number(declared) > max) {
       // The body is never read: the connection closes after the answer instead of reading it through.
@@ -171,15 +170,27 @@ export class ProxyRoute {
     const path = this.upstreamPath(req.url!);
     const principal = ctx.state.principal;
     // Signed once per caller and reused: a promise only while the first signing runs.
-    let authorization = principal && this.identity ? this.identity.authorizationFor(principal) : undefined;
-    if (authorization instanceof Promise) authorization = await authorization;
+    const authorization = principal && this.identity ? this.identity.authorizationFor(principal) : undefined;
+    if (authorization instanceof Promise) return authorization.then((signed) => this.relay(ctx, path, signed));
+    return this.relay(ctx, path, authorization);
+  }
+
+  /**
+   * The relay itself, once the identity is at hand. Not an async function: the hot path awaits only the
+   * relay's own promise (the route's handler returns it), with no async frame of its own.
+   */
+  private relay(ctx: GatehouseContext, path: string, authorization: string | undefined): Promise<void> {
+    const req = ctx.req;
     const headers = this.upstreamHeaders(ctx, authorization);
     const relay: BodyRelay = {};
     let body: Readable | null = null;
-    if (chunked) {
+    if (req.headers['transfer-encoding'] !== undefined) {
       delete headers['content-length'];
-      body = limitedBody(req, max, relay);
-    } else if (declared !== undefined && declared !== '0') body = req;
+      body = limitedBody(req, this.config.maxBodyBytes, relay);
+    } else {
+      const declared = req.headers['content-length'];
+      if (declared !== undefined && declared !== '0') body = req;
+    }
     const method = ctx.method;
     const started = this.upstream.start(ctx, {
       method,
@@ -190,16 +201,20 @@ export class ProxyRoute {
       responseHeaders: 'all',
       bufferUpTo: method === 'HEAD' ? 0 : BUFFERED_ANSWER_MAX,
     });
-    relay.current = started instanceof Promise ? await started : started;
-    // The body outgrew its limit while the relay was starting.
-    if (relay.tooLarge) relay.current.failWith(relay.tooLarge);
-    try {
-      await relay.current.ready;
-    } finally {
+    const answered = (current: RelayInFlight): Promise<void> => {
+      relay.current = current;
+      // The body outgrew its limit while the relay was starting.
+      if (relay.tooLarge) current.failWith(relay.tooLarge);
+      if (!body) return current.ready;
       // A body the upstream did not read whole is not read through here either (undici lets go of the
-      // request): the connection closes after the answer, so what is left of it is never taken for the
-      // client's next request.
-      if (body && !req.complete) ctx.set('Connection', 'close');
-    }
+      // request): the connection closes after the answer — a relayed one says so in its head (see
+      // RelayHandler), a failure (502, 413, …) here — so what is left of the body is never taken for
+      // the client's next request.
+      return current.ready.catch((error: unknown) => {
+        if (!req.complete) ctx.set('Connection', 'close');
+        throw error;
+      });
+    };
+    return started instanceof Promise ? started.then(answered) : answered(started);
   }
 }
