@@ -84,7 +84,7 @@ export { EMPTY, INVALID, NOT_A_VALID_VALUE, NOT_ALLOWED, p, whole } from './http
 export type { ParamGroup } from './http/validation.js';
 
 export { Cache, createCache } from './cache/index.js';
-export type { CacheOptions, InvalidationListener } from './cache/index.js';
+export type { CacheOptions, CacheTags, InvalidationListener } from './cache/index.js';
 
 export type { SecretRule, SecretStore } from './config/secrets.js';
 export { constantTimeEqual, generatePepper, hashPassword, PEPPER_RULE, pepperedDigest, randomHex, verifyPassword } from './util/secrets.js';

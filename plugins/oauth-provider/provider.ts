@@ -81,6 +81,14 @@ const ROLE_BY_ACCESS_LEVEL = new Map<number, GroupRole>([
 const tokenTag = (id: number) => `oauth-token:${id}`;
 const applicationTag = (id: number) => `oauth-application:${id}`;
 const userTag = (id: number) => `oauth-user:${id}`;
+/** A cached resolution is dropped when its token, its application or its user changes. */
+const resolutionTags = (resolution: TokenResolution): string[] => {
+  if (resolution.problem === 'unknown') return [];
+  const { token } = resolution;
+  return [tokenTag(token.id), applicationTag(token.applicationId), ...(token.userId === null ? [] : [userTag(token.userId)])];
+};
+/** What an unknown token resolves to (one object: nothing in it is ever changed). */
+const UNKNOWN_TOKEN: TokenResolution = Object.freeze({ problem: 'unknown' });
 
 /**
  * The authorization server: authorization requests and codes, the token endpoint's grants, token
@@ -478,18 +486,19 @@ export class ProviderService {
     return cached ? this.check(cached) : this.load(digest);
   }
 
-  private async load(digest: string): Promise<TokenResolution> {
-    const generation = this.cache.generation;
+  /** A token not in the cache: read once for every request presenting it meanwhile (see `Cache.get`). */
+  private load(digest: string): Promise<TokenResolution> {
+    return this.cache.get(digest, () => this.read(digest), resolutionTags).then((resolution) => (resolution ? this.check(resolution) : UNKNOWN_TOKEN));
+  }
+
+  private async read(digest: string): Promise<TokenResolution | undefined> {
     const token = await this.repository.findTokenByDigest(digest);
-    if (!token) return { problem: 'unknown' };
+    if (!token) return undefined;
     const application = await this.applications.findById(token.applicationId);
-    if (!application) return { problem: 'unknown' };
+    if (!application) return undefined;
     const user = token.userId === null ? undefined : await this.directory.users.findById(token.userId);
-    if (token.userId !== null && !user) return { problem: 'unknown' };
-    const resolution: TokenResolution = token.revokedAt ? { problem: 'revoked', token } : { token, application, user };
-    const tags = [tokenTag(token.id), applicationTag(application.id), ...(user ? [userTag(user.id)] : [])];
-    this.cache.set(digest, resolution, generation, tags);
-    return this.check(resolution);
+    if (token.userId !== null && !user) return undefined;
+    return token.revokedAt ? { problem: 'revoked', token } : { token, application, user };
   }
 
   private check(resolution: TokenResolution): TokenResolution {

@@ -55,6 +55,9 @@ export type Resolution =
   | { problem: 'expired'; token: AccessToken }
   | { problem: 'revoked'; token: AccessToken };
 
+/** What an unknown token resolves to (one object: nothing in it is ever changed). */
+const UNKNOWN: Resolution = Object.freeze({ problem: 'unknown' });
+
 export interface CreateTokenInput {
   name: string;
   scopes: readonly string[];
@@ -157,15 +160,18 @@ export class TokensService {
     return cached ? this.check(cached) : this.load(digest);
   }
 
-  private async load(digest: string): Promise<Resolution> {
-    const generation = this.cache.generation;
+  /** A token not in the cache: read once for every request presenting it meanwhile (see `Cache.get`). */
+  private load(digest: string): Promise<Resolution> {
+    return this.cache
+      .get(digest, () => this.read(digest), (resolved) => [tokenTag(resolved.token.id), this.directory.userCacheTag(resolved.user.id)])
+      .then((resolved) => (resolved ? this.check(resolved) : UNKNOWN));
+  }
+
+  private async read(digest: string): Promise<ResolvedToken | undefined> {
     const token = await this.repository.findByDigest(digest);
-    if (!token) return { problem: 'unknown' };
+    if (!token) return undefined;
     const user = await this.directory.users.findById(token.userId);
-    if (!user) return { problem: 'unknown' };
-    const resolved: ResolvedToken = { token, user };
-    this.cache.set(digest, resolved, generation, [tokenTag(token.id), this.directory.userCacheTag(user.id)]);
-    return this.check(resolved);
+    return user ? { token, user } : undefined;
   }
 
   private check(resolved: ResolvedToken): Resolution | Promise<Resolution> {

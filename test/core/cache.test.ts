@@ -74,6 +74,66 @@ test('read-through: a load is stored unless invalidated meanwhile, misses are no
   t.is(cache.peek('user:2'), undefined, 'but it is not stored: a write committed meanwhile');
 });
 
+test('concurrent misses of a key share one load; a caller after an invalidation starts its own', async (t) => {
+  const cache = createCache<{ id: number; read: number }>({ name: 'reads', bus: localBus(), max: 10, ttlMs: 60_000 });
+  let reads = 0;
+  const gates: Array<() => void> = [];
+  const load = (id: number) => async () => {
+    const read = ++reads;
+    await new Promise<void>((resolve) => gates.push(resolve));
+    return { id, read };
+  };
+
+  const joined = Array.from({ length: 20 }, () => cache.get('user:1', load(1), (value) => [`user:${value.id}`]));
+  t.is(reads, 1, 'twenty callers, one read');
+  t.true(joined.every((promise) => promise === joined[0]), 'they wait on the same promise');
+  gates.shift()!();
+  t.deepEqual(await Promise.all(joined), Array(20).fill({ id: 1, read: 1 }));
+  t.deepEqual(cache.peek('user:1'), { id: 1, read: 1 });
+  t.is(await cache.get('user:1', load(1)), cache.peek('user:1')!, 'stored: the next caller hits');
+
+  // A write commits while a read is in flight: callers that come after it read again.
+  const before = cache.get('user:2', load(2), (value) => [`user:${value.id}`]);
+  await cache.invalidate(['user:2']);
+  const after = cache.get('user:2', load(2), (value) => [`user:${value.id}`]);
+  t.not(after, before);
+  t.is(reads, 3);
+  gates.shift()!();
+  gates.shift()!();
+  t.deepEqual(await before, { id: 2, read: 2 }, 'the earlier caller gets what it read');
+  t.deepEqual(await after, { id: 2, read: 3 });
+  t.deepEqual(cache.peek('user:2'), { id: 2, read: 3 }, 'only the read that began after the write is stored');
+
+  // Tags computed from the value are the entry's tags.
+  cache.drop(['user:1']);
+  t.is(cache.peek('user:1'), undefined);
+  t.deepEqual(cache.peek('user:2'), { id: 2, read: 3 });
+});
+
+test('a shared load that fails fails every caller that joined it and is not remembered; nor is a miss', async (t) => {
+  const cache = createCache<string>({ name: 'reads', bus: localBus(), max: 10, ttlMs: 60_000 });
+  let reads = 0;
+  let fail!: (error: Error) => void;
+  const failing = () => {
+    reads += 1;
+    return new Promise<string>((_resolve, reject) => (fail = reject));
+  };
+  const joined = [cache.get('k', failing), cache.get('k', failing), cache.get('k', failing)];
+  t.is(reads, 1);
+  fail(new Error('database unreachable'));
+  for (const promise of joined) await t.throwsAsync(promise, { message: 'database unreachable' });
+  t.is(await cache.get('k', async () => (++reads, 'value')), 'value', 'the next caller reads again');
+  t.is(reads, 2);
+
+  let misses = 0;
+  const missing = () => (misses++, Promise.resolve(undefined));
+  t.deepEqual(await Promise.all([cache.get('gone', missing), cache.get('gone', missing)]), [undefined, undefined]);
+  t.is(misses, 1, 'concurrent misses share the read');
+  await cache.get('gone', missing);
+  t.is(misses, 2, 'but a miss is not remembered');
+  t.is(cache.size, 1);
+});
+
 test('bounded: the least recently used entries go first; listeners hear every invalidation with its tags', async (t) => {
   const cache = createCache<number>({ name: 'small', bus: localBus(), max: 2, ttlMs: 60_000 });
   const heard: Array<readonly string[] | undefined> = [];

@@ -97,3 +97,23 @@ test(`${PARALLEL} concurrent self-rotations with one token: exactly one successo
   t.is(await countTokens(app, { previous_personal_access_token_id: token.id }), 1);
   t.is(await countTokens(app, { user_id: user.id }), 2);
 });
+
+test.serial('a token not in the cache, presented by 100 requests at once: one read of its row, one last_used_at write, all 200', async (t) => {
+  const { token, plaintext } = await userWithToken(app);
+  const tokens = app.services.tokens.tokens;
+  tokens.cache.drop();
+  const statements: string[] = [];
+  const record = (query: { sql: string }) => {
+    if (query.sql.includes('tokens_personal_access_tokens')) statements.push(query.sql.trim().split(/\s+/)[0].toLowerCase());
+  };
+  app.db.on('query', record);
+  try {
+    const responses = await times(100, () => app.request('/api/v4/personal_access_tokens/self', { token: plaintext }));
+    t.deepEqual(responses.map((r) => r.status), Array(100).fill(200));
+    t.true(responses.every((r) => r.body.id === token.id));
+  } finally {
+    app.db.removeListener('query', record);
+  }
+  t.deepEqual(statements.sort(), ['select', 'update'], 'one lookup by digest, one last_used_at write');
+  t.not((await tokenRow(app, token.id))?.last_used_at ?? null, null);
+});
