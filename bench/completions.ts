@@ -16,13 +16,13 @@
  * For continuity, the earlier figures against the AI gateway itself (throughput share, added latency).
  *
  * The completions rate limit stays on, raised far above what the run sends. `BENCH_SEQUENTIAL` sets the
- * number of timed sequential requests per target; `BENCH_KEEP=1` keeps the data directory and the logs.
+ * number of timed sequential requests per target (after `BENCH_SEQUENTIAL_WARMUP` untimed pairs); `BENCH_KEEP=1` keeps the data directory and the logs.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS, sideBySide } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS, SEQUENTIAL_WARMUP, sideBySide } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const RATE_LIMIT = 100_000_000;
@@ -63,7 +63,7 @@ async function timeOne(target: Target, body: string): Promise<[number, number]> 
 
 /** Alternating sequential requests to both targets; p50/p99 of each and what gatehouse adds. */
 async function sequential(direct: Target, gatehouse: Target, body: string, pick: 0 | 1) {
-  for (let i = 0; i < Math.min(500, SEQUENTIAL); i++) {
+  for (let i = 0; i < SEQUENTIAL_WARMUP; i++) {
     await timeOne(direct, body);
     await timeOne(gatehouse, body);
   }
@@ -168,6 +168,7 @@ async function main() {
         date: new Date().toISOString(),
         node: process.version,
         sequentialRequests: SEQUENTIAL,
+        sequentialWarmup: SEQUENTIAL_WARMUP,
         latencyAtConcurrency1OverFrameworkless: latency,
         streamingTimeToFirstByteOverFrameworkless: ttfb,
         latencyAtConcurrency1OverDirect: { ...directLatency, bareProxyAddedP50Ms: bareProxyLatency.addedP50Ms, bareProxyAddedP99Ms: bareProxyLatency.addedP99Ms },

@@ -23,6 +23,16 @@ export const NODE_FLAGS: string[] = (() => {
   return flags[1].trim().split(/\s+/).filter(Boolean);
 })();
 
+/**
+ * Untimed request pairs before the timed sequential (concurrency 1) requests of bench:proxy and
+ * bench:completions: what a process needs before its code runs optimized. Measured on the completion
+ * route in blocks of 2 000 pairs after 500 warm-up pairs, twice: the first block added 0.289 and 0.282 ms
+ * over the frameworkless proxy, with both processes at about twice the main-thread CPU per request of
+ * later blocks (705 against 270-370 µs for gatehouse, 385 against 175-230 for the proxy); the next three
+ * blocks added 0.066-0.134 ms. The figure is a running gateway's, not its first seconds'.
+ */
+export const SEQUENTIAL_WARMUP = Number(process.env.BENCH_SEQUENTIAL_WARMUP ?? 4_000);
+
 /** Alternating rounds of bare and gatehouse; the figures are their medians (a small VM is noisy). */
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 

@@ -17,14 +17,15 @@
  *   and nginx when it is installed (bench/nginx.ts: what a proxy written in C reaches).
  * For continuity, the throughput at 20 connections as a share of direct.
  *
- * `BENCH_SEQUENTIAL` sets the timed sequential requests per target; `BENCH_KEEP=1` keeps the logs.
+ * `BENCH_SEQUENTIAL` sets the timed sequential requests per target (after `BENCH_SEQUENTIAL_WARMUP`
+ * untimed pairs); `BENCH_KEEP=1` keeps the logs.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { startNginx } from './nginx.js';
-import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS, mainThreadCpuS, sideBySide } from './lib.js';
+import { DURATION_S, ROOT, ROUNDS, WARMUP_S, createBenchUser, freePort, load, startProcess, stop, type LoadResult, runBenchmark, NODE_FLAGS, SEQUENTIAL_WARMUP, mainThreadCpuS, sideBySide } from './lib.js';
 
 const ROOT_TOKEN = 'glpat-bench-root-token-000000000000';
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2_000);
@@ -57,7 +58,7 @@ async function timeOne(target: Target): Promise<[number, number]> {
 
 /** Alternating sequential requests to both targets; p50/p99 of each and what the second adds. */
 async function sequential(base: Target, measured: Target, pick: 0 | 1) {
-  for (let i = 0; i < Math.min(500, SEQUENTIAL); i++) {
+  for (let i = 0; i < SEQUENTIAL_WARMUP; i++) {
     await timeOne(base);
     await timeOne(measured);
   }
@@ -201,6 +202,7 @@ async function main() {
         date: new Date().toISOString(),
         node: process.version,
         sequentialRequests: SEQUENTIAL,
+        sequentialWarmup: SEQUENTIAL_WARMUP,
         latencyAtConcurrency1OverFrameworkless: latency,
         streamingTimeToFirstByteOverFrameworkless: ttfb,
         throughputAt20: {
