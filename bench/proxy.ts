@@ -14,7 +14,8 @@
  * - streaming time to first byte added over it, p50 ≤ 1 ms;
  * - a realistic service (answers after 50 ms) at 200 connections: ≥ 0.95 of direct, p99 added ≤ 5 ms;
  *   the frameworkless proxy under the same load is reported beside it (what any Node proxy reaches),
- *   and nginx when it is installed (bench/nginx.ts: what a proxy written in C reaches).
+ *   a Node process relaying bytes without parsing HTTP (bench/byte-relay.ts: the floor of any Node
+ *   proxy), and nginx when it is installed (bench/nginx.ts: what a proxy written in C reaches).
  * For continuity, the throughput at 20 connections as a share of direct.
  *
  * `BENCH_SEQUENTIAL` sets the timed sequential requests per target (after `BENCH_SEQUENTIAL_WARMUP`
@@ -131,6 +132,7 @@ async function main() {
       join(dataDir, 'bare-proxy.log'),
     );
     const bareBase = `http://127.0.0.1:${/listening (\d+)/.exec(bare.output())![1]}`;
+    const relay = await startProcess(process.execPath, [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/byte-relay.ts')], { PORT: String(await freePort()), UPSTREAM: serviceUrl }, /listening \d+/, join(dataDir, 'byte-relay.log'));
     const base = `http://127.0.0.1:${port}`;
     const pools = { direct: new Pool(serviceUrl, { connections: 1 }), gatehouse: new Pool(base, { connections: 1 }), bare: new Pool(bareBase, { connections: 1 }) };
     try {
@@ -175,13 +177,18 @@ async function main() {
       await load(slowUrls.bare, headers, WARMUP_S, undefined, slow);
       const nginx = await startNginx(serviceUrl, '/svc', dataDir);
       if (nginx) await load(`${nginx.url}/svc/slow`, headers, WARMUP_S, undefined, slow);
-      const realisticRounds: Array<{ direct: LoadResult; gatehouse: LoadResult; bare: LoadResult; nginx?: LoadResult; ratio: number; addedP99Ms: number; bareRatio: number; bareAddedP99Ms: number }> = [];
+      // No prefix to strip: the relay passes bytes, so it is loaded on the service's own path.
+      const relayUrl = `http://127.0.0.1:${/listening (\d+)/.exec(relay.output())![1]}/slow`;
+      await load(relayUrl, headers, WARMUP_S, undefined, slow);
+      const realisticRounds: Array<{ direct: LoadResult; gatehouse: LoadResult; bare: LoadResult; relay: LoadResult; nginx?: LoadResult; ratio: number; addedP99Ms: number; bareRatio: number; bareAddedP99Ms: number }> = [];
       for (let i = 0; i < ROUNDS; i++) {
         const directRound = await load(slowUrls.direct, headers, DURATION_S, undefined, slow);
         const gatehouseRound = await load(slowUrls.gatehouse, headers, DURATION_S, gatehouse.child.pid, slow);
         const bareRound = await load(slowUrls.bare, headers, DURATION_S, bare.child.pid, slow);
         const nginxRound = nginx ? await load(`${nginx.url}/svc/slow`, headers, DURATION_S, undefined, slow) : undefined;
+        const relayRound = await load(relayUrl, headers, DURATION_S, relay.child.pid, slow);
         realisticRounds.push({
+          relay: relayRound,
           nginx: nginxRound,
           direct: directRound,
           gatehouse: gatehouseRound,
@@ -197,6 +204,8 @@ async function main() {
       const realisticBare = median(realisticRounds, (r) => r.bareRatio);
       const nginxRatio = (r: (typeof realisticRounds)[number]) => (r.nginx ? r.nginx.requestsPerSecond / r.direct.requestsPerSecond : 0);
       const realisticNginx = nginx ? median(realisticRounds, nginxRatio) : undefined;
+      const relayRatio = (r: (typeof realisticRounds)[number]) => r.relay.requestsPerSecond / r.direct.requestsPerSecond;
+      const realisticRelay = median(realisticRounds, relayRatio);
 
       const report = {
         date: new Date().toISOString(),
@@ -232,12 +241,17 @@ async function main() {
             directP99Ms: r.direct.p99Ms,
             gatehouseP99Ms: r.gatehouse.p99Ms,
             frameworklessP99Ms: r.bare.p99Ms,
+            byteRelayRps: Math.round(r.relay.requestsPerSecond),
+            byteRelayRatio: round(relayRatio(r)),
+            byteRelayP99Ms: r.relay.p99Ms,
             ...(r.nginx && { nginxRps: Math.round(r.nginx.requestsPerSecond), nginxRatio: round(nginxRatio(r)), nginxP99Ms: r.nginx.p99Ms }),
           })),
           ratio: round(realistic.ratio),
           addedP99Ms: realistic.addedP99Ms,
           frameworklessRatio: round(realisticBare.bareRatio),
           frameworklessAddedP99Ms: realisticBare.bareAddedP99Ms,
+          byteRelayRatio: round(relayRatio(realisticRelay)),
+          byteRelayAddedP99Ms: realisticRelay.relay.p99Ms - realisticRelay.direct.p99Ms,
           ...(realisticNginx && { nginxRatio: round(nginxRatio(realisticNginx)), nginxAddedP99Ms: realisticNginx.nginx!.p99Ms - realisticNginx.direct.p99Ms }),
         },
         targets: { ratio: '>= 0.8', cpuRatio: '<= 1.25', addedP50Ms: '<= 0.15', addedP99Ms: '<= 1', ttfbAddedP50Ms: '<= 1', realisticRatio: '>= 0.95', realisticAddedP99Ms: '<= 5' },
@@ -266,6 +280,7 @@ async function main() {
           `service answering in 50 ms, 200 connections: direct ${Math.round(realistic.direct.requestsPerSecond)} req/s p99 ${realistic.direct.p99Ms} ms; gatehouse ${Math.round(realistic.gatehouse.requestsPerSecond)} req/s p99 ${realistic.gatehouse.p99Ms} ms`,
           `  ratio ${report.realisticAt200.ratio} (target ≥ 0.95), p99 added ${realistic.addedP99Ms} ms (target ≤ 5); rounds ${realisticRounds.map((r) => round(r.ratio)).join(', ')}`,
           `  frameworkless proxy, same load: ${Math.round(realisticBare.bare.requestsPerSecond)} req/s p99 ${realisticBare.bare.p99Ms} ms → ratio ${report.realisticAt200.frameworklessRatio}, p99 added ${realisticBare.bareAddedP99Ms} ms; rounds ${realisticRounds.map((r) => round(r.bareRatio)).join(', ')}`,
+          `  Node byte relay (no HTTP parsed), same load: ${Math.round(realisticRelay.relay.requestsPerSecond)} req/s p99 ${realisticRelay.relay.p99Ms} ms → ratio ${round(relayRatio(realisticRelay))}, p99 added ${realisticRelay.relay.p99Ms - realisticRelay.direct.p99Ms} ms; rounds ${realisticRounds.map((r) => round(relayRatio(r))).join(', ')}`,
           ...(realisticNginx
             ? [`  nginx (one worker), same load: ${Math.round(realisticNginx.nginx!.requestsPerSecond)} req/s p99 ${realisticNginx.nginx!.p99Ms} ms → ratio ${round(nginxRatio(realisticNginx))}, p99 added ${realisticNginx.nginx!.p99Ms - realisticNginx.direct.p99Ms} ms; rounds ${realisticRounds.map((r) => round(nginxRatio(r))).join(', ')}`]
             : ['  nginx: not installed (apt-get install nginx to see what a proxy written in C reaches here)']),
@@ -277,6 +292,7 @@ async function main() {
       await Promise.all(Object.values(pools).map((pool) => pool.close()));
       await stop(gatehouse.child);
       await stop(bare.child);
+      await stop(relay.child);
       await stop(service.child);
     }
   } finally {
